@@ -1,0 +1,188 @@
+"""The guestfix command line: parse options, call, render. Nothing else.
+
+Exit codes (also in `guestfix --help` and the README):
+  0 success            3 bad input (disk, domain XML, option)
+  1 other error        4 a disk is in use by a running VM
+  2 usage error        5 unsupported or unrecognised guest
+  6 a fix-up step failed (disks unchanged)
+  7 boot-check: the guest did not reach its login prompt
+  8 an interrupted commit must be finished or undone first
+  9 a host tool is missing or failed
+ 10 declined at the prompt     130 interrupted (Ctrl-C)
+"""
+
+import json
+import os
+import signal
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import Aborted, GuestfixError
+
+EXIT_CODES = __doc__.split("Exit codes", 1)[1].split("\n", 1)[1].rstrip()
+_debug = False
+
+
+def _signal_to_interrupt(signum, frame):
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every context manager cleans up.
+    raise KeyboardInterrupt
+
+
+@click.group(help="Make stopped Xen guests (paravirtualized ones included) boot on KVM.",
+             epilog="Exit codes:\n\n\b\n" + EXIT_CODES)
+@click.version_option(__version__, prog_name="guestfix")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug):
+    global _debug
+    _debug = debug
+
+
+def tcg_option(f):
+    return click.option("--tcg", is_flag=True,
+                        help="Software emulation (TCG) instead of KVM, for hosts where "
+                             "KVM is missing or nested.")(f)
+
+
+def disk_options(f):
+    f = click.option("--domain", "domain", metavar="XML",
+                     help="The guest's libvirt domain XML: disks, order and MACs come from it.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["raw", "qcow2"]),
+                     help="Format of the DISKs (default: read from each image's header).")(f)
+    f = click.option("--allow-backing", is_flag=True,
+                     help="Accept qcow2 disks that have a backing file.")(f)
+    f = click.argument("disk_paths", metavar="DISK...", nargs=-1)(f)
+    return f
+
+
+def _emit_json(data):
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+# -- inspect ------------------------------------------------------------------
+@cli.command(help="Report what is in the guest and what `fix` would change (read-only).")
+@disk_options
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON object.")
+@click.option("--root", help="The OS root device when the disks hold several.")
+@tcg_option
+def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, tcg):
+    from . import disks, inspector, progress, render
+    from .session import tcg_requested
+    found, devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
+    monitor = progress.choose(json_mode)
+    result = inspector.inspect(found, devmap, macs, monitor, tcg=tcg_requested(tcg), root=root)
+    if json_mode:
+        _emit_json(result)
+    else:
+        render.inspection(result)
+
+
+# -- fix ----------------------------------------------------------------------
+@cli.command(help="Fix the guest inside its disks so it boots on KVM (transactional).")
+@disk_options
+@click.option("--dry-run", is_flag=True, help="Do the work on throwaway overlays and show the diffs.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing.")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
+@click.option("--root", help="The OS root device when the disks hold several.")
+@tcg_option
+def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, tcg):
+    from . import disks, fixer, progress, render
+    from .session import tcg_requested
+    found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
+                                        allow_backing=allow_backing)
+    monitor = progress.choose(json_mode)
+    interactive = not (yes or json_mode) and sys.stdin.isatty()
+    if not (yes or dry_run or json_mode or interactive):
+        raise GuestfixError("fix would change the disks and there is no terminal to ask",
+                            hint="pass --yes, or --dry-run to see the changes")
+
+    def confirm(report):
+        if not interactive:
+            return True
+        render.changes(report, diffs=True)
+        return click.confirm("Write these changes to the disks?", default=False)
+
+    report = fixer.run_fix(found, devmap, monitor, macs=macs, dry_run=dry_run,
+                           tcg=tcg_requested(tcg), confirm=confirm, root=root)
+    if json_mode:
+        _emit_json(report.as_dict())
+    else:
+        render.fix_report(report, diffs=dry_run)
+
+
+# -- boot-check -----------------------------------------------------------------
+@cli.command("boot-check", help="Boot the disks under QEMU (on throwaway overlays) and "
+                                "check the guest reaches its login prompt.")
+@disk_options
+@click.option("--timeout", default=600, show_default=True, type=click.IntRange(10),
+              help="Seconds to wait for the login prompt.")
+@click.option("--memory", default=1024, show_default=True, type=click.IntRange(256),
+              help="Guest memory in MiB.")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
+@click.option("--console-log", type=click.Path(dir_okay=False),
+              help="Also save the whole serial console to this file.")
+@tcg_option
+def boot_check(disk_paths, domain, fmt, allow_backing, timeout, memory, json_mode,
+               console_log, tcg):
+    from . import bootcheck, disks, progress, render
+    from .errors import BootCheckFailed
+    from .session import tcg_requested
+    found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
+    monitor = progress.choose(json_mode)
+    result = bootcheck.boot_check(found, monitor, timeout=timeout, memory=memory,
+                                  tcg=tcg_requested(tcg), macs=macs, console_log=console_log)
+    if json_mode:
+        _emit_json(result.as_dict())
+    else:
+        render.boot_result(result)
+    if not result.passed:
+        raise BootCheckFailed(f"the guest did not reach its login prompt "
+                              f"(stopped at: {result.stage})", quiet=json_mode)
+
+
+# -- recover -----------------------------------------------------------------
+@cli.command(help="Finish or undo a commit that an interrupted `fix` left half done.")
+@click.argument("disk_paths", metavar="DISK...", nargs=-1, required=True)
+@click.option("--finish", "action", flag_value="finish", help="Write the rest of the changes.")
+@click.option("--undo", "action", flag_value="undo", help="Restore the disks as they were.")
+def recover(disk_paths, action):
+    from .transaction import recover as do_recover
+    if not action:
+        raise GuestfixError("say --finish or --undo")
+    for path in do_recover(disk_paths, action):
+        click.echo(f"{path}: {'changes completed' if action == 'finish' else 'restored'}")
+
+
+def main(argv=None):
+    signal.signal(signal.SIGTERM, _signal_to_interrupt)
+    signal.signal(signal.SIGHUP, _signal_to_interrupt)
+    try:
+        rc = cli.main(args=argv, prog_name="guestfix", standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
+    except click.exceptions.Abort:
+        click.echo("guestfix: aborted; nothing was changed", err=True)
+        sys.exit(Aborted.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except GuestfixError as e:
+        if _debug:
+            traceback.print_exc()
+        if not getattr(e, "quiet", False):
+            click.echo(f"guestfix: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("guestfix: interrupted; the disks were not changed", err=True)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
+        if _debug:
+            traceback.print_exc()
+        click.echo(f"guestfix: internal error: {e.__class__.__name__}: {e} "
+                   "(run with --debug for details)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

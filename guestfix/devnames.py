@@ -1,0 +1,70 @@
+"""Xen device names -> the names the disks get on virtio.
+
+The disks keep their domain order and are renamed vda, vdb, ... in that
+order, so xvda+xvdc become vda+vdb. A Xen guest may also be given single
+partitions as disks (xvda1, xvda2): each becomes a whole virtio disk (vda,
+vdb). References to a disk keep their partition number: /dev/xvda2 ->
+/dev/vda2. The same map is used by the XML conversion.
+"""
+
+import re
+
+# A Xen-era block device name: xvd*, and hd* (Xen HVM's emulated IDE).
+_XEN_DISK = r"(?:xvd[a-z]{1,2}|hd[a-z])"
+DEVICE_RE = re.compile(r"(?<![\w/.-])/dev/(" + _XEN_DISK + r")(p?\d*)(?![\w])")
+XEN_NAME_RE = re.compile(r"^" + _XEN_DISK + r"\d*$")
+
+
+def virtio_name(index):
+    """0 -> vda, 25 -> vdz, 26 -> vdaa (the kernel's naming)."""
+    name = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        name = chr(ord("a") + rem) + name
+    return "vd" + name
+
+
+def xen_name(index):
+    return "x" + virtio_name(index)
+
+
+class DeviceMap:
+    """Maps Xen target names (xvda, or partition targets like xvda1) to
+    virtio disk names in domain order."""
+
+    def __init__(self, xen_targets):
+        self.targets = list(xen_targets)
+        self.disk_map = {t: virtio_name(i) for i, t in enumerate(self.targets)}
+
+    @classmethod
+    def default(cls, count):
+        """Without a domain XML: the disks given are xvda, xvdb, ..."""
+        return cls([xen_name(i) for i in range(count)])
+
+    def rename(self, name):
+        """'xvda1' -> 'vda1'; a partition target 'xvda2' -> 'vdb'.
+        Returns None for a name that is not one of the guest's disks."""
+        if name in self.disk_map:
+            return self.disk_map[name]
+        m = re.match(r"^([a-z]+)(p?\d+)$", name)
+        if m and m.group(1) in self.disk_map:
+            return self.disk_map[m.group(1)] + m.group(2).lstrip("p")
+        return None
+
+    def rewrite(self, text):
+        """Rename every /dev/<xen name> in text; return (new_text, unknown)
+        where unknown lists Xen names that are not disks of this guest."""
+        unknown = []
+
+        def sub(m):
+            new = self.rename(m.group(1) + m.group(2))
+            if new is None:
+                unknown.append(m.group(0))
+                return m.group(0)
+            return "/dev/" + new
+
+        return DEVICE_RE.sub(sub, text), unknown
+
+    def as_dict(self):
+        return dict(self.disk_map)

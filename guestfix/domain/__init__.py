@@ -1,0 +1,1 @@
+"""The libvirt domain XML side of guestfix."""

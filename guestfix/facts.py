@@ -1,0 +1,296 @@
+"""What guestfix knows about a guest, read once through the session.
+
+GuestFacts is plain data: steps decide from it (and from file contents)
+without touching libguestfs, and `inspect` prints it.
+"""
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from . import netconfig
+from .devnames import DEVICE_RE
+
+# Files whose Xen references `inspect` reports and the steps fix.
+SCANNED_FILES = [
+    "/etc/fstab", "/etc/crypttab", "/etc/default/grub", "/etc/default/grub.d/*.cfg",
+    "/boot/grub/grub.cfg", "/boot/grub/menu.lst", "/boot/grub/device.map",
+    "/boot/grub2/grub.cfg", "/boot/grub2/device.map", "/boot/grub2-efi/device.map",
+    "/etc/securetty", "/etc/inittab", "/etc/initramfs-tools/modules",
+    "/etc/initramfs-tools/conf.d/*", "/etc/modprobe.d/*.conf", "/etc/modprobe.conf",
+    "/etc/sysconfig/kernel", "/etc/dracut.conf", "/etc/dracut.conf.d/*.conf",
+    "/etc/uswsusp.conf",
+]
+XEN_DRIVERS = ["xen-blkfront", "xen-netfront", "xen_blkfront", "xen_netfront",
+               "xenblk", "xennet"]
+XEN_CONSOLE_RE = re.compile(r"\b(?:xvc\d+|hvc\d+)\b|\bxencons=\S*")
+XEN_DRIVER_RE = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(d) for d in XEN_DRIVERS)
+                           + r")(?![\w-])")
+GETTY_DIRS = ["/etc/systemd/system/getty.target.wants",
+              "/etc/systemd/system/multi-user.target.wants"]
+BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
+
+
+@dataclass
+class Kernel:
+    version: str
+    vmlinuz: str
+    initrd: str
+    xen_only: bool
+    has_virtio: bool
+    initrd_drivers: list = field(default_factory=list)  # of interest, if listed
+
+    @property
+    def initrd_has_virtio(self):
+        return "virtio_blk" in self.initrd_drivers
+
+
+@dataclass
+class XenReference:
+    path: str
+    line: int
+    text: str
+    kind: str          # device, console, driver, getty
+
+    def __str__(self):
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.text}"
+
+
+@dataclass
+class GuestFacts:
+    root: str = ""
+    os_type: str = ""
+    distro: str = ""
+    version: str = ""
+    product: str = ""
+    family: str = ""             # debian, suse, redhat, other
+    package_format: str = ""
+    arch: str = ""
+    hostname: str = ""
+    init: str = ""               # systemd or sysvinit
+    systemd_version: int = 0
+    kernels: list = field(default_factory=list)
+    boot_kernel: str = ""        # version of the kernel the fixed guest boots
+    bootloader: str = ""         # grub2, grub-legacy or ""
+    grub_dir: str = ""           # /boot/grub or /boot/grub2
+    grub_cfg: str = ""
+    grub_installer: str = ""     # grub-install / grub2-install if the guest has it
+    boot_code: bool = False
+    partition_table: str = ""    # msdos, gpt, or "" for a partitionless disk
+    bios_boot_partition: bool = False
+    initrd_tool: str = ""        # initramfs-tools, dracut, mkinitrd
+    xen_references: list = field(default_factory=list)
+    nic_names: list = field(default_factory=list)
+    nic_config: list = field(default_factory=list)  # files naming them
+    mountpoints: dict = field(default_factory=dict)
+    disks: list = field(default_factory=list)       # [{path, format, target, virtio}]
+    appliance_disks: list = field(default_factory=list)
+
+    def as_dict(self):
+        d = asdict(self)
+        d["xen_references"] = [asdict(r) for r in self.xen_references]
+        return d
+
+    def kernel(self, version):
+        for k in self.kernels:
+            if k.version == version:
+                return k
+        return None
+
+
+def version_key(version):
+    """Natural sort key: 6.1.0-10 sorts after 6.1.0-9."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", version)]
+
+
+def family_of(distro):
+    if distro in ("debian", "ubuntu", "linuxmint", "kalilinux"):
+        return "debian"
+    if distro in ("sles", "suse-based", "opensuse"):
+        return "suse"
+    if distro in ("rhel", "centos", "fedora", "rocky", "almalinux", "oraclelinux",
+                  "scientificlinux", "redhat-based", "circle"):
+        return "redhat"
+    return "other"
+
+
+def scan_references(path, text):
+    """Every Xen device, console or driver reference in one file."""
+    refs = []
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        kinds = []
+        if DEVICE_RE.search(line) or (path.endswith("device.map") and "xvd" in line):
+            kinds.append("device")
+        if XEN_CONSOLE_RE.search(line):
+            kinds.append("console")
+        if XEN_DRIVER_RE.search(line):
+            kinds.append("driver")
+        for kind in kinds:
+            refs.append(XenReference(path, n, stripped[:200], kind))
+    return refs
+
+
+def has_boot_code(sectors):
+    """sectors: the disk's first sector and, if any, the active partition's.
+    pygrub guests have an all-zero MBR code area (or a generic one that
+    chains to a partition with no loader)."""
+    mbr = sectors[0]
+    code = mbr[:440]
+    if not code.strip(b"\0"):
+        return False
+    if any(sig in code for sig in BOOT_SIGNATURES):
+        return True
+    return any(any(sig in s for sig in BOOT_SIGNATURES) for s in sectors[1:])
+
+
+def collect(session, disks, devmap, list_initrd=True):
+    """Gather GuestFacts through a launched GuestSession."""
+    f = GuestFacts(root=session.root)
+    ins = session.inspect
+    f.os_type = ins("type")
+    f.distro = ins("distro")
+    f.version = f"{ins('major_version')}.{ins('minor_version')}"
+    f.product = ins("product_name")
+    f.family = family_of(f.distro)
+    f.package_format = ins("package_format")
+    f.arch = ins("arch")
+    f.hostname = ins("hostname")
+    f.mountpoints = dict(session.mountpoints)
+    f.appliance_disks = session.appliance_devices()
+    f.disks = [{"path": d.path, "format": d.format, "target": d.target,
+                "virtio": devmap.rename(d.target) or ""} for d in disks]
+
+    _init_system(session, f)
+    _kernels(session, f)
+    _bootloader(session, f)
+    _initrd_tool(session, f)
+    if list_initrd and f.boot_kernel:
+        _initrd_contents(session, f, f.kernel(f.boot_kernel))
+    _references(session, f)
+    files = {p: session.read_text(p) for p in netconfig.config_paths(session)}
+    f.nic_names, f.nic_config = netconfig.expected_names(files)
+    return f
+
+
+def _init_system(session, f):
+    init = session.readlink("/sbin/init") if session.is_symlink("/sbin/init") else ""
+    if "systemd" in init or session.exists("/lib/systemd/systemd") and not session.is_file("/sbin/init"):
+        f.init = "systemd"
+    elif session.exists("/etc/inittab"):
+        f.init = "sysvinit"
+    else:
+        f.init = "systemd" if session.exists("/lib/systemd/systemd") else "unknown"
+    for lib in ("/lib/systemd/libsystemd-shared-*.so", "/usr/lib/systemd/libsystemd-shared-*.so"):
+        for p in session.glob(lib):
+            m = re.search(r"libsystemd-shared-(\d+)", p)
+            if m:
+                f.systemd_version = max(f.systemd_version, int(m.group(1)))
+
+
+def _kernels(session, f):
+    versions = set()
+    for moddir in ("/lib/modules", "/usr/lib/modules"):
+        for v in session.ls(moddir):
+            versions.add(v)
+    for v in sorted(versions, key=version_key):
+        vmlinuz = next((p for p in (f"/boot/vmlinuz-{v}", f"/boot/vmlinux-{v}",
+                                    f"/lib/modules/{v}/vmlinuz") if session.is_file(p)), "")
+        if not vmlinuz:
+            continue      # modules without a kernel image: a leftover
+        initrd = next((p for p in (f"/boot/initrd.img-{v}", f"/boot/initrd-{v}",
+                                   f"/boot/initramfs-{v}.img") if session.exists(p)), "")
+        config = session.read_text(f"/boot/config-{v}") or ""
+        xen_only = ("-xen" in v or re.search(r"^CONFIG_X86_(64_)?XEN=y", config, re.M) is not None)
+        mod = f"/lib/modules/{v}"
+        has_virtio = bool(session.glob(f"{mod}/kernel/drivers/block/virtio_blk.ko*")) or \
+            "virtio_blk.ko" in (session.read_text(f"{mod}/modules.builtin") or "")
+        f.kernels.append(Kernel(v, vmlinuz, initrd, bool(xen_only), has_virtio))
+    usable = [k for k in f.kernels if not k.xen_only and k.has_virtio]
+    if usable:
+        f.boot_kernel = usable[-1].version
+
+
+def _bootloader(session, f):
+    for d in ("/boot/grub2", "/boot/grub"):
+        if session.is_file(f"{d}/grub.cfg"):
+            f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
+            break
+    else:
+        for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/etc/grub.conf"):
+            if session.is_file(p):
+                f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", p
+                break
+    for tool in ("/usr/sbin/grub-install", "/usr/sbin/grub2-install", "/sbin/grub-install"):
+        if session.exists(tool):
+            f.grub_installer = tool.rsplit("/", 1)[1]
+            break
+    first = f.appliance_disks[0]
+    try:
+        f.partition_table = session.g.part_get_parttype(first)
+    except RuntimeError:
+        f.partition_table = ""    # partitionless: a filesystem on the whole disk
+    sectors = [session.pread_device(first, 512, 0)]
+    if f.partition_table == "msdos":
+        for p in session.g.part_list(first):
+            if session.g.part_get_bootable(first, p["part_num"]):
+                sectors.append(session.pread_device(first, 512, p["part_start"]))
+    elif f.partition_table == "gpt":
+        bios_boot = "21686148-6449-6E6F-744E-656564454649"
+        for p in session.g.part_list(first):
+            if session.g.part_get_gpt_type(first, p["part_num"]).upper() == bios_boot:
+                f.bios_boot_partition = True
+    f.boot_code = has_boot_code(sectors)
+
+
+def _initrd_tool(session, f):
+    if session.exists("/usr/sbin/update-initramfs") or session.exists("/sbin/update-initramfs"):
+        f.initrd_tool = "initramfs-tools"
+    elif session.exists("/usr/bin/dracut") or session.exists("/sbin/dracut") or \
+            session.exists("/usr/sbin/dracut"):
+        f.initrd_tool = "dracut"
+    elif session.exists("/sbin/mkinitrd") or session.exists("/usr/sbin/mkinitrd"):
+        f.initrd_tool = "mkinitrd"
+
+
+INTERESTING_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi",
+                       "xen-blkfront", "xen-netfront"]
+
+
+def _initrd_contents(session, f, kernel):
+    """Which block/net drivers the boot kernel's initrd carries."""
+    if not kernel or not kernel.initrd:
+        return
+    lister = {"initramfs-tools": ["lsinitramfs"], "dracut": ["lsinitrd"]}.get(f.initrd_tool)
+    if not lister:
+        return
+    result = session.run(lister + [kernel.initrd])
+    if result.ok:
+        kernel.initrd_drivers = initrd_drivers(result.stdout)
+
+
+def initrd_drivers(listing):
+    found = []
+    for name in INTERESTING_DRIVERS:
+        pattern = re.compile(r"/" + re.escape(name).replace("_", "[_-]") + r"\.ko")
+        if pattern.search(listing):
+            found.append(name)
+    return found
+
+
+def _references(session, f):
+    seen = set()
+    for pattern in SCANNED_FILES:
+        paths = session.glob(pattern) if "*" in pattern else [pattern]
+        for path in paths:
+            if path in seen or not session.is_file(path):
+                continue
+            seen.add(path)
+            text = session.read_text(path)
+            f.xen_references.extend(scan_references(path, text))
+    for d in GETTY_DIRS:
+        for name in session.ls(d):
+            if re.search(r"@(xvc|hvc)\d+\.service$", name):
+                f.xen_references.append(XenReference(f"{d}/{name}", 0, "getty link", "getty"))

@@ -1,0 +1,101 @@
+"""The fix run: one session on overlays, the steps in order, then commit.
+
+    disks -> Transaction (overlays) -> GuestSession -> facts
+          -> for each step: plan -> apply (inside the overlay)
+          -> close the session -> confirm -> commit (or discard on dry run)
+
+Applying each step's changes before the next step plans means later steps
+see earlier edits, and the dry run performs exactly the work of a real run.
+"""
+
+from dataclasses import dataclass, field
+
+from . import facts as facts_mod
+from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError
+from .session import GuestSession
+from .steps import StepContext, registry
+from .transaction import Transaction
+
+
+@dataclass
+class FixReport:
+    disks: list
+    dry_run: bool
+    facts: object = None
+    changes: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    steps: list = field(default_factory=list)    # [{name, title, applies, changes}]
+    committed: bool = False
+
+    def as_dict(self):
+        return {
+            "disks": [d.path for d in self.disks],
+            "dry_run": self.dry_run,
+            "committed": self.committed,
+            "changes": [c.as_dict() for c in self.changes],
+            "steps": self.steps,
+            "notes": self.notes,
+        }
+
+
+def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
+            confirm=None, root=None):
+    """Fix the guest on `disks`. `confirm(report)` is asked before the
+    commit and may return False to discard everything."""
+    report = FixReport(disks=disks, dry_run=dry_run)
+    with Transaction(disks, dry_run=dry_run) as txn:
+        with monitor.stage("starting the appliance and inspecting the guest"):
+            session = GuestSession(txn.overlays, readonly=False, tcg=tcg,
+                                   monitor=monitor, root=root).open()
+        try:
+            with session:
+                facts = facts_mod.collect(session, disks, devmap)
+                report.facts = facts
+                _refuse_unfixable(facts)
+                ctx = StepContext(facts=facts, devmap=devmap, guest=session,
+                                  macs=list(macs), earlier=report.changes,
+                                  notes=report.notes)
+                for step in registry():
+                    _run_step(step, ctx, session, monitor, report)
+        except RuntimeError as e:
+            raise GuestfixError(f"libguestfs: {str(e).strip().splitlines()[0]}") from None
+        if dry_run or not report.changes:
+            return report
+        if confirm is not None and not confirm(report):
+            raise Aborted("nothing was changed: the disks are as they were")
+        with monitor.stage("committing the changes to the disks"):
+            txn.commit()
+        report.committed = True
+    return report
+
+
+def _run_step(step, ctx, session, monitor, report):
+    entry = {"name": step.name, "title": step.title, "applies": step.applies(ctx.facts),
+             "changes": 0}
+    report.steps.append(entry)
+    if not entry["applies"]:
+        return
+    with monitor.stage(step.title):
+        changes = step.plan(ctx)
+        for change in changes:
+            try:
+                change.apply(session)
+            except RuntimeError as e:
+                raise StepError(f"{step.name}: {change.target}: "
+                                f"{str(e).strip().splitlines()[0]}") from None
+            report.changes.append(change)
+            monitor.result(f"{change.summary}: {change.target}")
+        entry["changes"] = len(changes)
+
+
+def _refuse_unfixable(facts):
+    if facts.family != "debian":
+        raise UnsupportedGuestError(
+            f"{facts.product or facts.distro} guests are not supported yet "
+            "(guestfix fixes Debian and Ubuntu guests)")
+    if not facts.boot_kernel:
+        xen = [k.version for k in facts.kernels if k.xen_only]
+        what = f"only Xen kernels ({', '.join(xen)})" if xen else "no kernel"
+        raise UnsupportedGuestError(
+            f"the guest has {what} with virtio drivers installed",
+            hint="install the distribution's default kernel in the guest")

@@ -1,0 +1,96 @@
+"""Human-readable output (rich) for the commands' results."""
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+console = Console()
+
+
+def inspection(r):
+    t = Table(title="guest", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("OS", f"{r['product']} ({r['distro']} {r['version']}, {r['arch']})")
+    t.add_row("family / packages", f"{r['family']} / {r['package_format']}")
+    t.add_row("init", f"{r['init']}" + (f" (systemd {r['systemd_version']})" if r['systemd_version'] else ""))
+    t.add_row("root", r["root"])
+    t.add_row("mounts", ", ".join(f"{mp} {dev}" for mp, dev in sorted(r["mountpoints"].items())))
+    t.add_row("disks", ", ".join(f"{d['target']} -> {d['virtio']} {d['path']} ({d['format']})"
+                                 for d in r["disks"]))
+    for k in r["kernels"]:
+        flags = ["Xen-only" if k["xen_only"] else "",
+                 "virtio" if k["has_virtio"] else "no virtio",
+                 ("initrd: " + " ".join(k["initrd_drivers"])) if k["initrd_drivers"] else ""]
+        mark = " (boot)" if k["version"] == r["boot_kernel"] else ""
+        t.add_row(f"kernel{mark}", f"{k['version']}  " + ", ".join(f for f in flags if f))
+    boot = r["bootloader"] or "none found"
+    if r["grub_cfg"]:
+        boot += f" ({r['grub_cfg']})"
+    t.add_row("boot loader", boot)
+    t.add_row("boot code on disk", "yes" if r["boot_code"] else "no (pygrub-style)")
+    t.add_row("partition table", r["partition_table"] or "none (partitionless)")
+    t.add_row("initrd tool", r["initrd_tool"] or "unknown")
+    t.add_row("NIC names expected", ", ".join(r["nic_names"]) or "-")
+    console.print(t)
+    refs = Table(title=f"Xen references ({len(r['xen_references'])})", title_justify="left")
+    refs.add_column("where")
+    refs.add_column("kind")
+    refs.add_column("text", overflow="fold")
+    for ref in r["xen_references"]:
+        where = f"{ref['path']}:{ref['line']}" if ref["line"] else ref["path"]
+        refs.add_row(where, ref["kind"], ref["text"])
+    console.print(refs)
+    fx = Table(title="fix-ups `guestfix fix` would apply", title_justify="left")
+    fx.add_column("step")
+    fx.add_column("changes", overflow="fold")
+    for f in r["fixups"]:
+        fx.add_row(f["title"], "\n".join(f["changes"]))
+    console.print(fx)
+    for n in r["notes"]:
+        console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
+
+
+def changes(report, diffs=True):
+    for c in report.changes:
+        console.print(f"[bold]{c.step}[/bold]: {c.summary}", highlight=False)
+        if diffs:
+            console.print(Syntax(c.diff(), "diff", theme="ansi_dark", word_wrap=True))
+
+
+def fix_report(report, diffs=False):
+    if diffs:
+        changes(report, diffs=True)
+    if not report.changes:
+        console.print("[green]Nothing to change:[/green] the guest is already fixed for KVM.")
+    elif report.dry_run:
+        console.print(f"[yellow]dry run:[/yellow] {len(report.changes)} change(s) shown; "
+                      "the disks were not changed.")
+    elif report.committed:
+        console.print(f"[green]Fixed:[/green] {len(report.changes)} change(s) written to "
+                      + ", ".join(d.path for d in report.disks))
+    for n in report.notes:
+        console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
+
+
+def boot_result(result):
+    colour = "green" if result.passed else "red"
+    console.print(f"[{colour}]{'PASS' if result.passed else 'FAIL'}[/{colour}] "
+                  f"boot-check: reached {result.stage} in {result.seconds:.0f}s", highlight=False)
+    if result.probe:
+        t = Table(show_header=False)
+        t.add_column(style="bold")
+        t.add_column(overflow="fold")
+        p = result.probe
+        t.add_row("mounts", "\n".join(f"{m['target']} {m['source']} ({m['fstype']})"
+                                      for m in p.get("mounts", [])))
+        t.add_row("swap", ", ".join(p.get("swap", [])) or "none")
+        t.add_row("failed units", ", ".join(p.get("failed", [])) or "none")
+        t.add_row("NICs", ", ".join(f"{n['name']} {n['mac']}" for n in p.get("nics", [])))
+        t.add_row("system state", p.get("state", ""))
+        t.add_row("kernel command line", p.get("cmdline", ""))
+        console.print(t)
+    if not result.passed:
+        console.print("[bold]console tail:[/bold]")
+        console.print(result.tail or "(nothing on the serial console)", markup=False,
+                      highlight=False)

@@ -1,0 +1,225 @@
+"""The single libguestfs session a guestfix run works through.
+
+It adds the disks in the guest's order (first = xvda) with their format
+stated, launches the appliance once, inspects, mounts every filesystem of the
+guest in mount-point order, and gives the rest of guestfix small, safe file
+and command primitives. Guest paths and guest-derived text are only ever
+passed as API arguments or argv elements, never through a shell.
+"""
+
+import os
+import time
+
+from .errors import GuestfixError, UnsupportedGuestError
+from .runner import CommandResult
+
+
+def tcg_requested(flag=False):
+    """TCG (software emulation) instead of KVM: asked for by --tcg, by
+    GUESTFIX_TCG=1, by libguestfs' own force_tcg setting, or forced when
+    the host has no usable /dev/kvm."""
+    if flag or os.environ.get("GUESTFIX_TCG") == "1":
+        return True
+    if "force_tcg" in os.environ.get("LIBGUESTFS_BACKEND_SETTINGS", ""):
+        return True
+    return not os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+def _guestfs():
+    try:
+        import guestfs
+    except ImportError:
+        raise GuestfixError("the libguestfs Python bindings are missing",
+                            hint="install python3-guestfs (make setup)") from None
+    return guestfs
+
+
+class GuestSession:
+    """Context manager around one launched libguestfs handle.
+
+    `drives` are Disk objects in guest order; with `readonly`, libguestfs
+    puts its own throwaway overlay in front of each and the filesystems are
+    mounted read-only.
+    """
+
+    def __init__(self, drives, readonly=True, tcg=False, monitor=None,
+                 memsize=None, smp=None, root=None):
+        self.drives = list(drives)
+        self.readonly = readonly
+        self.tcg = tcg
+        self.monitor = monitor
+        self.memsize = memsize
+        self.smp = smp
+        self.wanted_root = root
+        self.g = None
+        self.root = None
+        self.mountpoints = {}
+
+    # -- life cycle -------------------------------------------------------
+    def __enter__(self):
+        if self.g is None:
+            self.open()
+        return self
+
+    def open(self):
+        """Launch, inspect and mount; on any error the handle is closed."""
+        guestfs = _guestfs()
+        g = guestfs.GuestFS(python_return_dict=True)
+        self.g = g
+        try:
+            if self.tcg:
+                settings = list(g.get_backend_settings())
+                if "force_tcg" not in settings:
+                    g.set_backend_settings(settings + ["force_tcg"])
+            # Regenerating an initrd is the slowest thing done in the
+            # appliance: give it the host's CPUs and room to decompress.
+            g.set_smp(self.smp or max(1, min(os.cpu_count() or 1, 8)))
+            g.set_memsize(self.memsize or 2048)
+            g.set_network(False)
+            for d in self.drives:
+                g.add_drive_opts(d.path, format=d.format, readonly=self.readonly)
+            started = time.monotonic()
+            self._stage("launching the libguestfs appliance")
+            g.launch()
+            self._stage(f"appliance up in {time.monotonic() - started:.0f}s")
+            self._inspect_and_mount()
+        except RuntimeError as e:
+            self.close()
+            raise GuestfixError(f"libguestfs: {_first_line(e)}") from None
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(clean=exc_type is None)
+        return False
+
+    def close(self, clean=True):
+        g, self.g = self.g, None
+        if g is None:
+            return
+        try:
+            if clean and not self.readonly:
+                # Flush the guest's filesystems before the overlays are
+                # committed; an error here must fail the run.
+                g.umount_all()
+                g.shutdown()
+        finally:
+            g.close()
+
+    def _stage(self, text):
+        if self.monitor:
+            self.monitor.note(text)
+
+    # -- inspection and mounting -------------------------------------------
+    def _inspect_and_mount(self):
+        g = self.g
+        roots = g.inspect_os()
+        if not roots:
+            raise UnsupportedGuestError("no operating system found on the disks")
+        if self.wanted_root:
+            if self.wanted_root not in roots:
+                raise UnsupportedGuestError(
+                    f"{self.wanted_root} is not an operating system root "
+                    f"(found: {', '.join(roots)})")
+            roots = [self.wanted_root]
+        if len(roots) > 1:
+            raise UnsupportedGuestError(
+                f"several operating systems found ({', '.join(roots)})",
+                hint="choose one with --root")
+        self.root = roots[0]
+        if g.inspect_get_type(self.root) != "linux":
+            raise UnsupportedGuestError(
+                f"the guest runs {g.inspect_get_type(self.root)}; guestfix converts Linux guests")
+        self.mountpoints = g.inspect_get_mountpoints(self.root)
+        # Shortest mount point first, so /boot lands on the mounted /.
+        for mp, dev in sorted(self.mountpoints.items(), key=lambda m: len(m[0])):
+            try:
+                # Read-only drives sit behind libguestfs' throwaway overlay, so
+                # a read-write mount cannot reach the disk; tools like
+                # lsinitramfs need a writable /tmp in the guest.
+                g.mount(dev, mp)
+            except RuntimeError as e:
+                if mp == "/":
+                    raise UnsupportedGuestError(f"cannot mount the root filesystem: {_first_line(e)}")
+                self._stage(f"warning: {mp} ({dev}) not mounted: {_first_line(e)}")
+
+    # -- appliance facts -----------------------------------------------------
+    def appliance_devices(self):
+        """The whole-disk device names inside the appliance, in drive order."""
+        return self.g.list_devices()
+
+    def inspect(self, what):
+        return getattr(self.g, "inspect_get_" + what)(self.root)
+
+    # -- file primitives (paths are guest paths) ----------------------------
+    def exists(self, path):
+        return self.g.exists(path)
+
+    def is_file(self, path):
+        return self.g.is_file(path, followsymlinks=False)
+
+    def is_dir(self, path):
+        return self.g.is_dir(path, followsymlinks=False)
+
+    def is_symlink(self, path):
+        return self.g.is_symlink(path)
+
+    def readlink(self, path):
+        return self.g.readlink(path)
+
+    def read(self, path):
+        """Bytes of a regular file, or None when it does not exist."""
+        if not self.g.is_file(path, followsymlinks=True):
+            return None
+        return self.g.read_file(path)
+
+    def read_text(self, path):
+        """Text of a file; undecodable bytes survive a round trip."""
+        data = self.read(path)
+        return None if data is None else data.decode("utf-8", "surrogateescape")
+
+    def write_text(self, path, text, mode=0o644):
+        data = text.encode("utf-8", "surrogateescape")
+        existed = self.g.is_file(path, followsymlinks=True)
+        self.g.write(path, data)
+        if not existed:
+            self.g.chmod(mode, path)
+
+    def remove(self, path):
+        self.g.rm_f(path)
+
+    def symlink(self, target, path):
+        self.g.ln_sf(target, path)
+
+    def mkdir_p(self, path):
+        self.g.mkdir_p(path)
+
+    def ls(self, path):
+        if not self.g.is_dir(path, followsymlinks=True):
+            return []
+        return sorted(self.g.ls(path))
+
+    def glob(self, pattern):
+        return sorted(self.g.glob_expand(pattern))
+
+    def pread_device(self, device, count, offset):
+        return self.g.pread_device(device, count, offset)
+
+    # -- commands inside the guest -------------------------------------------
+    def run(self, argv):
+        """Run argv inside the guest (chroot of its root, /dev /proc /sys
+        bound by libguestfs). Returns a CommandResult; never raises for a
+        non-zero exit, the caller decides."""
+        argv = [str(a) for a in argv]
+        try:
+            out = self.g.command(argv)
+            return CommandResult(argv, 0, out, "")
+        except RuntimeError as e:
+            return CommandResult(argv, 1, "", str(e))
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__

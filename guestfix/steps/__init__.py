@@ -1,0 +1,46 @@
+"""The ordered fix-up steps.
+
+Each module defines one Step: `applies(facts)` says whether it concerns the
+guest, `plan(ctx)` returns the Changes it wants, computed from the facts and
+from guest files read through `ctx.guest` (a GuestSession in a real run, an
+in-memory tree in tests). Steps never write: the runner applies their
+changes, so a dry run, the JSON report and a real run are the same plan.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StepContext:
+    facts: object                 # GuestFacts
+    devmap: object                # DeviceMap
+    guest: object                 # read_text/exists/ls/glob/is_symlink/readlink
+    macs: list = field(default_factory=list)      # NIC MACs in domain order
+    earlier: list = field(default_factory=list)   # Changes applied this run
+    notes: list = field(default_factory=list)     # things the user must know
+
+    def changed(self, *steps):
+        """True when one of the named steps changed something this run."""
+        return any(c.step in steps for c in self.earlier)
+
+
+class Step:
+    name = ""
+    title = ""
+    changes = ""        # the contract: what this step may change
+
+    def applies(self, facts):
+        return True
+
+    def plan(self, ctx):
+        raise NotImplementedError
+
+
+def registry():
+    """The steps in the order they run."""
+    from . import (boot_code, bootloader_config, check_grub_cfg, cleanup, console,
+                   device_names, initrd_modules, nic_names, regenerate_grub_cfg,
+                   regenerate_initrd)
+    return [initrd_modules.STEP, device_names.STEP, bootloader_config.STEP,
+            console.STEP, nic_names.STEP, cleanup.STEP, regenerate_initrd.STEP,
+            boot_code.STEP, regenerate_grub_cfg.STEP, check_grub_cfg.STEP]

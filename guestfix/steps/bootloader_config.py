@@ -1,0 +1,124 @@
+"""Step 3: the boot loader's settings name virtio disks and a serial console.
+
+Every GRUB_CMDLINE_* in /etc/default/grub (and grub.d drop-ins), kernel and
+`# kopt=` lines of GRUB legacy's menu.lst, and device.map: Xen device names
+are remapped (root=, resume=, disk=), console=xvc*/hvc* becomes console=tty0
+console=ttyS0 and xencons= is dropped. When the guest used a Xen console,
+GRUB is also told to use the serial port, so `virsh console` shows the menu.
+"""
+
+import re
+
+from ..devnames import DeviceMap
+from ..plan import edit
+from . import Step
+
+DEFAULTS = "/etc/default/grub"
+DEVICE_MAPS = ["/boot/grub/device.map", "/boot/grub2/device.map", "/boot/grub2-efi/device.map"]
+MENU_LSTS = ["/boot/grub/menu.lst", "/boot/grub/grub.conf"]
+XEN_CONSOLE = re.compile(r"^console=(?:xvc|hvc)\d*(?:,\S*)?$")
+SERIAL_CONSOLE = "console=ttyS0"
+
+
+def fix_cmdline(args, devmap):
+    """Kernel arguments (a string) for KVM."""
+    args, _unknown = devmap.rewrite(args)
+    out, had_xen_console = [], False
+    for word in args.split():
+        if XEN_CONSOLE.match(word):
+            had_xen_console = True
+            continue
+        if word.startswith("xencons="):
+            continue
+        out.append(word)
+    if had_xen_console:
+        if "console=tty0" not in out:
+            out.append("console=tty0")
+        if not any(w == SERIAL_CONSOLE or w.startswith(SERIAL_CONSOLE + ",") for w in out):
+            out.append(SERIAL_CONSOLE)
+    return " ".join(out)
+
+
+_ASSIGN = re.compile(r"^(\s*(?:export\s+)?(GRUB_CMDLINE_[A-Z0-9_]+)=)(\"|')?(.*?)(\3)?(\s*(?:#.*)?)$")
+
+
+def fix_grub_defaults(text, devmap):
+    """Returns (new text, whether a Xen console was configured)."""
+    out, xen_console = [], False
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        m = _ASSIGN.match(body)
+        if m and not body.lstrip().startswith("#"):
+            value = m.group(4)
+            if any(XEN_CONSOLE.match(w) for w in value.split()):
+                xen_console = True
+            new_value = fix_cmdline(value, devmap)
+            quote = m.group(3) or '"'
+            body = f"{m.group(1)}{quote}{new_value}{quote}{m.group(6) or ''}"
+        out.append(body + ("\n" if line.endswith("\n") else ""))
+    text = "".join(out)
+    if xen_console and not re.search(r"^\s*GRUB_TERMINAL=", text, re.M):
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += ("# serial console for KVM (added by guestfix)\n"
+                 'GRUB_TERMINAL="console serial"\n'
+                 'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\n')
+    return text, xen_console
+
+
+def fix_device_map(text, devmap):
+    """(hd0) /dev/xvda -> (hd0) /dev/vda; bare xvda names too."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        new, _ = devmap.rewrite(line)
+        new = re.sub(r"(?<![\w/])(xvd[a-z]+)\b",
+                     lambda m: devmap.rename(m.group(1)) or m.group(1), new)
+        out.append(new)
+    return "".join(out)
+
+
+_KERNEL_LINE = re.compile(r"^(\s*kernel\s+\S+)(.*)$")
+_KOPT_LINE = re.compile(r"^(#\s*kopt=)(.*)$")
+
+
+def fix_menu_lst(text, devmap):
+    out = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        for pattern in (_KERNEL_LINE, _KOPT_LINE):
+            m = pattern.match(body)
+            if m:
+                args = fix_cmdline(m.group(2), devmap)
+                sep = " " if pattern is _KERNEL_LINE and args else ""
+                body = m.group(1) + sep + args
+                break
+        out.append(body + ("\n" if line.endswith("\n") else ""))
+    return "".join(out)
+
+
+class BootloaderConfig(Step):
+    name = "bootloader-config"
+    title = "boot loader settings: kernel arguments, serial console, device.map"
+    changes = f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines"
+
+    def plan(self, ctx):
+        changes = []
+        for path in [DEFAULTS] + ctx.guest.glob("/etc/default/grub.d/*.cfg"):
+            before = ctx.guest.read_text(path)
+            if before is not None:
+                after, _ = fix_grub_defaults(before, ctx.devmap)
+                changes.append(edit(self.name, "kernel arguments for KVM", path, before, after))
+        for path in DEVICE_MAPS:
+            before = ctx.guest.read_text(path)
+            if before is not None:
+                changes.append(edit(self.name, "device.map names virtio disks", path,
+                                    before, fix_device_map(before, ctx.devmap)))
+        for path in MENU_LSTS:
+            before = ctx.guest.read_text(path)
+            if before is not None and not ctx.guest.is_symlink(path):
+                changes.append(edit(self.name, "GRUB legacy kernel lines for KVM", path,
+                                    before, fix_menu_lst(before, ctx.devmap)))
+        return [c for c in changes if c]
+
+
+STEP = BootloaderConfig()

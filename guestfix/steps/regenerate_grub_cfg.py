@@ -1,0 +1,44 @@
+"""Step 7c: grub.cfg regenerated from the fixed settings.
+
+Runs when this run changed the boot loader's inputs or when grub.cfg still
+names Xen devices or consoles (a pygrub-era grub.cfg always does).
+"""
+
+from ..facts import scan_references
+from ..plan import GuestCommand
+from . import Step
+
+GRUB_INPUTS = ("device-names", "bootloader-config", "boot-code", "regenerate-initrd")
+
+
+def mkconfig_argv(guest, grub_cfg):
+    if guest.exists("/usr/sbin/update-grub") or guest.exists("/sbin/update-grub"):
+        if grub_cfg == "/boot/grub/grub.cfg":
+            return ["update-grub"]
+    for tool in ("grub2-mkconfig", "grub-mkconfig"):
+        if guest.exists(f"/usr/sbin/{tool}") or guest.exists(f"/sbin/{tool}"):
+            return [tool, "-o", grub_cfg]
+    return None
+
+
+class RegenerateGrubCfg(Step):
+    name = "regenerate-grub-cfg"
+    title = "grub.cfg regenerated"
+    changes = "grub.cfg (by update-grub / grub-mkconfig)"
+
+    def applies(self, facts):
+        return facts.bootloader == "grub2"
+
+    def plan(self, ctx):
+        cfg = ctx.facts.grub_cfg
+        stale = scan_references(cfg, ctx.guest.read_text(cfg) or "")
+        if not (ctx.changed(*GRUB_INPUTS) or stale):
+            return []
+        argv = mkconfig_argv(ctx.guest, cfg)
+        if argv is None:
+            ctx.notes.append(f"{cfg} names Xen devices but the guest has no grub-mkconfig")
+            return []
+        return [GuestCommand(step=self.name, summary=f"{cfg} regenerated", argv=argv)]
+
+
+STEP = RegenerateGrubCfg()

@@ -1,0 +1,403 @@
+#!/usr/bin/python3
+"""Build the sample Xen PV guests used by the tests and `make demo`.
+
+Every image is a real, bootable Debian bookworm installed with debootstrap
+from the mirror this host's apt is configured with, then laid out the way a
+paravirtualized guest looks on a Xen host:
+
+* no boot code on the disk (pygrub read grub.cfg from dom0), a grub.cfg
+  written on Xen with root=/dev/xvd* and console=hvc0;
+* /dev/xvd* names in fstab and /etc/default/grub;
+* getty links and securetty entries for hvc0/xvc0;
+* an initramfs that carries only the Xen block and network drivers
+  (MODULES=list), so it cannot find its root disk on virtio;
+* network configuration for the NIC name the guest had on Xen (enX0, the
+  name systemd 252 gives a Xen vif).
+
+Layouts:
+  a  one disk: xvda1 root (ext4), xvda2 swap.
+  d  two disks: xvda1 /boot, xvda2 root; xvdb1 swap, xvdb2 an LVM volume
+     group holding /srv; root=/dev/xvda2 typed into GRUB_CMDLINE_LINUX and
+     GRUB_DISABLE_LINUX_UUID=true, so grub-mkconfig writes device names.
+
+Images are cached outside the repository, keyed by a hash of this file, and
+are never modified after they are built: callers copy them.
+
+Usage: build.py LAYOUT [--cache DIR]   prints the domain XML path on stdout.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CACHE = os.environ.get("GUESTFIX_TEST_CACHE", "/var/cache/guestfix-test")
+SUITE = "bookworm"
+ROOT_PASSWORD = "guestfix"
+PACKAGES = [
+    "systemd-sysv", "udev", "kmod", "ifupdown", "isc-dhcp-client", "iproute2",
+    "linux-image-amd64", "initramfs-tools", "grub-pc", "lvm2", "procps",
+    "e2fsprogs",
+]
+GIB = 1024 ** 3
+MIB = 1024 ** 2
+
+# Per layout: the disks (Xen target, size) and their partitions
+# (number, kind, start MiB, end MiB or -1 for the rest, mount point).
+LAYOUTS = {
+    "a": {
+        "disks": [("xvda", 3 * GIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 2560, "/"), (2, "swap", 2560, -1, None)],
+        },
+        "lvm": None,
+        "mac": "00:16:3e:5a:11:01",
+        "uuid": "6c1b0a0a-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "d": {
+        "disks": [("xvda", 3 * GIB), ("xvdb", 1 * GIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 301, "/boot"), (2, "ext4", 301, -1, "/")],
+            "xvdb": [(1, "swap", 1, 257, None), (2, "lvm", 257, -1, None)],
+        },
+        # volume group, logical volume, mount point, on which partition
+        "lvm": ("datavg", "srv", "/srv", "xvdb2"),
+        "mac": "00:16:3e:5a:11:04",
+        "uuid": "6c1b0d0d-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+}
+
+
+def log(msg):
+    print(f"build.py: {msg}", file=sys.stderr, flush=True)
+
+
+def script_hash():
+    with open(os.path.abspath(__file__), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def debian_mirror():
+    """The first Debian mirror apt is configured with (never hard-coded)."""
+    path = "/etc/apt/sources.list.d/debian.sources"
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip().startswith("URIs:"):
+                    return line.split(":", 1)[1].split()[0]
+    if os.path.exists("/etc/apt/sources.list"):
+        with open("/etc/apt/sources.list") as f:
+            for line in f:
+                words = line.split()
+                if len(words) >= 3 and words[0] == "deb":
+                    uris = [w for w in words[1:] if "://" in w]
+                    if uris:
+                        return uris[0]
+    sys.exit("build.py: no Debian mirror found in apt's configuration")
+
+
+def run(argv, **kw):
+    log("$ " + " ".join(argv))
+    subprocess.run(argv, check=True, **kw)
+
+
+def chroot(root, argv, **kw):
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LANG="C.UTF-8")
+    run(["chroot", root] + argv, env=env, **kw)
+
+
+class Mounts:
+    """proc/sys/dev mounted into a chroot for the duration of a block."""
+
+    def __init__(self, root):
+        self.root = root
+        self.done = []
+
+    def __enter__(self):
+        for fs, args in (("proc", ["-t", "proc", "proc"]),
+                         ("sys", ["-t", "sysfs", "sys"]),
+                         ("dev", ["--bind", "/dev"])):
+            target = os.path.join(self.root, fs)
+            run(["mount"] + args + [target])
+            self.done.append(target)
+        return self
+
+    def __exit__(self, *exc):
+        for target in reversed(self.done):
+            subprocess.run(["umount", "-l", target])
+
+
+def rootfs_key():
+    """What the debootstrap tree depends on; editing a layout reuses it."""
+    text = "\n".join([SUITE, ROOT_PASSWORD, "rootfs-v1"] + PACKAGES)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def base_tarball(cache):
+    """debootstrap once per package set; every layout starts from it."""
+    tar = os.path.join(cache, f"rootfs-{rootfs_key()}.tar")
+    if os.path.exists(tar):
+        return tar
+    work = tempfile.mkdtemp(prefix="rootfs-", dir=cache)
+    try:
+        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
+             SUITE, work, debian_mirror()])
+        with Mounts(work):
+            chroot(work, ["sh", "-c", f"echo root:{ROOT_PASSWORD} | chpasswd"])
+            chroot(work, ["apt-get", "clean"])
+        run(["tar", "-C", work, "--numeric-owner", "--xattrs", "-cf", tar + ".tmp", "."])
+        os.rename(tar + ".tmp", tar)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tar
+
+
+def write(root, path, text, mode=0o644):
+    full = os.path.join(root, path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "w") as f:
+        f.write(text)
+    os.chmod(full, mode)
+
+
+def symlink(root, target, path):
+    full = os.path.join(root, path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    if os.path.lexists(full):
+        os.remove(full)
+    os.symlink(target, full)
+
+
+def kernel_version(root):
+    mods = sorted(os.listdir(os.path.join(root, "lib/modules")))
+    return mods[-1]
+
+
+def configure_xen_guest(root, name, layout):
+    """Lay the installed tree out as the guest looked on Xen."""
+    spec = LAYOUTS[name]
+    kver = kernel_version(root)
+    fstab = ["# /etc/fstab: static file system information.",
+             "#",
+             "# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>"]
+    root_dev = boot_dev = swap_dev = None
+    for disk, parts in spec["parts"].items():
+        for num, kind, _s, _e, mnt in parts:
+            dev = f"/dev/{disk}{num}"
+            if mnt == "/":
+                root_dev = dev
+            elif mnt == "/boot":
+                boot_dev = dev
+            if kind == "swap":
+                swap_dev = dev
+    fstab.append(f"{root_dev}\t/\text4\terrors=remount-ro\t0\t1")
+    if boot_dev:
+        fstab.append(f"{boot_dev}   /boot   ext4   defaults   0   2")
+    if spec["lvm"]:
+        vg, lv, mnt, _pv = spec["lvm"]
+        fstab.append(f"/dev/mapper/{vg}-{lv}  {mnt}  ext4  defaults  0  2")
+    fstab.append(f"{swap_dev}\tnone\tswap\tsw\t0\t0")
+    fstab.append("proc  /proc  proc  defaults  0  0")
+    write(root, "/etc/fstab", "\n".join(fstab) + "\n")
+
+    write(root, "/etc/hostname", f"xenguest-{name}\n")
+    write(root, "/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\txenguest-{name}\n")
+
+    # The NIC name the guest had on Xen (systemd 252 names a vif enX0).
+    write(root, "/etc/network/interfaces",
+          "source /etc/network/interfaces.d/*\n\n"
+          "auto lo\niface lo inet loopback\n\n"
+          "allow-hotplug enX0\niface enX0 inet dhcp\n")
+
+    # Consoles: Xen's hvc0 (and the older xvc0) everywhere.
+    wants = "/etc/systemd/system/getty.target.wants"
+    symlink(root, "/lib/systemd/system/serial-getty@.service",
+            f"{wants}/serial-getty@hvc0.service")
+    symlink(root, "/lib/systemd/system/getty@.service", f"{wants}/getty@xvc0.service")
+    write(root, "/etc/securetty",
+          "# Xen consoles\nconsole\nhvc0\nxvc0\ntty1\ntty2\n")
+    write(root, "/etc/modprobe.d/xen.conf",
+          "# written on Xen\nalias scsi_hostadapter xen-blkfront\n"
+          "alias eth0 xen-netfront\n")
+
+    # Only the Xen drivers in the initramfs, as a Xen-tuned guest has.
+    conf = os.path.join(root, "etc/initramfs-tools/initramfs.conf")
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("MODULES=most", "MODULES=list"))
+    write(root, "/etc/initramfs-tools/modules",
+          "# List of modules that you want to include in your initramfs.\n"
+          "xen-blkfront\nxen-netfront\next4\n")
+
+    cmdline_default = "quiet"
+    cmdline = "console=hvc0 xencons=tty"
+    extra = ""
+    if name == "d":
+        cmdline = f"root={root_dev} console=hvc0 xencons=tty resume={swap_dev}"
+        extra = "GRUB_DISABLE_LINUX_UUID=true\n"
+    write(root, "/etc/default/grub",
+          "# written on Xen\n"
+          "GRUB_DEFAULT=0\nGRUB_TIMEOUT=2\n"
+          "GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`\n"
+          f'GRUB_CMDLINE_LINUX_DEFAULT="{cmdline_default}"\n'
+          f'GRUB_CMDLINE_LINUX="{cmdline}"\n'
+          f"{extra}"
+          "#GRUB_TERMINAL=console\n")
+    write(root, "/boot/grub/device.map", "(hd0)\t/dev/xvda\n")
+
+    # pygrub-era grub.cfg: what dom0's pygrub read; no boot code is installed.
+    grub_root = "(hd0,msdos1)"
+    prefix = "/boot"
+    if boot_dev:
+        prefix = ""
+    write(root, "/boot/grub/grub.cfg",
+          "# generated on the Xen host\n"
+          "set default=0\nset timeout=2\n"
+          "menuentry 'Debian GNU/Linux' {\n"
+          "\tinsmod part_msdos\n\tinsmod ext2\n"
+          f"\tset root='{grub_root}'\n"
+          f"\tlinux {prefix}/vmlinuz-{kver} root={root_dev} ro console=hvc0 xencons=tty quiet\n"
+          f"\tinitrd {prefix}/initrd.img-{kver}\n"
+          "}\n")
+    with Mounts(root):
+        chroot(root, ["update-initramfs", "-u", "-k", kver])
+
+
+def domain_xml(name, disk_paths, spec):
+    disks = "".join(
+        f"""    <disk type='file' device='disk'>
+      <driver name='file'/>
+      <source file='{path}'/>
+      <target dev='{target}' bus='xen'/>
+    </disk>
+""" for (target, _size), path in zip(spec["disks"], disk_paths))
+    return f"""<domain type='xen'>
+  <name>xenguest-{name}</name>
+  <uuid>{spec['uuid']}</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <currentMemory unit='KiB'>1048576</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <bootloader>/usr/bin/pygrub</bootloader>
+  <os>
+    <type arch='x86_64' machine='xenpv'>linux</type>
+  </os>
+  <clock offset='utc' adjustment='reset'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>restart</on_crash>
+  <devices>
+{disks}    <interface type='bridge'>
+      <mac address='{spec["mac"]}'/>
+      <source bridge='br0'/>
+      <script path='vif-bridge'/>
+      <target dev='vif1.0'/>
+    </interface>
+    <console type='pty'>
+      <target type='xen' port='0'/>
+    </console>
+    <input type='mouse' bus='xen'/>
+    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>
+  </devices>
+</domain>
+"""
+
+
+def make_disks(name, tree, out_paths):
+    """Partition, format and fill the disks with libguestfs (no loop devices)."""
+    import guestfs
+    spec = LAYOUTS[name]
+    g = guestfs.GuestFS(python_return_dict=True)
+    for (target, size), path in zip(spec["disks"], out_paths):
+        with open(path, "wb") as f:
+            f.truncate(size)
+        g.add_drive_opts(path, format="raw", readonly=False)
+    g.launch()
+    appliance = {}
+    for i, (target, _size) in enumerate(spec["disks"]):
+        dev = g.list_devices()[i]
+        appliance[target] = dev
+        g.part_init(dev, "msdos")
+        # parted leaves generic MBR code; a pygrub guest has none at all.
+        g.pwrite_device(dev, b"\0" * 440, 0)
+        for num, kind, start, end, _mnt in spec["parts"][target]:
+            last = -1 if end == -1 else end * MIB // 512 - 1
+            g.part_add(dev, "p", start * MIB // 512, last)
+            if kind == "swap":
+                g.part_set_mbr_id(dev, num, 0x82)
+            elif kind == "lvm":
+                g.part_set_mbr_id(dev, num, 0x8e)
+    mounts = []
+    for target, parts in spec["parts"].items():
+        for num, kind, _s, _e, mnt in parts:
+            part = f"{appliance[target]}{num}"
+            if kind == "ext4":
+                g.mkfs("ext4", part)
+                mounts.append((mnt, part))
+            elif kind == "swap":
+                g.mkswap(part)
+    if spec["lvm"]:
+        vg, lv, mnt, pv = spec["lvm"]
+        part = appliance[pv[:4]] + pv[4:]
+        g.pvcreate(part)
+        g.vgcreate(vg, [part])
+        g.lvcreate_free(lv, vg, 100)
+        g.mkfs("ext4", f"/dev/{vg}/{lv}")
+        mounts.append((mnt, f"/dev/{vg}/{lv}"))
+    for mnt, dev in sorted(mounts, key=lambda m: len(m[0])):
+        if mnt != "/":
+            g.mkdir_p(mnt)
+        g.mount(dev, mnt)
+    g.tar_in(tree, "/", xattrs=True)
+    g.umount_all()
+    g.shutdown()
+    g.close()
+
+
+def build(name, cache):
+    if name not in LAYOUTS:
+        sys.exit(f"build.py: unknown layout {name!r} (known: {', '.join(LAYOUTS)})")
+    spec = LAYOUTS[name]
+    os.makedirs(cache, exist_ok=True)
+    outdir = os.path.join(cache, f"{name}-{script_hash()}")
+    xml_path = os.path.join(outdir, f"xenguest-{name}.xml")
+    if os.path.exists(xml_path):
+        return xml_path
+    base = base_tarball(cache)
+    work = tempfile.mkdtemp(prefix=f"{name}-", dir=cache)
+    try:
+        tree = os.path.join(work, "tree")
+        os.mkdir(tree)
+        run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base])
+        configure_xen_guest(tree, name, spec)
+        tree_tar = os.path.join(work, "tree.tar")
+        run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-cf", tree_tar, "."])
+        shutil.rmtree(tree)
+        staging = os.path.join(work, "out")
+        os.mkdir(staging)
+        names = [f"xenguest-{name}-{target}.img" for target, _ in spec["disks"]]
+        make_disks(name, tree_tar, [os.path.join(staging, n) for n in names])
+        with open(os.path.join(staging, os.path.basename(xml_path)), "w") as f:
+            f.write(domain_xml(name, [os.path.join(outdir, n) for n in names], spec))
+        for n in names:
+            os.chmod(os.path.join(staging, n), 0o444)
+        os.rename(staging, outdir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return xml_path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("layout", choices=sorted(LAYOUTS))
+    ap.add_argument("--cache", default=DEFAULT_CACHE)
+    args = ap.parse_args()
+    os.environ.setdefault("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
+    print(build(args.layout, args.cache))
+
+
+if __name__ == "__main__":
+    main()
