@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from .diskimage import create_overlay
 from .errors import ToolError
+from .facts import disk_boot_info
 from .session import GuestSession
 
 MARK = "GUESTFIX-PROBE"
@@ -139,7 +140,7 @@ def parse_probe(console):
     return probe
 
 
-def stage_reached(console, firmware, probe_complete, login_seen):
+def stage_reached(console, firmware, probe_complete, login_seen, boot_code=True):
     if probe_complete and login_seen:
         return "login"
     if probe_complete or login_seen:
@@ -147,8 +148,10 @@ def stage_reached(console, firmware, probe_complete, login_seen):
     for stage, pattern in STAGE_PATTERNS:
         if pattern.search(console):
             return stage
-    if re.search(r"Boot failed|No bootable device", firmware) and \
-            "Booting from Hard Disk" not in firmware.split("Boot failed")[-1]:
+    # SeaBIOS jumps into a zero-filled MBR without complaint, so a disk
+    # without boot code is known from the disk itself (read before booting).
+    if re.search(r"Boot failed|No bootable device", firmware) or \
+            (not boot_code and "Booting from 0000:7c00" in firmware):
         return "no boot code"
     if "Booting from Hard Disk" in firmware:
         return "boot loader"
@@ -210,7 +213,7 @@ def _read_bytes(path):
         return b""
 
 
-def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor):
+def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor, boot_code=True):
     argv = qemu_argv(overlays, tmp, memory, tcg, macs)
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -226,7 +229,7 @@ def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor):
             console, firmware = _read(f"{tmp}/console.log"), _read(f"{tmp}/firmware.log")
             probe_done = f"{MARK} end" in console
             login_seen = bool(LOGIN_RE.search(console))
-            stage = stage_reached(console, firmware, probe_done, login_seen)
+            stage = stage_reached(console, firmware, probe_done, login_seen, boot_code)
             if stage != last_stage:
                 monitor.note(f"{time.monotonic() - started:4.0f}s  reached: {stage}")
                 last_stage = stage
@@ -254,15 +257,17 @@ def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(),
         with monitor.stage("placing the boot probe in a throwaway overlay"):
             with GuestSession(overlays, readonly=False, tcg=tcg, monitor=monitor) as s:
                 install_probe(s)
+                boot_code = disk_boot_info(s, s.appliance_devices()[0])[2]
         with monitor.stage("booting the guest from its disks (virtio, SeaBIOS)"):
             console, firmware, screen, seconds = run_qemu(
-                overlays, tmp, timeout, memory, tcg, list(macs), monitor)
+                overlays, tmp, timeout, memory, tcg, list(macs), monitor, boot_code)
     if console_log:
         with open(console_log, "w") as f:
             f.write(console)
     probe = parse_probe(console)
     login_seen = bool(LOGIN_RE.search(console))
-    stage = stage_reached(console + "\n" + screen, firmware, probe["complete"], login_seen)
+    stage = stage_reached(console + "\n" + screen, firmware, probe["complete"], login_seen,
+                          boot_code)
     lines = [l for l in console.replace("\r", "").splitlines() if l.strip()]
     tail = "\n".join(lines[-25:])
     if not tail and screen:

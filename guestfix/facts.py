@@ -27,6 +27,7 @@ XEN_DRIVER_RE = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(d) for d in XEN
                            + r")(?![\w-])")
 GETTY_DIRS = ["/etc/systemd/system/getty.target.wants",
               "/etc/systemd/system/multi-user.target.wants"]
+BIOS_BOOT_GUID = "21686148-6449-6E6F-744E-656564454649"
 BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
 
 
@@ -227,22 +228,28 @@ def _bootloader(session, f):
         if session.exists(tool):
             f.grub_installer = tool.rsplit("/", 1)[1]
             break
-    first = f.appliance_disks[0]
+    f.partition_table, f.bios_boot_partition, f.boot_code = \
+        disk_boot_info(session, f.appliance_disks[0])
+
+
+def disk_boot_info(session, device):
+    """(partition table, has a BIOS boot partition, has boot code) of a disk."""
+    g = session.g
     try:
-        f.partition_table = session.g.part_get_parttype(first)
+        table = g.part_get_parttype(device)
     except RuntimeError:
-        f.partition_table = ""    # partitionless: a filesystem on the whole disk
-    sectors = [session.pread_device(first, 512, 0)]
-    if f.partition_table == "msdos":
-        for p in session.g.part_list(first):
-            if session.g.part_get_bootable(first, p["part_num"]):
-                sectors.append(session.pread_device(first, 512, p["part_start"]))
-    elif f.partition_table == "gpt":
-        bios_boot = "21686148-6449-6E6F-744E-656564454649"
-        for p in session.g.part_list(first):
-            if session.g.part_get_gpt_type(first, p["part_num"]).upper() == bios_boot:
-                f.bios_boot_partition = True
-    f.boot_code = has_boot_code(sectors)
+        table = ""    # partitionless: a filesystem on the whole disk
+    sectors = [session.pread_device(device, 512, 0)]
+    bios_boot = False
+    if table == "msdos":
+        for p in g.part_list(device):
+            if g.part_get_bootable(device, p["part_num"]):
+                sectors.append(session.pread_device(device, 512, p["part_start"]))
+    elif table == "gpt":
+        for p in g.part_list(device):
+            if g.part_get_gpt_type(device, p["part_num"]).upper() == BIOS_BOOT_GUID:
+                bios_boot = True
+    return table, bios_boot, has_boot_code(sectors)
 
 
 def _initrd_tool(session, f):
