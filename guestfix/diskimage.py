@@ -5,6 +5,7 @@ passed explicitly to QEMU: letting QEMU probe a raw image is unsafe (a guest
 could write a qcow2 header into its own disk and point it at host files).
 """
 
+import fcntl
 import json
 import os
 import stat
@@ -69,6 +70,9 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
         raise InputError(f"{path} is not readable")
     if writable and not os.access(path, os.W_OK):
         raise InputError(f"{path} is read-only", hint="fix needs write access to the disk")
+    if held_by_qemu(path):
+        raise DiskLockedError(f"{path} is in use by a running virtual machine",
+                              hint="shut the guest down first")
     detected = detect_format(path)
     fmt = fmt or detected
     if fmt not in ("raw", "qcow2"):
@@ -83,6 +87,33 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
                          hint="flatten it with qemu-img convert, or pass --allow-backing")
     return Disk(path=os.path.abspath(path), format=fmt, target=target,
                 virtual_size=int(info.get("virtual-size", 0)), backing=backing)
+
+
+# QEMU marks the permissions it holds on an image with OFD locks on single
+# bytes: 100 + bit for a permission held (bit 1 = write), 200 + bit for one
+# it will not share. A shared lock on byte 101 means a QEMU is writing.
+QEMU_WRITE_PERM_BYTE = 101
+
+
+def held_by_qemu(path):
+    """True when a running QEMU has the image open for writing.
+
+    `qemu-img info` does not notice a writer, so the lock byte is tested
+    directly: an exclusive lock on it conflicts with QEMU's shared one. The
+    file is opened read-write only to be allowed that lock; nothing is
+    written."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False      # cannot test; QEMU itself will refuse later
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, QEMU_WRITE_PERM_BYTE)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, QEMU_WRITE_PERM_BYTE)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def image_info(path, fmt):

@@ -8,6 +8,8 @@ Applying each step's changes before the next step plans means later steps
 see earlier edits, and the dry run performs exactly the work of a real run.
 """
 
+import os
+import time
 from dataclasses import dataclass, field
 
 from . import facts as facts_mod
@@ -49,7 +51,8 @@ def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
                                    monitor=monitor, root=root).open()
         try:
             with session:
-                facts = facts_mod.collect(session, disks, devmap)
+                with monitor.stage("reading the guest's configuration"):
+                    facts = facts_mod.collect(session, disks, devmap)
                 report.facts = facts
                 _refuse_unfixable(facts)
                 ctx = StepContext(facts=facts, devmap=devmap, guest=session,
@@ -64,7 +67,7 @@ def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
         if confirm is not None and not confirm(report):
             raise Aborted("nothing was changed: the disks are as they were")
         with monitor.stage("committing the changes to the disks"):
-            txn.commit()
+            txn.commit(on_disk=lambda disk: fault_point("commit"))
         report.committed = True
     return report
 
@@ -86,6 +89,22 @@ def _run_step(step, ctx, session, monitor, report):
             report.changes.append(change)
             monitor.result(f"{change.summary}: {change.target}")
         entry["changes"] = len(changes)
+    fault_point(f"step:{step.name}")
+
+
+def fault_point(name):
+    """Test hook: GUESTFIX_FAULT=fail@POINT raises there, sleep@POINT stalls
+    there (so a test can kill the process at a known point). Points are
+    step:NAME (after the step's changes) and commit (journal written,
+    before the first disk is written)."""
+    spec = os.environ.get("GUESTFIX_FAULT", "")
+    action, _, point = spec.partition("@")
+    if point != name:
+        return
+    if action == "fail":
+        raise StepError(f"injected failure at {name}")
+    if action == "sleep":
+        time.sleep(3600)
 
 
 def _refuse_unfixable(facts):

@@ -83,7 +83,8 @@ def boot_result(result):
         t.add_column(overflow="fold")
         p = result.probe
         t.add_row("mounts", "\n".join(f"{m['target']} {m['source']} ({m['fstype']})"
-                                      for m in p.get("mounts", [])))
+                                      for m in p.get("mounts", [])
+                                      if m["source"].startswith("/dev/")))
         t.add_row("swap", ", ".join(p.get("swap", [])) or "none")
         t.add_row("failed units", ", ".join(p.get("failed", [])) or "none")
         t.add_row("NICs", ", ".join(f"{n['name']} {n['mac']}" for n in p.get("nics", [])))

@@ -10,7 +10,7 @@ passed as API arguments or argv elements, never through a shell.
 import os
 import time
 
-from .errors import GuestfixError, UnsupportedGuestError
+from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError
 from .runner import CommandResult
 
 
@@ -84,10 +84,13 @@ class GuestSession:
             self._stage(f"appliance up in {time.monotonic() - started:.0f}s")
             self._inspect_and_mount()
         except RuntimeError as e:
-            self.close()
+            self.close(clean=False)
+            if "lock" in str(e):
+                raise DiskLockedError("a disk is in use by another process (QEMU image lock)",
+                                      hint="shut the guest down first") from None
             raise GuestfixError(f"libguestfs: {_first_line(e)}") from None
         except BaseException:
-            self.close()
+            self.close(clean=False)
             raise
         return self
 

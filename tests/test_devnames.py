@@ -1,0 +1,27 @@
+from guestfix.devnames import DeviceMap, virtio_name
+
+
+def test_virtio_names():
+    assert [virtio_name(i) for i in (0, 1, 25, 26, 27)] == ["vda", "vdb", "vdz", "vdaa", "vdab"]
+
+
+def test_domain_order_not_letters():
+    m = DeviceMap(["xvda", "xvdc"])
+    assert m.rewrite("root=/dev/xvda1 swap=/dev/xvdc2")[0] == "root=/dev/vda1 swap=/dev/vdb2"
+
+
+def test_partitions_exported_as_disks():
+    m = DeviceMap(["xvda1", "xvda2"])
+    assert m.rewrite("/dev/xvda1 / ext4\n/dev/xvda2 none swap\n")[0] == \
+        "/dev/vda / ext4\n/dev/vdb none swap\n"
+
+
+def test_unknown_names_kept_and_reported():
+    text, unknown = DeviceMap(["xvda"]).rewrite("/dev/xvdz1 /dev/xvda")
+    assert text == "/dev/xvdz1 /dev/vda" and unknown == ["/dev/xvdz1"]
+
+
+def test_not_fooled_by_lookalikes():
+    m = DeviceMap.default(2)
+    text = "/mnt/dev/xvda1 /dev/xvdab UUID=/dev/xvda-x LABEL=xvda1 /dev/xvda1p"
+    assert m.rewrite(text)[0] == text
