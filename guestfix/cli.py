@@ -8,7 +8,8 @@ Exit codes (also in `guestfix --help` and the README):
   7 boot-check: the guest did not reach its login prompt
   8 an interrupted commit must be finished or undone first
   9 a host tool is missing or failed
- 10 declined at the prompt     130 interrupted (Ctrl-C)
+ 10 declined at the prompt     11 libvirt refused or is unreachable
+130 interrupted (Ctrl-C)
 """
 
 import json
@@ -140,6 +141,76 @@ def boot_check(disk_paths, domain, fmt, allow_backing, timeout, memory, json_mod
     if not result.passed:
         raise BootCheckFailed(f"the guest did not reach its login prompt "
                               f"(stopped at: {result.stage})", quiet=json_mode)
+
+
+# -- xml ------------------------------------------------------------------------
+def mapping_options(f):
+    f = click.option("--map-file", type=click.Path(dir_okay=False),
+                     help="Network mappings in /etc/virt-v2v.conf's format.")(f)
+    f = click.option("--mac", "macs", multiple=True, metavar="MAC:network|bridge:OUT",
+                     help="Map the NIC with this MAC (wins over other mappings).")(f)
+    f = click.option("-n", "--network", "networks", multiple=True, metavar="[IN:]OUT",
+                     help="Map source network IN (or every other network) to OUT.")(f)
+    f = click.option("-b", "--bridge", "bridges", multiple=True, metavar="[IN:]OUT",
+                     help="Map source bridge IN (or every other bridge) to OUT.")(f)
+    return f
+
+
+@cli.command("xml", help="Rewrite a Xen domain for KVM and print it (or write --out FILE).")
+@click.argument("source")
+@click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
+              default="libvirtxml", show_default=True, help="What SOURCE is.")
+@click.option("-ic", "input_uri", default="", metavar="URI",
+              help="libvirt connection of the source (-i libvirt), e.g. xen+ssh://root@host/.")
+@click.option("-oc", "output_uri", default="", metavar="URI",
+              help="Target libvirt connection: its KVM emulator is used.")
+@click.option("-os", "output_dir", default="", metavar="DIR",
+              help="Directory the disks will live in; disk paths are rewritten.")
+@click.option("-on", "new_name", default="", metavar="NAME", help="Rename (and give a new UUID).")
+@click.option("--emulator", default="", help="Emulator path for the KVM domain.")
+@click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True,
+              help="Domain type: qemu for hosts without KVM.")
+@mapping_options
+@click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout.")
+@click.option("--print-diff", is_flag=True, help="Show the change as a unified diff (on stderr).")
+def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name, emulator,
+                virt_type, bridges, networks, macs, map_file, allow_backing, out_file, print_diff):
+    from .domain import convert, networks as netmap
+    domain = convert.load_source(source, input_mode, input_uri)
+    before = domain.to_string()
+    opts = convert.ConvertOptions(
+        virt_type=virt_type, emulator=emulator, output_uri=output_uri, new_name=new_name,
+        output_dir=os.path.abspath(output_dir) if output_dir else "",
+        network_map=netmap.build(bridges, networks, macs, map_file),
+        allow_backing=allow_backing, check_disks=input_mode != "libvirt" or bool(output_dir))
+    convert.convert(domain, opts)
+    after = domain.to_string()
+    if print_diff:
+        click.echo(convert.unified_diff(before, after, os.path.basename(source) or "domain.xml"),
+                   err=True, nl=False)
+    if out_file:
+        convert.write_atomically(out_file, after)
+    else:
+        click.echo(after, nl=False)
+
+
+# -- define -------------------------------------------------------------------
+@cli.command(help="Define a converted domain XML in libvirt.")
+@click.argument("xml_file", metavar="FILE")
+@click.option("-oc", "output_uri", default="qemu:///system", show_default=True, metavar="URI",
+              help="libvirt connection to define the domain on.")
+@click.option("--replace", is_flag=True, help="Replace a domain with the same name or UUID.")
+def define(xml_file, output_uri, replace):
+    from .domain.define import define as do_define
+    from .domain.model import Domain, read_text_file
+    text = read_text_file(xml_file, "domain XML")
+    Domain.from_string(text, xml_file)      # refuses bad XML before libvirt sees it
+    name, uuid = do_define(text, output_uri, replace)
+    click.echo(f"Domain {name} ({uuid}) defined on {output_uri}.")
+    click.echo(f"Next: virsh -c {output_uri} start {name}   "
+               f"(then: virsh -c {output_uri} console {name})")
 
 
 # -- recover -----------------------------------------------------------------

@@ -20,12 +20,11 @@ def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fm
         domain = Domain.from_file(domain_path)
         ddisks = domain.guest_disks()
         macs = domain.macs()
-        base = os.path.dirname(os.path.abspath(domain_path))
         if disk_args and len(disk_args) != len(ddisks):
             raise InputError(f"{len(disk_args)} disk(s) given but the domain has {len(ddisks)}")
         entries = []
         for i, d in enumerate(ddisks):
-            path = disk_args[i] if disk_args else os.path.join(base, d.source)
+            path = disk_args[i] if disk_args else domain.resolve_source(d.source)
             entries.append((path, d.driver_type if d.driver_type in ("raw", "qcow2") else fmt,
                             d.target))
     else:

@@ -28,7 +28,7 @@ class Change:
 
     def as_dict(self):
         return {"step": self.step, "kind": self.kind, "target": self.target,
-                "summary": self.summary}
+                "summary": self.summary, "diff": self.diff()}
 
 
 @dataclass
@@ -117,8 +117,7 @@ class GuestCommand(Change):
     def apply(self, session):
         result = session.run(self.argv)
         if not result.ok:
-            raise StepError(f"{self.step}: `{self.target}` failed: "
-                            f"{result.last_error_line()}")
+            raise StepError(f"{self.step}: `{self.target}` failed: {result.error_lines()}")
         if self.verify:
             self.verify(session)
         return result

@@ -22,6 +22,11 @@ class CommandResult:
         lines = [l for l in self.stderr.strip().splitlines() if l.strip()]
         return lines[-1] if lines else f"exit status {self.returncode}"
 
+    def error_lines(self, count=4):
+        """The last few stderr lines joined, for one-line error messages."""
+        lines = [l.strip() for l in self.stderr.strip().splitlines() if l.strip()]
+        return " / ".join(lines[-count:]) or f"exit status {self.returncode}"
+
 
 def run(argv, check=True, input=None, timeout=None):
     """Run argv; with check, a non-zero exit raises ToolError naming it."""

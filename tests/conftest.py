@@ -35,3 +35,75 @@ def guestfix(*args, env=None, timeout=1800, input=None):
     return subprocess.run([sys.executable, "-m", "guestfix.cli", *map(str, args)],
                           capture_output=True, text=True, env=full_env, timeout=timeout,
                           input=input, cwd=REPO)
+
+
+def copy_sample(xml_path, dest):
+    """Copy a cached sample guest (sparse) into dest; returns the new XML.
+    The cache is never written to: every test works on its own copy."""
+    import re
+    import shutil
+    src_dir = os.path.dirname(xml_path)
+    os.makedirs(dest, exist_ok=True)
+    for name in os.listdir(src_dir):
+        if name.endswith(".img"):
+            target = os.path.join(dest, name)
+            subprocess.run(["cp", "--sparse=always", os.path.join(src_dir, name), target],
+                           check=True)
+            os.chmod(target, 0o644)
+    with open(xml_path) as f:
+        text = f.read()
+    text = re.sub(r"file='" + re.escape(src_dir) + "/", f"file='{dest}/", text)
+    new_xml = os.path.join(dest, os.path.basename(xml_path))
+    with open(new_xml, "w") as f:
+        f.write(text)
+    shutil.copymode(xml_path, new_xml)
+    return new_xml
+
+
+def disk_paths(xml_path):
+    import re
+    with open(xml_path) as f:
+        return re.findall(r"<source file='([^']+)'", f.read())
+
+
+def checksums(paths):
+    import hashlib
+    out = {}
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        out[p] = h.hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_a():
+    return build_sample("a")
+
+
+@pytest.fixture(scope="session")
+def sample_d():
+    return build_sample("d")
+
+
+def _libvirt_up(uri="qemu:///system"):
+    r = subprocess.run(["virsh", "-c", uri, "uri"], capture_output=True, text=True, timeout=30)
+    return r.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def libvirtd():
+    """A running libvirtd (and virtlogd, which starting a domain needs):
+    started here when the machine has none running."""
+    import time
+    for daemon in ("virtlogd", "libvirtd"):
+        running = subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode == 0
+        if not running:
+            subprocess.run([daemon, "-d"], check=True)
+    for _ in range(60):
+        if _libvirt_up():
+            return "qemu:///system"
+        time.sleep(0.5)
+    pytest.fail("libvirtd did not come up")

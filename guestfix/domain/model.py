@@ -23,6 +23,7 @@ class DomainDisk:
     target: str          # xvda, hda, ...
     bus: str
     device: str          # disk, cdrom, floppy
+    element: object = None
 
 
 def parse_xml_text(text, origin="domain XML"):
@@ -36,6 +37,31 @@ def parse_xml_text(text, origin="domain XML"):
         raise InputError(f"{origin} is not well-formed XML ({e})") from None
 
 
+def read_text_file(path, what="file"):
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_XML_BYTES:
+            raise InputError(f"{path} is too large for a {what} ({size} bytes)")
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+
+
+def sub(parent, tag, attrib=None, index=None):
+    """A new child element, optionally inserted at a position."""
+    el = ET.Element(tag, attrib or {})
+    if index is None:
+        parent.append(el)
+    else:
+        parent.insert(index, el)
+    return el
+
+
 class Domain:
     def __init__(self, root, path=None):
         if root.tag != "domain":
@@ -45,19 +71,16 @@ class Domain:
 
     @classmethod
     def from_file(cls, path):
-        try:
-            size = os.path.getsize(path)
-            if size > MAX_XML_BYTES:
-                raise InputError(f"{path} is too large for a domain XML ({size} bytes)")
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise InputError(f"{path}: {e.strerror}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{path} is not UTF-8 text") from None
-        return cls(parse_xml_text(text, path), path)
+        return cls(parse_xml_text(read_text_file(path, "domain XML"), path), path)
+
+    @classmethod
+    def from_string(cls, text, origin="domain XML"):
+        return cls(parse_xml_text(text, origin), None)
+
+    def to_string(self):
+        root = ET.fromstring(ET.tostring(self.root))
+        ET.indent(root, "  ")
+        return ET.tostring(root, encoding="unicode") + "\n"
 
     @property
     def name(self):
@@ -66,6 +89,13 @@ class Domain:
     @property
     def type(self):
         return self.root.get("type", "")
+
+    @property
+    def devices(self):
+        devices = self.root.find("devices")
+        if devices is None:
+            devices = sub(self.root, "devices")
+        return devices
 
     def disks(self):
         out = []
@@ -81,7 +111,7 @@ class Domain:
                 driver_type=(driver.get("type", "") if driver is not None else ""),
                 target=(target.get("dev", "") if target is not None else ""),
                 bus=(target.get("bus", "") if target is not None else ""),
-                device=el.get("device", "disk")))
+                device=el.get("device", "disk"), element=el))
         return out
 
     def macs(self):
@@ -106,3 +136,9 @@ class Domain:
                 raise InputError(f"two disks have the target {d.target}")
             seen.add(d.target)
         return disks
+
+    def resolve_source(self, source):
+        """Disk paths in a domain XML may be relative to the XML file."""
+        if os.path.isabs(source) or not self.path:
+            return source
+        return os.path.join(os.path.dirname(os.path.abspath(self.path)), source)

@@ -1,0 +1,43 @@
+"""Network interfaces (X6, X8): virtio model, no Xen script or vif target,
+MAC kept, source mapped with virt-v2v's --network/--bridge/--mac rules."""
+
+from .model import sub
+
+XEN_TARGET_PREFIXES = ("vif", "vnet", "veth")
+
+
+def to_kvm(domain, ctx):
+    done = []
+    for el in domain.root.findall("./devices/interface"):
+        mac_el = el.find("mac")
+        mac = mac_el.get("address", "").lower() if mac_el is not None else ""
+        label = mac or "NIC"
+        kind = el.get("type", "")
+        source = el.find("source")
+        if kind in ("bridge", "network"):
+            name = source.get(kind, "") if source is not None else ""
+            new_kind, new_name = ctx.network_map.map(kind, name, mac)
+            if (new_kind, new_name) != (kind, name):
+                el.set("type", new_kind)
+                if source is None:
+                    source = sub(el, "source")
+                source.attrib.clear()
+                source.set(new_kind, new_name)
+                done.append(f"{label}: {kind} {name} -> {new_kind} {new_name}")
+        model = el.find("model")
+        if model is None:
+            model = sub(el, "model")
+        if model.get("type") != "virtio":
+            model.attrib.clear()
+            model.set("type", "virtio")
+            done.append(f"{label}: model virtio")
+        for tag in ("script", "backenddomain", "address"):
+            for child in el.findall(tag):
+                el.remove(child)
+                if tag != "address":
+                    done.append(f"{label}: <{tag}> removed")
+        for target in el.findall("target"):
+            if target.get("dev", "").startswith(XEN_TARGET_PREFIXES):
+                el.remove(target)
+                done.append(f"{label}: target {target.get('dev')} removed")
+    return done

@@ -1,0 +1,152 @@
+"""Sample guest (a), end to end with the real appliance and QEMU.
+
+The tests run in file order on one copy of the guest: inspect, boot it
+unconverted, fail and kill `fix` at fixed points (disks byte-identical each
+time), dry run, a fix killed during its commit and finished with
+`recover`, the boot that proves it, and a second fix that changes nothing.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, checksums, copy_sample, disk_paths, guestfix
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def guest(sample_a, tmp_path_factory, state_dir):
+    xml = copy_sample(sample_a, str(tmp_path_factory.mktemp("a")))
+    return {"xml": xml, "disks": disk_paths(xml)}
+
+
+def test_inspect_reports_xen_references(sample_a):
+    # inspect reads the cache itself: it must never write
+    before = checksums(disk_paths(sample_a))
+    r = guestfix("inspect", "--json", "--domain", sample_a)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["distro"] == "debian" and info["family"] == "debian"
+    assert info["bootloader"] == "grub2" and info["boot_code"] is False
+    assert info["initrd_tool"] == "initramfs-tools"
+    assert info["nic_names"] == ["enX0"]
+    boot = [k for k in info["kernels"] if k["version"] == info["boot_kernel"]][0]
+    assert boot["has_virtio"] and not boot["xen_only"]
+    assert "virtio_blk" not in boot["initrd_drivers"] and "xen-blkfront" in boot["initrd_drivers"]
+    refs = {(r["path"], r["kind"]) for r in info["xen_references"]}
+    for expected in [("/etc/fstab", "device"), ("/etc/default/grub", "console"),
+                     ("/boot/grub/grub.cfg", "device"), ("/etc/securetty", "console"),
+                     ("/etc/initramfs-tools/modules", "driver"),
+                     ("/boot/grub/device.map", "device"),
+                     ("/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service", "getty")]:
+        assert expected in refs
+    fstab = [r for r in info["xen_references"] if r["path"] == "/etc/fstab"]
+    assert fstab[0]["text"].startswith("/dev/xvda1") and fstab[0]["line"] == 4
+    steps = [f["step"] for f in info["fixups"]]
+    assert steps[:5] == ["initrd-modules", "device-names", "bootloader-config", "console",
+                         "nic-names"]
+    assert "boot-code" in steps
+    assert checksums(disk_paths(sample_a)) == before
+
+
+def test_unconverted_guest_fails_at_boot_code(guest):
+    r = guestfix("boot-check", "--json", "--timeout", "120", *guest["disks"])
+    assert r.returncode == 7, r.stderr
+    result = json.loads(r.stdout)
+    assert result["passed"] is False and result["stage"] == "no boot code"
+
+
+def test_failing_step_leaves_disks_identical(guest):
+    before = checksums(guest["disks"])
+    r = guestfix("fix", "--yes", "--domain", guest["xml"],
+                 env={"GUESTFIX_FAULT": "fail@step:cleanup"})
+    assert r.returncode == 6, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == \
+        "guestfix: error: injected failure at step:cleanup"
+    assert checksums(guest["disks"]) == before
+    assert os.listdir(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "transactions")) == []
+
+
+def _start(args, env):
+    log = open(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "run.log"), "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "guestfix.cli", *args], cwd=REPO,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, **env))
+    return proc, log
+
+
+def _kill_when(proc, log, text, timeout=900):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if text in log.read():
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return
+        assert proc.poll() is None, "guestfix ended before the kill point"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail(f"never reached {text!r}")
+
+
+def test_killed_during_a_step_leaves_disks_identical(guest):
+    before = checksums(guest["disks"])
+    proc, log = _start(["fix", "--yes", "--domain", guest["xml"]],
+                       {"GUESTFIX_FAULT": "sleep@step:console"})
+    _kill_when(proc, log, "[ ok ] console:")
+    assert checksums(guest["disks"]) == before
+
+
+def test_dry_run_shows_diffs_and_changes_nothing(guest):
+    before = checksums(guest["disks"])
+    r = guestfix("fix", "--dry-run", "--json", "--domain", guest["xml"])
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["dry_run"] and not report["committed"]
+    by_target = {c["target"]: c for c in report["changes"]}
+    assert "+/dev/vda1\t/\text4" in by_target["/etc/fstab"]["diff"]
+    assert by_target["update-grub"]["kind"] == "command"
+    assert checksums(guest["disks"]) == before
+    # the leftovers of the killed run before were cleared, not reported
+    assert "interrupted" not in r.stderr
+
+
+def test_fix_killed_during_commit_then_finished(guest):
+    proc, log = _start(["fix", "--yes", "--domain", guest["xml"]],
+                       {"GUESTFIX_FAULT": "sleep@commit"})
+    _kill_when(proc, log, "committing the changes")
+    r = guestfix("fix", "--yes", "--domain", guest["xml"])
+    assert r.returncode == 8
+    assert "guestfix recover --finish" in r.stderr
+    r = guestfix("recover", "--finish", *guest["disks"])
+    assert r.returncode == 0, r.stderr
+
+
+def test_fixed_guest_boots_to_login(guest):
+    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", guest["xml"])
+    result = json.loads(r.stdout)
+    assert r.returncode == 0, result.get("tail")
+    assert result["passed"] and result["stage"] == "login"
+    probe = result["probe"]
+    mounts = {m["target"]: m["source"] for m in probe["mounts"]}
+    assert mounts["/"] == "/dev/vda1"
+    assert probe["swap"] == ["/dev/vda2"]
+    assert probe["failed"] == []
+    assert [n["name"] for n in probe["nics"]] == ["enX0"]
+    assert "console=ttyS0" in probe["cmdline"]
+
+
+def test_second_fix_changes_nothing(guest):
+    before = checksums(guest["disks"])
+    r = guestfix("fix", "--yes", "--json", "--domain", guest["xml"])
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["changes"] == [] and not report["committed"]
+    assert checksums(guest["disks"]) == before
