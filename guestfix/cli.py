@@ -87,8 +87,12 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, tcg):
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before writing.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
 @click.option("--root", help="The OS root device when the disks hold several.")
+@click.option("--direct-boot", "direct_boot_dir", metavar="DIR",
+              help="Also copy the boot kernel and initrd to DIR for direct kernel boot "
+                   "(for disks that cannot carry boot code).")
 @tcg_option
-def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, tcg):
+def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, direct_boot_dir,
+        tcg):
     from . import disks, fixer, progress, render
     from .session import tcg_requested
     found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
@@ -106,7 +110,8 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, t
         return click.confirm("Write these changes to the disks?", default=False)
 
     report = fixer.run_fix(found, devmap, monitor, macs=macs, dry_run=dry_run,
-                           tcg=tcg_requested(tcg), confirm=confirm, root=root)
+                           tcg=tcg_requested(tcg), confirm=confirm, root=root,
+                           direct_boot_dir=direct_boot_dir)
     if json_mode:
         _emit_json(report.as_dict())
     else:
@@ -172,11 +177,15 @@ def mapping_options(f):
               help="Domain type: qemu for hosts without KVM.")
 @mapping_options
 @click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
+@click.option("--direct-boot", "direct_boot_file", metavar="JSON",
+              help="Boot the guest's own kernel directly (the file `fix --direct-boot` wrote).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
 @click.option("--print-diff", is_flag=True, help="Show the change as a unified diff (on stderr).")
 def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name, emulator,
-                virt_type, bridges, networks, macs, map_file, allow_backing, out_file, print_diff):
+                virt_type, bridges, networks, macs, map_file, allow_backing, direct_boot_file,
+                out_file, print_diff):
+    from . import directboot
     from .domain import convert, networks as netmap
     domain = convert.load_source(source, input_mode, input_uri)
     before = domain.to_string()
@@ -184,7 +193,8 @@ def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name,
         virt_type=virt_type, emulator=emulator, output_uri=output_uri, new_name=new_name,
         output_dir=os.path.abspath(output_dir) if output_dir else "",
         network_map=netmap.build(bridges, networks, macs, map_file),
-        allow_backing=allow_backing, check_disks=input_mode != "libvirt" or bool(output_dir))
+        allow_backing=allow_backing, check_disks=input_mode != "libvirt" or bool(output_dir),
+        direct_kernel=directboot.load(direct_boot_file) if direct_boot_file else None)
     convert.convert(domain, opts)
     after = domain.to_string()
     if print_diff:

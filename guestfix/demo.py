@@ -2,13 +2,15 @@
 
 Builds (or takes from the cache) the sample guest (a), copies it to a
 scratch directory, and runs what an administrator would: inspect, fix,
-boot-check. The cached image itself is never changed.
+boot-check, then xml and define against the local libvirtd. The cached
+image itself is never changed.
 """
 
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.environ.get("GUESTFIX_DEMO_DIR", "/var/tmp/guestfix-demo")
@@ -50,7 +52,29 @@ def main():
     run("fix", "--yes", "--domain", domain)
     say("3. boot-check: boot it on virtio and watch for the login prompt")
     run("boot-check", "--domain", domain)
-    say(f"done: the fixed guest's disks are in {WORK}")
+    say("4. xml: the domain rewritten for KVM (shown as a diff)")
+    kvm_xml = os.path.join(WORK, "guestfix-demo.xml")
+    # This machine may have no usable KVM: then the demo domain is type qemu.
+    virt_type = "qemu" if os.environ.get("GUESTFIX_TCG") == "1" else "kvm"
+    run("xml", domain, "-on", "guestfix-demo", "--virt-type", virt_type,
+        "-b", "virbr0", "--print-diff", "--out", kvm_xml)
+    say("5. define: the new domain in the local libvirtd")
+    start_libvirtd()
+    run("define", kvm_xml, "--replace")
+    say(f"done: the fixed guest's disks are in {WORK}; the domain is guestfix-demo")
+
+
+def start_libvirtd():
+    """libvirtd is not running on a fresh machine: start it (and virtlogd)."""
+    for daemon in ("virtlogd", "libvirtd"):
+        if subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode != 0:
+            subprocess.run([daemon, "-d"], check=True)
+    for _ in range(60):
+        if subprocess.run(["virsh", "-c", "qemu:///system", "uri"],
+                          capture_output=True).returncode == 0:
+            return
+        time.sleep(0.5)
+    sys.exit("demo: libvirtd did not come up")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import facts as facts_mod
+from .directboot import DirectBootExport
 from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError
 from .session import GuestSession
 from .steps import StepContext, registry
@@ -28,6 +29,7 @@ class FixReport:
     notes: list = field(default_factory=list)
     steps: list = field(default_factory=list)    # [{name, title, applies, changes}]
     committed: bool = False
+    direct_boot: dict = None
 
     def as_dict(self):
         return {
@@ -37,14 +39,26 @@ class FixReport:
             "changes": [c.as_dict() for c in self.changes],
             "steps": self.steps,
             "notes": self.notes,
+            "direct_boot": self.direct_boot,
         }
 
 
 def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
-            confirm=None, root=None):
+            confirm=None, root=None, direct_boot_dir=None):
     """Fix the guest on `disks`. `confirm(report)` is asked before the
-    commit and may return False to discard everything."""
+    commit and may return False to discard everything. With
+    `direct_boot_dir`, the boot kernel and initrd are also copied out there
+    (see directboot.py), once the disks are committed."""
     report = FixReport(disks=disks, dry_run=dry_run)
+    export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not dry_run else None
+    try:
+        return _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export)
+    finally:
+        if export:
+            export.discard()
+
+
+def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export):
     with Transaction(disks, dry_run=dry_run) as txn:
         with monitor.stage("starting the appliance and inspecting the guest"):
             session = GuestSession(txn.overlays, readonly=False, tcg=tcg,
@@ -60,15 +74,22 @@ def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
                                   notes=report.notes)
                 for step in registry():
                     _run_step(step, ctx, session, monitor, report)
+                if export:
+                    with monitor.stage("copying the boot kernel and initrd out for direct boot"):
+                        report.direct_boot = export.stage(session, facts)
         except RuntimeError as e:
             raise GuestfixError(f"libguestfs: {str(e).strip().splitlines()[0]}") from None
         if dry_run or not report.changes:
+            if export:
+                export.finish()
             return report
         if confirm is not None and not confirm(report):
             raise Aborted("nothing was changed: the disks are as they were")
         with monitor.stage("committing the changes to the disks"):
             txn.commit(on_disk=lambda disk: fault_point("commit"))
         report.committed = True
+        if export:
+            export.finish()
     return report
 
 

@@ -71,6 +71,9 @@ def fix_report(report, diffs=False):
                       + ", ".join(d.path for d in report.disks))
     for n in report.notes:
         console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
+    if report.direct_boot:
+        console.print("Direct kernel boot files: " + ", ".join(
+            f"{k} {v}" for k, v in report.direct_boot.items()), highlight=False)
 
 
 def boot_result(result):

@@ -7,8 +7,30 @@ disk, GPT without a BIOS boot partition) the user is told, with direct
 kernel boot as the alternative.
 """
 
+from dataclasses import dataclass
+
 from ..plan import GuestCommand
 from . import Step
+
+
+@dataclass
+class InstallBootCode(GuestCommand):
+    """grub-install, with the guest's device.map moved aside while it runs:
+    it names the disks as KVM will see them (vda), which do not exist in the
+    appliance, and grub-install must only see the appliance's real disk."""
+
+    device_map: str = ""
+
+    def apply(self, session):
+        hidden = None
+        if self.device_map and session.is_file(self.device_map):
+            hidden = self.device_map + ".guestfix-hidden"
+            session.g.mv(self.device_map, hidden)
+        try:
+            return super().apply(session)
+        finally:
+            if hidden:
+                session.g.mv(hidden, self.device_map)
 
 
 class BootCode(Step):
@@ -21,9 +43,10 @@ class BootCode(Step):
 
     def plan(self, ctx):
         f = ctx.facts
-        alternative = ("boot it with direct kernel boot instead: the domain's <os> "
-                       f"<kernel>{ctx.facts.kernel(f.boot_kernel).vmlinuz if f.boot_kernel else ''}"
-                       "</kernel> and <initrd>, copied out of the guest")
+        alternative = ("boot it with direct kernel boot instead: `guestfix fix --direct-boot DIR` "
+                       "copies the kernel and initrd out and `guestfix xml --direct-boot "
+                       "DIR/NAME-direct-boot.json` puts them in the domain "
+                       f"({ctx.facts.kernel(f.boot_kernel).vmlinuz if f.boot_kernel else 'no kernel'})")
         if not f.partition_table:
             ctx.notes.append("the first disk has no partition table, so no boot code can be "
                              "installed; " + alternative)
@@ -37,9 +60,10 @@ class BootCode(Step):
                              "(install grub-pc in the guest)")
             return []
         first = f.appliance_disks[0]
-        return [GuestCommand(step=self.name, summary="GRUB boot code written to the first disk",
-                             argv=[f.grub_installer, "--target=i386-pc", first],
-                             display=f"{f.grub_installer} --target=i386-pc <first disk>")]
+        return [InstallBootCode(step=self.name, summary="GRUB boot code written to the first disk",
+                                argv=[f.grub_installer, "--target=i386-pc", first],
+                                display=f"{f.grub_installer} --target=i386-pc <first disk>",
+                                device_map=f"{f.grub_dir}/device.map")]
 
 
 STEP = BootCode()
