@@ -9,7 +9,7 @@ Exit codes (also in `guestfix --help` and the README):
   8 an interrupted commit must be finished or undone first
   9 a host tool is missing or failed
  10 declined at the prompt     11 libvirt refused or is unreachable
-130 interrupted (Ctrl-C)
+ 12 a backup copy does not match     130 interrupted (Ctrl-C)
 """
 
 import json
@@ -221,6 +221,36 @@ def define(xml_file, output_uri, replace):
     click.echo(f"Domain {name} ({uuid}) defined on {output_uri}.")
     click.echo(f"Next: virsh -c {output_uri} start {name}   "
                f"(then: virsh -c {output_uri} console {name})")
+
+
+# -- backup -------------------------------------------------------------------
+@cli.command(help="Back up a guest (its domain XML and disks), verified by checksum. "
+                  "SOURCE is a domain XML or disk images.")
+@click.argument("source_args", metavar="SOURCE...", nargs=-1)
+@click.option("--to", "dest", metavar="DIR", help="Directory for the backup.")
+@click.option("--md5", is_flag=True, help="Also record md5 sums, as the guide uses.")
+@click.option("--verify", "verify_dir", metavar="DIR", help="Re-check an existing backup.")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
+def backup(source_args, dest, md5, verify_dir, json_mode):
+    from . import backup as backup_mod, progress
+    monitor = progress.choose(json_mode)
+    if verify_dir:
+        manifest = backup_mod.verify(verify_dir, monitor)
+        if json_mode:
+            _emit_json({"directory": verify_dir, "verified": True, "disks": manifest["disks"]})
+        else:
+            click.echo(f"{verify_dir}: {len(manifest['disks'])} disk(s) match the manifest")
+        return
+    if not dest:
+        raise GuestfixError("say where the backup goes", hint="--to DIR")
+    report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
+    if json_mode:
+        _emit_json(report.as_dict())
+        return
+    for d in report.disks:
+        click.echo(f"{d['source']} -> {os.path.join(report.directory, d['file'])}  "
+                   f"sha256 {d['sha256']}" + (f"  md5 {d['md5']}" if "md5" in d else ""))
+    click.echo(f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json")
 
 
 # -- recover -----------------------------------------------------------------

@@ -9,6 +9,7 @@ see earlier edits, and the dry run performs exactly the work of a real run.
 """
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -125,6 +126,7 @@ def fault_point(name):
     if action == "fail":
         raise StepError(f"injected failure at {name}")
     if action == "sleep":
+        print(f"guestfix: test hook: stalled at {name}", file=sys.stderr, flush=True)
         time.sleep(3600)
 
 

@@ -23,6 +23,11 @@ class Monitor:
     def result(self, text):
         pass
 
+    @contextlib.contextmanager
+    def transfer(self, title, total):
+        """Yields advance(nbytes) for a byte-counted job."""
+        yield lambda n: None
+
 
 class PlainMonitor(Monitor):
     """One line per event on stderr, for logs and non-interactive runs."""
@@ -49,6 +54,21 @@ class PlainMonitor(Monitor):
 
     def result(self, text):
         self._print(f"       -> {text}")
+
+    @contextlib.contextmanager
+    def transfer(self, title, total):
+        started = time.monotonic()
+        state = {"done": 0, "shown": -1}
+
+        def advance(n):
+            state["done"] += n
+            tenth = state["done"] * 10 // max(total, 1)
+            if tenth != state["shown"]:
+                state["shown"] = tenth
+                rate = state["done"] / max(time.monotonic() - started, 1e-6) / (1 << 20)
+                self._print(f"       {title}: {tenth * 10:3d}% ({rate:.0f} MiB/s)")
+        with self.stage(title):
+            yield advance
 
 
 class RichMonitor(Monitor):
@@ -79,6 +99,18 @@ class RichMonitor(Monitor):
 
     def result(self, text):
         self.console.print(f"  → {text}", highlight=False, markup=False)
+
+    @contextlib.contextmanager
+    def transfer(self, title, total):
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TransferSpeedColumn)
+        started = time.monotonic()
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), TimeElapsedColumn(), console=self.console,
+                      transient=True) as bar:
+            task = bar.add_task(title, total=total)
+            yield lambda n: bar.advance(task, n)
+        self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
 
 
 def choose(json_mode=False, plain=False):

@@ -100,7 +100,7 @@ def test_killed_during_a_step_leaves_disks_identical(guest):
     before = checksums(guest["disks"])
     proc, log = _start(["fix", "--yes", "--domain", guest["xml"]],
                        {"GUESTFIX_FAULT": "sleep@step:console"})
-    _kill_when(proc, log, "[ ok ] console:")
+    _kill_when(proc, log, "stalled at step:console")
     assert checksums(guest["disks"]) == before
 
 
@@ -121,7 +121,9 @@ def test_dry_run_shows_diffs_and_changes_nothing(guest):
 def test_fix_killed_during_commit_then_finished(guest):
     proc, log = _start(["fix", "--yes", "--domain", guest["xml"]],
                        {"GUESTFIX_FAULT": "sleep@commit"})
-    _kill_when(proc, log, "committing the changes")
+    _kill_when(proc, log, "stalled at commit")
+    journals = os.path.join(os.environ["GUESTFIX_STATE_DIR"], "transactions")
+    assert len(os.listdir(journals)) == 1
     r = guestfix("fix", "--yes", "--domain", guest["xml"])
     assert r.returncode == 8
     assert "guestfix recover --finish" in r.stderr
