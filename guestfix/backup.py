@@ -48,7 +48,9 @@ def sources(source_args):
     return None, list(source_args)
 
 
-def backup(source_args, dest, monitor, md5=False):
+def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_xml_name=None):
+    """Back up a domain XML's disks (or disk images). `domain_xml_text`
+    gives the XML when it did not come from a file (a libvirt source)."""
     started = time.monotonic()
     xml_path, disk_paths = sources(source_args)
     disks = [open_disk(p) for p in disk_paths]     # refuses locked, odd or chained images
@@ -89,6 +91,11 @@ def backup(source_args, dest, monitor, md5=False):
         if xml_path:
             report.domain_xml = os.path.basename(xml_path)
             shutil.copyfile(xml_path, os.path.join(dest, report.domain_xml))
+            written.append(os.path.join(dest, report.domain_xml))
+        elif domain_xml_text:
+            report.domain_xml = domain_xml_name or "domain.xml"
+            with open(os.path.join(dest, report.domain_xml), "w") as f:
+                f.write(domain_xml_text)
             written.append(os.path.join(dest, report.domain_xml))
         report.seconds = time.monotonic() - started
         manifest = dict(report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -253,6 +253,84 @@ def backup(source_args, dest, md5, verify_dir, json_mode):
     click.echo(f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json")
 
 
+# -- migrate ------------------------------------------------------------------
+@cli.command(help="The whole job: [backup] -> fix -> copy -> xml -> define [-> boot-check]. "
+                  "The originals are only read.")
+@click.argument("source")
+@click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
+              default="libvirtxml", show_default=True, help="What SOURCE is.")
+@click.option("-ic", "input_uri", default="", metavar="URI", help="Source libvirt connection.")
+@click.option("-o", "output_mode", type=click.Choice(["local", "libvirt"]), default="libvirt",
+              show_default=True, help="Write to a directory, or to a libvirt pool + domain.")
+@click.option("-os", "output_storage", required=True, metavar="DIR|POOL",
+              help="The directory (-o local) or storage pool (-o libvirt).")
+@click.option("-oc", "output_uri", default="qemu:///system", show_default=True, metavar="URI",
+              help="Target libvirt connection (-o libvirt).")
+@click.option("-on", "new_name", default="", metavar="NAME", help="Name of the new guest.")
+@click.option("-of", "output_format", type=click.Choice(["raw", "qcow2"]),
+              help="Format of the new disks (default: as the source).")
+@click.option("-oa", "allocation", type=click.Choice(["sparse", "preallocated"]),
+              default="sparse", show_default=True, help="Allocation of the new disks.")
+@mapping_options
+@click.option("--backup", "backup_dir", metavar="DIR", help="Back up the source here first.")
+@click.option("--boot-check", is_flag=True, help="Boot the result and wait for its login prompt.")
+@click.option("--boot-timeout", default=600, show_default=True, type=click.IntRange(10))
+@click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True)
+@click.option("--emulator", default="", help="Emulator path for the KVM domain.")
+@click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False),
+              help="Full log (default: /var/log/guestfix/NAME-TIME.log).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before writing.")
+@click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
+@tcg_option
+def migrate(source, input_mode, input_uri, output_mode, output_storage, output_uri, new_name,
+            output_format, allocation, bridges, networks, macs, map_file, backup_dir, boot_check,
+            boot_timeout, virt_type, emulator, allow_backing, log_file, yes, json_mode, tcg):
+    import time as _time
+    from . import migrate as migrate_mod, progress, render
+    from .domain import networks as netmap
+    from .errors import BootCheckFailed
+    from .session import tcg_requested
+    opts = migrate_mod.MigrateOptions(
+        input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
+        output_storage=os.path.abspath(output_storage) if output_mode == "local" else output_storage,
+        output_uri=output_uri, new_name=new_name, output_format=output_format or "",
+        allocation=allocation, network_map=netmap.build(bridges, networks, macs, map_file),
+        backup_dir=backup_dir or "", boot_check=boot_check, boot_timeout=boot_timeout,
+        tcg=tcg_requested(tcg), virt_type=virt_type, emulator=emulator,
+        allow_backing=allow_backing)
+    interactive = not (yes or json_mode) and sys.stdin.isatty()
+    if not (yes or json_mode or interactive):
+        raise GuestfixError("migrate writes a new guest and there is no terminal to ask",
+                            hint="pass --yes")
+    if not log_file:
+        os.makedirs("/var/log/guestfix", exist_ok=True)
+        stem = new_name or os.path.basename(source).rsplit(".", 1)[0] or "guest"
+        log_file = f"/var/log/guestfix/{stem}-{_time.strftime('%Y%m%d-%H%M%S')}.log"
+    with open(log_file, "a") as log:
+        monitor = progress.TeeMonitor(progress.choose(json_mode), progress.PlainMonitor(log))
+
+        def confirm(report):
+            if not interactive:
+                return True
+            render.changes(report, diffs=True)
+            return click.confirm("Create the migrated guest with these changes?", default=False)
+
+        try:
+            result = migrate_mod.migrate(source, opts, monitor, confirm)
+        except BaseException as e:
+            print(f"FAILED: {e}", file=log)
+            raise
+        print("DONE", file=log)
+    if json_mode:
+        _emit_json(dict(result.as_dict(), log=log_file))
+    else:
+        render.migrate_report(result, log_file)
+    if result.boot and not result.boot.passed:
+        raise BootCheckFailed(f"the migrated guest did not reach its login prompt "
+                              f"(stopped at: {result.boot.stage})", quiet=json_mode)
+
+
 # -- recover -----------------------------------------------------------------
 @cli.command(help="Finish or undo a commit that an interrupted `fix` left half done.")
 @click.argument("disk_paths", metavar="DISK...", nargs=-1, required=True)

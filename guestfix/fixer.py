@@ -45,22 +45,27 @@ class FixReport:
 
 
 def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
-            confirm=None, root=None, direct_boot_dir=None):
+            confirm=None, root=None, direct_boot_dir=None, output=None):
     """Fix the guest on `disks`. `confirm(report)` is asked before the
     commit and may return False to discard everything. With
     `direct_boot_dir`, the boot kernel and initrd are also copied out there
-    (see directboot.py), once the disks are committed."""
+    (see directboot.py), once the disks are committed.
+
+    With `output`, the disks are only read: the work happens on throwaway
+    overlays and `output(overlays)` is called instead of the commit, to copy
+    the fixed guest elsewhere (migrate)."""
     report = FixReport(disks=disks, dry_run=dry_run)
     export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not dry_run else None
     try:
-        return _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export)
+        return _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export,
+                    output)
     finally:
         if export:
             export.discard()
 
 
-def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export):
-    with Transaction(disks, dry_run=dry_run) as txn:
+def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export, output):
+    with Transaction(disks, dry_run=dry_run or output is not None) as txn:
         with monitor.stage("starting the appliance and inspecting the guest"):
             session = GuestSession(txn.overlays, readonly=False, tcg=tcg,
                                    monitor=monitor, root=root).open()
@@ -80,12 +85,15 @@ def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, expo
                         report.direct_boot = export.stage(session, facts)
         except RuntimeError as e:
             raise GuestfixError(f"libguestfs: {str(e).strip().splitlines()[0]}") from None
-        if dry_run or not report.changes:
+        if dry_run or (not report.changes and output is None):
             if export:
                 export.finish()
             return report
         if confirm is not None and not confirm(report):
             raise Aborted("nothing was changed: the disks are as they were")
+        if output is not None:
+            output(txn.overlays)
+            return report
         with monitor.stage("committing the changes to the disks"):
             txn.commit(on_disk=lambda disk: fault_point("commit"))
         report.committed = True

@@ -113,6 +113,31 @@ class RichMonitor(Monitor):
         self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
 
 
+class TeeMonitor(Monitor):
+    """Shows through one monitor and logs everything through another."""
+
+    def __init__(self, shown, logged):
+        self.shown, self.logged = shown, logged
+
+    @contextlib.contextmanager
+    def stage(self, title):
+        with self.logged.stage(title), self.shown.stage(title):
+            yield
+
+    def note(self, text):
+        self.logged.note(text)
+        self.shown.note(text)
+
+    def result(self, text):
+        self.logged.result(text)
+        self.shown.result(text)
+
+    @contextlib.contextmanager
+    def transfer(self, title, total):
+        with self.logged.transfer(title, total) as a, self.shown.transfer(title, total) as b:
+            yield lambda n: (a(n), b(n))
+
+
 def choose(json_mode=False, plain=False):
     if json_mode:
         return Monitor()

@@ -98,3 +98,25 @@ def boot_result(result):
         console.print("[bold]console tail:[/bold]")
         console.print(result.tail or "(nothing on the serial console)", markup=False,
                       highlight=False)
+
+
+def migrate_report(r, log_file):
+    t = Table(title=f"migrated: {r.name}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for d in r.disks:
+        t.add_row(f"disk {d['target']}", f"{d['path']} ({d['format']}) from {d['source']}")
+    t.add_row("changes in the guest", str(len(r.fix.changes)) if r.fix else "0")
+    t.add_row("domain", r.domain_xml)
+    t.add_row("stages", ", ".join(f"{s['name']} {s['seconds']}s" for s in r.stages))
+    if r.boot:
+        t.add_row("boot-check", f"{'PASS' if r.boot.passed else 'FAIL'} ({r.boot.stage}, "
+                                f"{r.boot.seconds:.0f}s)")
+    t.add_row("log", log_file)
+    console.print(t)
+    if r.defined:
+        console.print(f"Start it with: virsh start {r.name}", highlight=False)
+    else:
+        console.print(f"Define it with: guestfix define {r.domain_xml}", highlight=False)
+    for n in (r.fix.notes if r.fix else []):
+        console.print(f"[yellow]note:[/yellow] {n}", highlight=False)

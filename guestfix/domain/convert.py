@@ -31,6 +31,8 @@ class ConvertOptions:
     allow_backing: bool = False
     direct_kernel: dict = None        # {kernel, initrd, cmdline} if chosen by the fixer
     disk_names: dict = field(default_factory=dict)   # xen target -> output file name
+    # xen target -> (path, format) of disks already written elsewhere (migrate)
+    disk_overrides: dict = field(default_factory=dict)
     check_disks: bool = True
 
 
@@ -45,6 +47,7 @@ class ConvertContext:
     disk_formats: dict
     disk_names: dict
     direct_kernel: dict
+    disk_paths: dict
 
 
 def default_emulator(arch, output_uri=""):
@@ -78,6 +81,9 @@ def disk_formats(domain, opts):
     """Xen target -> real image format, read from each image's header."""
     formats = {}
     for d in domain.guest_disks():
+        if d.target in opts.disk_overrides:
+            formats[d.target] = opts.disk_overrides[d.target][1]
+            continue
         if d.source_type == "block":
             formats[d.target] = "raw"
             continue
@@ -105,7 +111,8 @@ def convert(domain, opts):
         emulator=opts.emulator or default_emulator(arch, opts.output_uri),
         new_name=opts.new_name, output_dir=opts.output_dir, network_map=opts.network_map,
         disk_formats=disk_formats(domain, opts), disk_names=opts.disk_names,
-        direct_kernel=opts.direct_kernel)
+        direct_kernel=opts.direct_kernel,
+        disk_paths={t: path for t, (path, _fmt) in opts.disk_overrides.items()})
     changes = []
     for module in (osboot, disk, interface, console):
         changes.extend(module.to_kvm(domain, ctx))

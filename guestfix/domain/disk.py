@@ -31,7 +31,9 @@ def to_kvm(domain, ctx):
         if d.source_type == "file":
             # libvirt wants absolute paths; -os DIR moves the disks there.
             source = el.find("source")
-            if ctx.output_dir:
+            if d.target in ctx.disk_paths:
+                new_path = ctx.disk_paths[d.target]
+            elif ctx.output_dir:
                 new_path = os.path.join(ctx.output_dir, ctx.disk_names.get(d.target)
                                         or os.path.basename(d.source))
             else:

@@ -1,0 +1,106 @@
+"""`guestfix migrate` end to end into a real libvirt directory pool, and
+interrupted at fixed points of its stages: the originals stay
+byte-identical, partial outputs are removed, no domain is left defined."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, checksums, copy_sample, disk_paths, guestfix
+
+pytestmark = pytest.mark.slow
+POOL = "guestfix-test-pool"
+POOL_DIR = "/var/lib/libvirt/images/guestfix-test-pool"
+
+
+@pytest.fixture(scope="module")
+def pool(libvirtd):
+    virsh = ["virsh", "-c", libvirtd]
+    subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
+    subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
+    shutil.rmtree(POOL_DIR, ignore_errors=True)
+    subprocess.run(virsh + ["pool-define-as", POOL, "dir", "--target", POOL_DIR], check=True,
+                   capture_output=True)
+    subprocess.run(virsh + ["pool-build", POOL], check=True, capture_output=True)
+    subprocess.run(virsh + ["pool-start", POOL], check=True, capture_output=True)
+    yield POOL
+    subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
+    subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
+    shutil.rmtree(POOL_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def source(sample_a, tmp_path_factory, state_dir):
+    xml = copy_sample(sample_a, str(tmp_path_factory.mktemp("src")))
+    return {"xml": xml, "disks": disk_paths(xml), "sums": checksums(disk_paths(xml))}
+
+
+def pool_volumes(libvirtd):
+    out = subprocess.run(["virsh", "-c", libvirtd, "vol-list", POOL, "--name"],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(v for v in out.split() if v)
+
+
+def domain_exists(libvirtd, name):
+    return subprocess.run(["virsh", "-c", libvirtd, "dominfo", name],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("point", ["migrate:source", "migrate:fix", "migrate:copied"])
+def test_interrupted_migrate_leaves_nothing(point, source, pool, libvirtd, tmp_path):
+    name = f"guestfix-int-{point.split(':')[1]}"
+    log = open(tmp_path / "run.log", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guestfix.cli", "migrate", source["xml"], "-o", "libvirt",
+         "-os", pool, "-on", name, "--yes", "--log", str(tmp_path / "m.log")],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        env=dict(os.environ, GUESTFIX_FAULT=f"sleep@{point}"))
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if f"stalled at {point}" in log.read():
+            break
+        assert proc.poll() is None, "migrate ended before the interruption point"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)      # as `kill` or a closing terminal would
+    assert proc.wait(timeout=120) == 130
+    assert pool_volumes(libvirtd) == []
+    assert not domain_exists(libvirtd, name)
+    assert checksums(source["disks"]) == source["sums"]
+
+
+def test_migrate_into_pool_and_boot(source, pool, libvirtd, tmp_path):
+    name = "guestfix-test-migrated"
+    try:
+        r = guestfix("migrate", source["xml"], "-o", "libvirt", "-os", pool, "-on", name,
+                     "-of", "qcow2", "--backup", tmp_path / "backup", "--boot-check",
+                     "--boot-timeout", "400", "--yes", "--json", "--virt-type", "qemu",
+                     "--log", tmp_path / "m.log")
+        assert r.returncode == 0, r.stderr[-3000:]
+        report = json.loads(r.stdout)
+        assert [s["name"] for s in report["stages"]] == ["source", "backup", "fix", "xml",
+                                                         "boot-check"]
+        assert all(s["ok"] for s in report["stages"])
+        assert report["boot_check"]["passed"] and report["boot_check"]["stage"] == "login"
+        assert pool_volumes(libvirtd) == [f"{name}-vda.qcow2"]
+        dumped = subprocess.run(["virsh", "-c", libvirtd, "dumpxml", name], capture_output=True,
+                                text=True, check=True).stdout
+        assert f"{POOL_DIR}/{name}-vda.qcow2" in dumped and "type='qcow2'" in dumped
+        # the backup was verified and the originals never changed
+        assert guestfix("backup", "--verify", tmp_path / "backup").returncode == 0
+        assert checksums(source["disks"]) == source["sums"]
+        # a second migrate to the same name is refused before any work
+        again = guestfix("migrate", source["xml"], "-o", "libvirt", "-os", pool, "-on", name,
+                         "--yes")
+        assert again.returncode == 11 and "already exists" in again.stderr
+    finally:
+        subprocess.run(["virsh", "-c", libvirtd, "undefine", name], capture_output=True)
+        for vol in pool_volumes(libvirtd):
+            subprocess.run(["virsh", "-c", libvirtd, "vol-delete", vol, "--pool", POOL],
+                           capture_output=True)
