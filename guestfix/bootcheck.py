@@ -66,7 +66,9 @@ ExecStart=/bin/sh {PROBE_PATH}
 WantedBy=multi-user.target
 """
 
-LOGIN_RE = re.compile(r"^\S.* login:\s*$|^login:\s*$", re.M)
+# agetty's prompt starts a line; other output (the probe) may follow it on
+# the same line, since the prompt does not end with a newline.
+LOGIN_RE = re.compile(r"^(?:[\w.-]+ )?login: ?", re.M)
 STAGE_PATTERNS = [
     # (stage reached, pattern in the serial console), most advanced first
     ("userspace", re.compile(r"Welcome to .*!|systemd\[1\]|Reached target|Started .*")),

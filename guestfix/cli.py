@@ -9,7 +9,8 @@ Exit codes (also in `guestfix --help` and the README):
   8 an interrupted commit must be finished or undone first
   9 a host tool is missing or failed
  10 declined at the prompt     11 libvirt refused or is unreachable
- 12 a backup copy does not match     130 interrupted (Ctrl-C)
+ 12 a backup copy does not match its source or manifest
+130 interrupted (Ctrl-C, or SIGTERM)
 """
 
 import json
@@ -21,7 +22,7 @@ import traceback
 import click
 
 from . import __version__
-from .errors import Aborted, GuestfixError
+from .errors import GuestfixError
 
 EXIT_CODES = __doc__.split("Exit codes", 1)[1].split("\n", 1)[1].rstrip()
 _debug = False
@@ -351,8 +352,10 @@ def main(argv=None):
         rc = cli.main(args=argv, prog_name="guestfix", standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except click.exceptions.Abort:
-        click.echo("guestfix: aborted; nothing was changed", err=True)
-        sys.exit(Aborted.exit_code)
+        # click turns Ctrl-C (and our SIGTERM handler's KeyboardInterrupt)
+        # into Abort after the commands' own clean-up has run.
+        click.echo("guestfix: interrupted; the original disks were not changed", err=True)
+        sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -363,7 +366,7 @@ def main(argv=None):
             click.echo(f"guestfix: error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("guestfix: interrupted; the disks were not changed", err=True)
+        click.echo("guestfix: interrupted; the original disks were not changed", err=True)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
         if _debug:

@@ -1,9 +1,11 @@
 """`make demo`: the main job on the built-in sample Xen PV guest.
 
 Builds (or takes from the cache) the sample guest (a), copies it to a
-scratch directory, and runs what an administrator would: inspect, fix,
-boot-check, then xml and define against the local libvirtd. The cached
-image itself is never changed.
+scratch directory as if it were the Xen host's files, starts libvirtd if it
+is not running, and does what an administrator would: inspect the guest,
+then `guestfix migrate` it into a libvirt storage pool with a verified
+backup first and a boot-check last. The cached image is never changed.
+Re-running replaces the previous demo guest.
 """
 
 import os
@@ -14,6 +16,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.environ.get("GUESTFIX_DEMO_DIR", "/var/tmp/guestfix-demo")
+URI = "qemu:///system"
+POOL = "guestfix-demo"
+POOL_DIR = "/var/lib/libvirt/images/guestfix-demo"
+NAME = "guestfix-demo"
 
 
 def say(text):
@@ -21,15 +27,43 @@ def say(text):
 
 
 def run(*args):
-    argv = [sys.executable, "-m", "guestfix", *args]
     print("$ guestfix " + " ".join(args), flush=True)
-    rc = subprocess.call(argv)
+    rc = subprocess.call([sys.executable, "-m", "guestfix", *args])
     if rc != 0:
         sys.exit(f"demo: `guestfix {' '.join(args)}` exited with {rc}")
 
 
-def main():
-    say("building the sample Xen PV guest (cached after the first run)")
+def virsh(*args, check=False):
+    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
+                          check=check)
+
+
+def start_libvirtd():
+    """libvirtd is not running on a fresh machine: start it (and virtlogd)."""
+    for daemon in ("virtlogd", "libvirtd"):
+        if subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode != 0:
+            subprocess.run([daemon, "-d"], check=True)
+    for _ in range(60):
+        if virsh("uri").returncode == 0:
+            return
+        time.sleep(0.5)
+    sys.exit("demo: libvirtd did not come up")
+
+
+def fresh_pool():
+    """A directory pool for the demo, emptied of an earlier demo's guest."""
+    virsh("destroy", NAME)
+    virsh("undefine", NAME)
+    if virsh("pool-info", POOL).returncode != 0:
+        virsh("pool-define-as", POOL, "dir", "--target", POOL_DIR, check=True)
+        virsh("pool-build", POOL, check=True)
+    if "running" not in virsh("pool-info", POOL).stdout:
+        virsh("pool-start", POOL, check=True)
+    for vol in virsh("vol-list", POOL, "--name").stdout.split():
+        virsh("vol-delete", vol, "--pool", POOL)
+
+
+def copy_sample():
     xml = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), "a"],
                          check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
     shutil.rmtree(WORK, ignore_errors=True)
@@ -44,37 +78,25 @@ def main():
     domain = os.path.join(WORK, os.path.basename(xml))
     with open(domain, "w") as f:
         f.write(text)
-    print(f"sample guest copied to {WORK}")
+    return domain
 
-    say("1. inspect: what is Xen-specific in this guest")
+
+def main():
+    say("building the sample Xen PV guest (cached after the first run)")
+    domain = copy_sample()
+    print(f"the 'Xen host' files: {WORK}")
+    say("1. inspect: what is Xen-specific in this guest (read-only)")
     run("inspect", "--domain", domain)
-    say("2. fix: make it boot on KVM (transactional, one appliance launch)")
-    run("fix", "--yes", "--domain", domain)
-    say("3. boot-check: boot it on virtio and watch for the login prompt")
-    run("boot-check", "--domain", domain)
-    say("4. xml: the domain rewritten for KVM (shown as a diff)")
-    kvm_xml = os.path.join(WORK, "guestfix-demo.xml")
+    say("2. migrate: backup, fix, copy into a libvirt pool, define, boot-check")
+    start_libvirtd()
+    fresh_pool()
     # This machine may have no usable KVM: then the demo domain is type qemu.
     virt_type = "qemu" if os.environ.get("GUESTFIX_TCG") == "1" else "kvm"
-    run("xml", domain, "-on", "guestfix-demo", "--virt-type", virt_type,
-        "-b", "virbr0", "--print-diff", "--out", kvm_xml)
-    say("5. define: the new domain in the local libvirtd")
-    start_libvirtd()
-    run("define", kvm_xml, "--replace")
-    say(f"done: the fixed guest's disks are in {WORK}; the domain is guestfix-demo")
-
-
-def start_libvirtd():
-    """libvirtd is not running on a fresh machine: start it (and virtlogd)."""
-    for daemon in ("virtlogd", "libvirtd"):
-        if subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode != 0:
-            subprocess.run([daemon, "-d"], check=True)
-    for _ in range(60):
-        if subprocess.run(["virsh", "-c", "qemu:///system", "uri"],
-                          capture_output=True).returncode == 0:
-            return
-        time.sleep(0.5)
-    sys.exit("demo: libvirtd did not come up")
+    run("migrate", domain, "-o", "libvirt", "-os", POOL, "-on", NAME, "-of", "qcow2",
+        "--backup", os.path.join(WORK, "backup"), "--boot-check", "--virt-type", virt_type,
+        "--yes")
+    say(f"done: `virsh start {NAME}` runs the migrated guest; the originals in {WORK} "
+        "were only read")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ GRUB is also told to use the serial port, so `virsh console` shows the menu.
 
 import re
 
-from ..devnames import DeviceMap
 from ..plan import edit
 from . import Step
 
