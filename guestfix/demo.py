@@ -59,8 +59,13 @@ def fresh_pool():
         virsh("pool-build", POOL, check=True)
     if "running" not in virsh("pool-info", POOL).stdout:
         virsh("pool-start", POOL, check=True)
-    for vol in virsh("vol-list", POOL, "--name").stdout.split():
-        virsh("vol-delete", vol, "--pool", POOL)
+    import libvirt
+    conn = libvirt.open(URI)
+    try:
+        for vol in conn.storagePoolLookupByName(POOL).listAllVolumes():
+            vol.delete(0)
+    finally:
+        conn.close()
 
 
 def copy_sample():

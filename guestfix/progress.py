@@ -81,17 +81,12 @@ class RichMonitor(Monitor):
     @contextlib.contextmanager
     def stage(self, title):
         started = time.monotonic()
-        with self.console.status(f"[bold]{title}[/bold]", spinner="dots") as status:
-            def tick():
-                status.update(f"[bold]{title}[/bold] [dim]{time.monotonic() - started:.0f}s[/dim]")
-            self._tick = tick
+        with self.console.status(f"[bold]{title}[/bold]", spinner="dots"):
             try:
                 yield
             except BaseException:
                 self.console.print(f"[red]✗[/red] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
                 raise
-            finally:
-                self._tick = None
         self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
 
     def note(self, text):

@@ -48,38 +48,43 @@ def new_hashers(algorithms):
     return {name: hashlib.new(name) for name in algorithms}
 
 
+def _data_blocks(f, hashers, progress, path):
+    """Yield (offset, block) for the data extents of open file f. Every byte
+    of the file, holes as zeros, goes through `hashers` on the way."""
+    size = os.fstat(f.fileno()).st_size
+    for offset, length, is_data in extents(f.fileno(), size):
+        if not is_data:
+            _hash_zeros(hashers, length)
+            if progress:
+                progress(length)
+            continue
+        f.seek(offset)
+        pos, left = offset, length
+        while left:
+            block = f.read(min(left, CHUNK))
+            if not block:
+                raise GuestfixError(f"{path} shrank while it was read")
+            for h in hashers:
+                h.update(block)
+            yield pos, block
+            pos += len(block)
+            left -= len(block)
+            if progress:
+                progress(len(block))
+
+
 def copy_sparse(src, dst, algorithms=("sha256",), progress=None):
     """Copy src to dst (holes stay holes, zero blocks become holes) and
     return {algorithm: hexdigest} of the content. `progress(n)` is called
     with the bytes done."""
     hashers = new_hashers(algorithms)
-    hs = list(hashers.values())
     with open(src, "rb") as fin:
-        size = os.fstat(fin.fileno()).st_size
         fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            for offset, length, is_data in extents(fin.fileno(), size):
-                if not is_data:
-                    _hash_zeros(hs, length)
-                    if progress:
-                        progress(length)
-                    continue
-                fin.seek(offset)
-                left = length
-                pos = offset
-                while left:
-                    block = fin.read(min(left, CHUNK))
-                    if not block:
-                        raise GuestfixError(f"{src} shrank while it was copied")
-                    for h in hs:
-                        h.update(block)
-                    if block.count(0) != len(block):   # all-zero blocks stay holes
-                        os.pwrite(fd_out, block, pos)
-                    pos += len(block)
-                    left -= len(block)
-                    if progress:
-                        progress(len(block))
-            os.ftruncate(fd_out, size)
+            for pos, block in _data_blocks(fin, list(hashers.values()), progress, src):
+                if block.count(0) != len(block):      # all-zero blocks stay holes
+                    os.pwrite(fd_out, block, pos)
+            os.ftruncate(fd_out, os.fstat(fin.fileno()).st_size)
             os.fsync(fd_out)
         finally:
             os.close(fd_out)
@@ -89,26 +94,9 @@ def copy_sparse(src, dst, algorithms=("sha256",), progress=None):
 def checksum(path, algorithms=("sha256",), progress=None):
     """Checksums of a file's content, reading only its data extents."""
     hashers = new_hashers(algorithms)
-    hs = list(hashers.values())
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        for offset, length, is_data in extents(f.fileno(), size):
-            if not is_data:
-                _hash_zeros(hs, length)
-                if progress:
-                    progress(length)
-                continue
-            f.seek(offset)
-            left = length
-            while left:
-                block = f.read(min(left, CHUNK))
-                if not block:
-                    raise GuestfixError(f"{path} shrank while it was read")
-                for h in hs:
-                    h.update(block)
-                left -= len(block)
-                if progress:
-                    progress(len(block))
+        for _ in _data_blocks(f, list(hashers.values()), progress, path):
+            pass
     return {name: h.hexdigest() for name, h in hashers.items()}
 
 

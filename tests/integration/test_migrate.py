@@ -42,9 +42,14 @@ def source(sample_a, tmp_path_factory, state_dir):
 
 
 def pool_volumes(libvirtd):
-    out = subprocess.run(["virsh", "-c", libvirtd, "vol-list", POOL, "--name"],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(v for v in out.split() if v)
+    import libvirt
+    conn = libvirt.open(libvirtd)
+    try:
+        pool = conn.storagePoolLookupByName(POOL)
+        pool.refresh(0)
+        return sorted(pool.listVolumes())
+    finally:
+        conn.close()
 
 
 def domain_exists(libvirtd, name):
