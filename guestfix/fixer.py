@@ -90,7 +90,7 @@ def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, expo
                 export.finish()
             return report
         if confirm is not None and not confirm(report):
-            raise Aborted("nothing was changed: the disks are as they were")
+            raise Aborted("declined: nothing was written")
         if output is not None:
             output(txn.overlays)
             return report

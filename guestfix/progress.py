@@ -90,7 +90,7 @@ class RichMonitor(Monitor):
         self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
 
     def note(self, text):
-        self.console.print(f"  [dim]{text}[/dim]", highlight=False, markup=False)
+        self.console.print(f"  {text}", style="dim", highlight=False, markup=False)
 
     def result(self, text):
         self.console.print(f"  → {text}", highlight=False, markup=False)
