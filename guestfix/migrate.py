@@ -297,18 +297,24 @@ def _convert(src, dst, fmt, allocation, monitor, size, create):
     argv += [src, dst]
     with monitor.transfer(f"copying to {os.path.basename(dst)}", size) as advance:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        done, buf = 0.0, b""
-        while True:
-            chunk = proc.stdout.read1(256) if hasattr(proc.stdout, "read1") else proc.stdout.read(256)
-            if not chunk:
-                break
-            buf = (buf + chunk)[-256:]
-            found = _PROGRESS.findall(buf)
-            if found:
-                pct = float(found[-1])
-                if pct > done:
-                    advance(int((pct - done) / 100 * size))
-                    done = pct
+        try:
+            done, buf = 0.0, b""
+            fixer.fault_point("migrate:copying")
+            while True:
+                chunk = proc.stdout.read1(256)
+                if not chunk:
+                    break
+                buf = (buf + chunk)[-256:]
+                found = _PROGRESS.findall(buf)
+                if found:
+                    pct = float(found[-1])
+                    if pct > done:
+                        advance(int((pct - done) / 100 * size))
+                        done = pct
+        except BaseException:
+            proc.kill()      # stop writing before the partial output is removed
+            proc.wait()
+            raise
         err = proc.stderr.read().decode("utf-8", "replace").strip()
         if proc.wait() != 0:
             raise ToolError(f"qemu-img convert to {dst} failed: "

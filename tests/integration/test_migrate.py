@@ -57,13 +57,15 @@ def domain_exists(libvirtd, name):
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("point", ["migrate:source", "migrate:fix", "migrate:copied"])
+@pytest.mark.parametrize("point", ["migrate:source", "migrate:backup", "migrate:fix",
+                                   "migrate:copying"])
 def test_interrupted_migrate_leaves_nothing(point, source, pool, libvirtd, tmp_path):
     name = f"guestfix-int-{point.split(':')[1]}"
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "guestfix.cli", "migrate", source["xml"], "-o", "libvirt",
-         "-os", pool, "-on", name, "--yes", "--log", str(tmp_path / "m.log")],
+         "-os", pool, "-on", name, "--yes", "--log", str(tmp_path / "m.log"),
+         "--backup", str(tmp_path / "backup")],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
         env=dict(os.environ, GUESTFIX_FAULT=f"sleep@{point}"))
     deadline = time.monotonic() + 900
