@@ -9,6 +9,7 @@ Re-running replaces the previous demo guest.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,17 @@ def start_libvirtd():
             return
         time.sleep(0.5)
     sys.exit("demo: libvirtd did not come up")
+
+
+def default_network():
+    """The guide maps the Xen bridge br0 to libvirt's `default` network."""
+    if not re.search(r"^Active:\s+yes", virsh("net-info", "default").stdout, re.M):
+        virsh("net-start", "default")
+    rules = os.path.join(WORK, "network-map.xml")
+    with open(rules, "w") as f:
+        f.write("<virt-v2v>\n  <network type='bridge' name='br0'>\n"
+                "    <network type='network' name='default'/>\n  </network>\n</virt-v2v>\n")
+    return rules
 
 
 def fresh_pool():
@@ -95,11 +107,12 @@ def main():
     say("2. migrate: backup, fix, copy into a libvirt pool, define, boot-check")
     start_libvirtd()
     fresh_pool()
+    rules = default_network()
     # This machine may have no usable KVM: then the demo domain is type qemu.
     virt_type = "qemu" if os.environ.get("GUESTFIX_TCG") == "1" else "kvm"
     run("migrate", domain, "-o", "libvirt", "-os", POOL, "-on", NAME, "-of", "qcow2",
         "--backup", os.path.join(WORK, "backup"), "--boot-check", "--virt-type", virt_type,
-        "--yes")
+        "--map-file", rules, "--yes")
     say(f"done: `virsh start {NAME}` runs the migrated guest; the originals in {WORK} "
         "were only read")
 
