@@ -12,7 +12,8 @@ from guestfix.devnames import DeviceMap
 from guestfix.steps.bootloader_config import fix_device_map, fix_grub_defaults, fix_menu_lst
 from guestfix.steps.console import fix_inittab, fix_securetty
 from guestfix.steps.device_names import rename_devices
-from guestfix.steps.initrd_modules import fix_modprobe_aliases, fix_modules_list
+from guestfix.steps.initrd_modules import (fix_modprobe_aliases, fix_modules_list,
+                                           fix_shell_lists)
 
 GOLDEN = os.path.join(os.path.dirname(os.path.dirname(__file__)), "golden")
 DEVMAP = DeviceMap.default(3)
@@ -26,6 +27,8 @@ TRANSFORMS = {
     "inittab": fix_inittab,
     "initramfs-modules": fix_modules_list,
     "modprobe": fix_modprobe_aliases,
+    "sysconfig-kernel": fix_shell_lists,
+    "dracut-conf": fix_shell_lists,
 }
 
 

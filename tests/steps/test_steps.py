@@ -175,3 +175,17 @@ def test_console_keeps_existing_serial_getty():
                       guest=MemoryGuest(files))
     kinds = [c.kind for c in console.STEP.plan(ctx)]
     assert "make-link" not in kinds and "remove-link" in kinds
+
+
+def test_dracut_guest_lists_and_dropin():
+    from guestfix.steps import initrd_modules
+    files = {"/etc/dracut.conf.d/10-xen.conf": 'add_drivers+=" xenblk xennet "\nhostonly="yes"\n'}
+    guest = MemoryGuest(files)
+    ctx = StepContext(facts=facts_for_guest(initrd_tool="dracut"), devmap=DeviceMap.default(1),
+                      guest=guest)
+    changes = initrd_modules.STEP.plan(ctx)
+    guest.apply(changes)
+    assert guest.files["/etc/dracut.conf.d/10-xen.conf"].startswith(
+        'add_drivers+=" virtio_blk virtio_pci virtio_net virtio_balloon "')
+    assert "virtio_blk" in guest.files[initrd_modules.DRACUT_DROPIN]
+    assert initrd_modules.STEP.plan(ctx) == []
