@@ -207,8 +207,8 @@ class Destination:
                 raise InputError(f"{os.path.join(d, self.name + '.xml')} already exists")
             check_room(d, self._needed())
             return
-        from .domain.define import LibvirtError, connect
-        import libvirt
+        from .domain.define import LibvirtError, connect, libvirt_bindings
+        libvirt = libvirt_bindings()
         self.conn = connect(self.opts.output_uri)
         try:
             self.pool = self.conn.storagePoolLookupByName(self.opts.output_storage)

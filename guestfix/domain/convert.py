@@ -30,7 +30,6 @@ class ConvertOptions:
     network_map: NetworkMap = field(default_factory=NetworkMap)
     allow_backing: bool = False
     direct_kernel: dict = None        # {kernel, initrd, cmdline} if chosen by the fixer
-    disk_names: dict = field(default_factory=dict)   # xen target -> output file name
     # xen target -> (path, format) of disks already written elsewhere (migrate)
     disk_overrides: dict = field(default_factory=dict)
     check_disks: bool = True
@@ -45,7 +44,6 @@ class ConvertContext:
     output_dir: str
     network_map: NetworkMap
     disk_formats: dict
-    disk_names: dict
     direct_kernel: dict
     disk_paths: dict
 
@@ -110,7 +108,7 @@ def convert(domain, opts):
         virt_type=opts.virt_type, arch=arch,
         emulator=opts.emulator or default_emulator(arch, opts.output_uri),
         new_name=opts.new_name, output_dir=opts.output_dir, network_map=opts.network_map,
-        disk_formats=disk_formats(domain, opts), disk_names=opts.disk_names,
+        disk_formats=disk_formats(domain, opts),
         direct_kernel=opts.direct_kernel,
         disk_paths={t: path for t, (path, _fmt) in opts.disk_overrides.items()})
     changes = []

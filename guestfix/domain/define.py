@@ -7,7 +7,7 @@ class LibvirtError(GuestfixError):
     exit_code = 11
 
 
-def _libvirt():
+def libvirt_bindings():
     try:
         import libvirt
     except ImportError:
@@ -17,7 +17,7 @@ def _libvirt():
 
 
 def connect(uri, readonly=False):
-    libvirt = _libvirt()
+    libvirt = libvirt_bindings()
     # libvirt prints its errors to stderr itself unless told otherwise.
     libvirt.registerErrorHandler(lambda ctx, err: None, None)
     try:
@@ -29,7 +29,7 @@ def connect(uri, readonly=False):
 
 
 def dump_domain(uri, name):
-    libvirt = _libvirt()
+    libvirt = libvirt_bindings()
     conn = connect(uri or "", readonly=True)
     try:
         try:
@@ -46,7 +46,7 @@ def dump_domain(uri, name):
 def define(xml_text, uri="qemu:///system", replace=False):
     """Define the domain; returns (name, uuid). Refuses an existing name or
     UUID unless `replace`."""
-    libvirt = _libvirt()
+    libvirt = libvirt_bindings()
     from .model import Domain
     domain = Domain.from_string(xml_text)
     name = domain.name

@@ -34,8 +34,7 @@ def to_kvm(domain, ctx):
             if d.target in ctx.disk_paths:
                 new_path = ctx.disk_paths[d.target]
             elif ctx.output_dir:
-                new_path = os.path.join(ctx.output_dir, ctx.disk_names.get(d.target)
-                                        or os.path.basename(d.source))
+                new_path = os.path.join(ctx.output_dir, os.path.basename(d.source))
             else:
                 new_path = os.path.abspath(domain.resolve_source(d.source))
             if new_path != d.source:
