@@ -270,7 +270,13 @@ class Destination:
         ET.SubElement(root, "allocation", {"unit": "bytes"}).text = str(alloc)
         target = ET.SubElement(root, "target")
         ET.SubElement(target, "format", {"type": fmt})
-        return self.pool.createXML(ET.tostring(root, encoding="unicode"), 0)
+        from .domain.define import LibvirtError, libvirt_bindings
+        libvirt = libvirt_bindings()
+        try:
+            return self.pool.createXML(ET.tostring(root, encoding="unicode"), 0)
+        except libvirt.libvirtError as e:
+            raise LibvirtError(f"pool {self.opts.output_storage}: cannot create volume {name}: "
+                               f"{e.get_error_message()}") from None
 
     def finish_domain(self, xml_text, created):
         if self.opts.output_mode == "local":

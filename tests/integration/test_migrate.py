@@ -58,7 +58,7 @@ def domain_exists(libvirtd, name):
 
 
 @pytest.mark.parametrize("point", ["migrate:source", "migrate:backup", "migrate:fix",
-                                   "migrate:copying"])
+                                   "migrate:copying", "migrate:xml"])
 def test_interrupted_migrate_leaves_nothing(point, source, pool, libvirtd, tmp_path):
     name = f"guestfix-int-{point.split(':')[1]}"
     log = open(tmp_path / "run.log", "w+")
