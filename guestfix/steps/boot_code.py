@@ -7,8 +7,10 @@ disk, GPT without a BIOS boot partition) the user is told, with direct
 kernel boot as the alternative.
 """
 
+import time
 from dataclasses import dataclass
 
+from ..errors import StepError
 from ..plan import GuestCommand
 from . import Step
 
@@ -27,10 +29,35 @@ class InstallBootCode(GuestCommand):
             hidden = self.device_map + ".guestfix-hidden"
             session.g.mv(self.device_map, hidden)
         try:
-            return super().apply(session)
+            try:
+                return self._install(session)
+            except StepError as e:
+                # Seen rarely under load: grub-install mistakes the
+                # appliance's own disk for the target ("embedding is not
+                # possible"), as if device nodes were still settling. The
+                # first disk is looked up again and the install retried once.
+                if "embedding is not possible" not in str(e):
+                    raise
+                time.sleep(3)
+                return self._install(session)
         finally:
             if hidden:
                 session.g.mv(hidden, self.device_map)
+
+    def _install(self, session):
+        session.g.sync()
+        first = first_guest_disk(session)
+        self.argv = self.argv[:-1] + [first]
+        return super().apply(session)
+
+
+def first_guest_disk(session):
+    """The device of the first disk added (the one the BIOS boots), asked
+    of libguestfs by index rather than by position in a listing."""
+    for dev in session.appliance_devices():
+        if session.g.device_index(dev) == 0:
+            return dev
+    raise StepError("the first disk is not visible in the appliance")
 
 
 class BootCode(Step):
