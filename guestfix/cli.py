@@ -48,6 +48,16 @@ def tcg_option(f):
                              "KVM is missing or nested.")(f)
 
 
+def package_options(f):
+    f = click.option("--online", is_flag=True,
+                     help="Let the guest install a missing kernel or boot loader from its "
+                          "own repositories (the appliance gets network access).")(f)
+    f = click.option("--package", "package_paths", multiple=True, metavar="FILE|DIR",
+                     help="Package files (.deb/.rpm) for a missing default kernel or boot "
+                          "loader, installed offline with the guest's dpkg/rpm. Repeatable.")(f)
+    return f
+
+
 def disk_options(f):
     f = click.option("--domain", "domain", metavar="XML",
                      help="The guest's libvirt domain XML: disks, order and MACs come from it.")(f)
@@ -91,11 +101,14 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, tcg):
 @click.option("--direct-boot", "direct_boot_dir", metavar="DIR",
               help="Also copy the boot kernel and initrd to DIR for direct kernel boot "
                    "(for disks that cannot carry boot code).")
+@package_options
 @tcg_option
 def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, direct_boot_dir,
-        tcg):
+        package_paths, online, tcg):
     from . import disks, fixer, progress, render
+    from .packages import PackageSource
     from .session import tcg_requested
+    packages = PackageSource.from_options(package_paths, online)
     found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
                                         allow_backing=allow_backing)
     monitor = progress.choose(json_mode)
@@ -112,7 +125,7 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
 
     report = fixer.run_fix(found, devmap, monitor, macs=macs, dry_run=dry_run,
                            tcg=tcg_requested(tcg), confirm=confirm, root=root,
-                           direct_boot_dir=direct_boot_dir)
+                           direct_boot_dir=direct_boot_dir, packages=packages)
     if json_mode:
         _emit_json(report.as_dict())
     else:
@@ -283,14 +296,17 @@ def backup(source_args, dest, md5, verify_dir, json_mode):
               help="Full log (default: /var/log/guestfix/NAME-TIME.log).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before writing.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
+@package_options
 @tcg_option
 def migrate(source, input_mode, input_uri, output_mode, output_storage, output_uri, new_name,
             output_format, allocation, bridges, networks, macs, map_file, backup_dir, boot_check,
-            boot_timeout, virt_type, emulator, allow_backing, log_file, yes, json_mode, tcg):
+            boot_timeout, virt_type, emulator, allow_backing, log_file, yes, json_mode,
+            package_paths, online, tcg):
     import time as _time
     from . import migrate as migrate_mod, progress, render
     from .domain import networks as netmap
     from .errors import BootCheckFailed
+    from .packages import PackageSource
     from .session import tcg_requested
     opts = migrate_mod.MigrateOptions(
         input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
@@ -299,7 +315,7 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
         allocation=allocation, network_map=netmap.build(bridges, networks, macs, map_file),
         backup_dir=backup_dir or "", boot_check=boot_check, boot_timeout=boot_timeout,
         tcg=tcg_requested(tcg), virt_type=virt_type, emulator=emulator,
-        allow_backing=allow_backing)
+        allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online))
     interactive = not (yes or json_mode) and sys.stdin.isatty()
     if not (yes or json_mode or interactive):
         raise GuestfixError("migrate writes a new guest and there is no terminal to ask",

@@ -80,6 +80,7 @@ class GuestFacts:
     partition_table: str = ""    # msdos, gpt, or "" for a partitionless disk
     bios_boot_partition: bool = False
     initrd_tool: str = ""        # initramfs-tools, dracut, mkinitrd
+    selinux: str = ""            # enforcing, permissive, disabled or "" (none)
     xen_references: list = field(default_factory=list)
     nic_names: list = field(default_factory=list)
     nic_config: list = field(default_factory=list)  # files naming them
@@ -168,6 +169,7 @@ def collect(session, disks, devmap, list_initrd=True):
     _kernels(session, f)
     _bootloader(session, f)
     _initrd_tool(session, f)
+    f.selinux = selinux_mode(session.read_text("/etc/selinux/config"))
     if list_initrd and f.boot_kernel:
         _initrd_contents(session, f, f.kernel(f.boot_kernel))
     _references(session, f)
@@ -215,7 +217,12 @@ def _kernels(session, f):
 
 
 def _bootloader(session, f):
-    for d in ("/boot/grub2", "/boot/grub"):
+    for tool in ("/usr/sbin/grub2-install", "/usr/sbin/grub-install", "/sbin/grub-install",
+                 "/sbin/grub2-install"):
+        if session.exists(tool):
+            f.grub_installer = tool.rsplit("/", 1)[1]
+            break
+    for d in ("/boot/grub2", "/boot/grub2-efi", "/boot/grub"):
         if session.is_file(f"{d}/grub.cfg"):
             f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
             break
@@ -224,10 +231,14 @@ def _bootloader(session, f):
             if session.is_file(p):
                 f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", p
                 break
-    for tool in ("/usr/sbin/grub-install", "/usr/sbin/grub2-install", "/sbin/grub-install"):
-        if session.exists(tool):
-            f.grub_installer = tool.rsplit("/", 1)[1]
-            break
+        else:
+            mkconfig = f.grub_installer.replace("install", "mkconfig")
+            if f.grub_installer and (session.exists("/etc/default/grub")
+                                     or session.exists(f"/usr/sbin/{mkconfig}")):
+                # GRUB 2 installed but never configured (the guest booted
+                # from dom0's kernel): grub.cfg is to be generated.
+                d = "/boot/grub2" if f.grub_installer.startswith("grub2") else "/boot/grub"
+                f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
     f.partition_table, f.bios_boot_partition, f.boot_code = \
         disk_boot_info(session, f.appliance_disks[0])
 
@@ -250,6 +261,15 @@ def disk_boot_info(session, device):
             if g.part_get_gpt_type(device, p["part_num"]).upper() == BIOS_BOOT_GUID:
                 bios_boot = True
     return table, bios_boot, has_boot_code(sectors)
+
+
+def selinux_mode(config):
+    """SELINUX= of /etc/selinux/config, or "" when there is none."""
+    for line in (config or "").splitlines():
+        m = re.match(r"\s*SELINUX\s*=\s*['\"]?(\w+)", line)
+        if m:
+            return m.group(1).lower()
+    return ""
 
 
 def _initrd_tool(session, f):

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import facts as facts_mod
+from . import packages as packages_mod
 from .directboot import DirectBootExport
 from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError
 from .session import GuestSession
@@ -45,7 +46,7 @@ class FixReport:
 
 
 def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
-            confirm=None, root=None, direct_boot_dir=None, output=None):
+            confirm=None, root=None, direct_boot_dir=None, output=None, packages=None):
     """Fix the guest on `disks`. `confirm(report)` is asked before the
     commit and may return False to discard everything. With
     `direct_boot_dir`, the boot kernel and initrd are also copied out there
@@ -53,33 +54,45 @@ def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
 
     With `output`, the disks are only read: the work happens on throwaway
     overlays and `output(overlays)` is called instead of the commit, to copy
-    the fixed guest elsewhere (migrate)."""
+    the fixed guest elsewhere (migrate).
+
+    `packages` (a PackageSource) supplies the default kernel or boot loader
+    when the guest lacks them; without it such a guest is refused before
+    anything changes."""
     report = FixReport(disks=disks, dry_run=dry_run)
+    packages = packages or packages_mod.PackageSource()
     export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not dry_run else None
     try:
         return _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export,
-                    output)
+                    output, packages)
     finally:
         if export:
             export.discard()
 
 
-def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export, output):
+def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export, output,
+         packages):
     with Transaction(disks, dry_run=dry_run or output is not None) as txn:
         with monitor.stage("starting the appliance and inspecting the guest"):
-            session = GuestSession(txn.overlays, readonly=False, tcg=tcg,
-                                   monitor=monitor, root=root).open()
+            session = GuestSession(txn.overlays, readonly=False, tcg=tcg, monitor=monitor,
+                                   root=root, network=packages.online).open()
         try:
             with session:
                 with monitor.stage("reading the guest's configuration"):
                     facts = facts_mod.collect(session, disks, devmap)
                 report.facts = facts
-                _refuse_unfixable(facts)
+                _refuse_unfixable(facts, packages, direct_boot=export is not None)
                 ctx = StepContext(facts=facts, devmap=devmap, guest=session,
                                   macs=list(macs), earlier=report.changes,
-                                  notes=report.notes)
+                                  notes=report.notes, packages=packages,
+                                  direct_boot=export is not None)
                 for step in registry():
                     _run_step(step, ctx, session, monitor, report)
+                    if step.name == "install-packages" and ctx.changed(step.name):
+                        with monitor.stage("reading the guest's configuration again"):
+                            ctx.facts = report.facts = facts = \
+                                facts_mod.collect(session, disks, devmap)
+                        _check_installed(facts, direct_boot=export is not None)
                 if export:
                     with monitor.stage("copying the boot kernel and initrd out for direct boot"):
                         report.direct_boot = export.stage(session, facts)
@@ -138,14 +151,21 @@ def fault_point(name):
         time.sleep(3600)
 
 
-def _refuse_unfixable(facts):
-    if facts.family != "debian":
+SUPPORTED_FAMILIES = ("debian", "suse", "redhat")
+
+
+def _refuse_unfixable(facts, packages, direct_boot):
+    """Stop before any change what the run could not finish."""
+    if facts.family not in SUPPORTED_FAMILIES:
         raise UnsupportedGuestError(
-            f"{facts.product or facts.distro} guests are not supported yet "
-            "(guestfix fixes Debian and Ubuntu guests)")
-    if not facts.boot_kernel:
-        xen = [k.version for k in facts.kernels if k.xen_only]
-        what = f"only Xen kernels ({', '.join(xen)})" if xen else "no kernel"
-        raise UnsupportedGuestError(
-            f"the guest has {what} with virtio drivers installed",
-            hint="install the distribution's default kernel in the guest")
+            f"{facts.product or facts.distro or 'this'} guests are not supported "
+            "(guestfix fixes the Debian/Ubuntu, SUSE and Red Hat families)")
+    packages.check_usable(facts, packages_mod.needed(facts, direct_boot=direct_boot))
+
+
+def _check_installed(facts, direct_boot):
+    """After the package step: what it should have installed is there."""
+    still = packages_mod.needed(facts, direct_boot=direct_boot)
+    if still:
+        raise StepError(f"install-packages: after the install, {still[0].why}; "
+                        f"the packages supplied did not provide {still[0].name}")

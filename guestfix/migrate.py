@@ -47,6 +47,7 @@ class MigrateOptions:
     virt_type: str = "kvm"
     emulator: str = ""
     allow_backing: bool = False
+    packages: object = None              # PackageSource for a missing kernel/boot loader
 
 
 @dataclass
@@ -152,7 +153,8 @@ def _migrate(source, opts, monitor, confirm, report, created):
 
     with _stage(report, monitor, "fix", "fixing the guest (overlays over the originals)"):
         report.fix = fixer.run_fix(disks, devmap, monitor, macs=domain.macs(), tcg=opts.tcg,
-                                   confirm=confirm, output=write_outputs)
+                                   confirm=confirm, output=write_outputs,
+                                   packages=opts.packages)
     with _stage(report, monitor, "xml", "writing the KVM domain"):
         convert.convert(domain, convert.ConvertOptions(
             virt_type=opts.virt_type, emulator=opts.emulator,

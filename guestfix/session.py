@@ -43,7 +43,7 @@ class GuestSession:
     """
 
     def __init__(self, drives, readonly=True, tcg=False, monitor=None,
-                 memsize=None, smp=None, root=None):
+                 memsize=None, smp=None, root=None, network=False):
         self.drives = list(drives)
         self.readonly = readonly
         self.tcg = tcg
@@ -51,6 +51,7 @@ class GuestSession:
         self.memsize = memsize
         self.smp = smp
         self.wanted_root = root
+        self.network = network
         self.g = None
         self.root = None
         self.mountpoints = {}
@@ -75,7 +76,9 @@ class GuestSession:
             # appliance: give it the host's CPUs and room to decompress.
             g.set_smp(self.smp or max(1, min(os.cpu_count() or 1, 8)))
             g.set_memsize(self.memsize or 2048)
-            g.set_network(False)
+            # Only `fix --online` lets the guest's package tool reach its
+            # repositories; otherwise nothing in the guest can touch the net.
+            g.set_network(self.network)
             for d in self.drives:
                 g.add_drive_opts(d.path, format=d.format, readonly=self.readonly)
             started = time.monotonic()
@@ -198,6 +201,12 @@ class GuestSession:
 
     def mkdir_p(self, path):
         self.g.mkdir_p(path)
+
+    def upload(self, host_path, path):
+        self.g.upload(host_path, path)
+
+    def remove_tree(self, path):
+        self.g.rm_rf(path)
 
     def ls(self, path):
         if not self.g.is_dir(path, followsymlinks=True):

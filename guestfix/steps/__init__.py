@@ -18,6 +18,8 @@ class StepContext:
     macs: list = field(default_factory=list)      # NIC MACs in domain order
     earlier: list = field(default_factory=list)   # Changes applied this run
     notes: list = field(default_factory=list)     # things the user must know
+    packages: object = None       # PackageSource for missing kernel/boot loader
+    direct_boot: bool = False     # the guest will be booted from its kernel directly
 
     def changed(self, *steps):
         """True when one of the named steps changed something this run."""
@@ -39,8 +41,9 @@ class Step:
 def registry():
     """The steps in the order they run."""
     from . import (boot_code, bootloader_config, check_grub_cfg, cleanup, console,
-                   device_names, initrd_modules, nic_names, regenerate_grub_cfg,
-                   regenerate_initrd)
-    return [initrd_modules.STEP, device_names.STEP, bootloader_config.STEP,
-            console.STEP, nic_names.STEP, cleanup.STEP, regenerate_initrd.STEP,
-            boot_code.STEP, regenerate_grub_cfg.STEP, check_grub_cfg.STEP]
+                   default_kernel, device_names, initrd_modules, install_packages,
+                   nic_names, regenerate_grub_cfg, regenerate_initrd)
+    return [install_packages.STEP, initrd_modules.STEP, device_names.STEP,
+            bootloader_config.STEP, console.STEP, nic_names.STEP, cleanup.STEP,
+            regenerate_initrd.STEP, boot_code.STEP, regenerate_grub_cfg.STEP,
+            default_kernel.STEP, check_grub_cfg.STEP]

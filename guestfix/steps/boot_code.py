@@ -63,10 +63,10 @@ def first_guest_disk(session):
 class BootCode(Step):
     name = "boot-code"
     title = "BIOS boot code installed where the disk has none"
-    changes = "the first disk's MBR and post-MBR gap (grub-install --target=i386-pc)"
+    changes = "the first disk's MBR and post-MBR gap (grub-install / grub2-install)"
 
     def applies(self, facts):
-        return facts.bootloader == "grub2" and not facts.boot_code
+        return facts.bootloader in ("grub2", "grub-legacy") and not facts.boot_code
 
     def plan(self, ctx):
         f = ctx.facts
@@ -87,9 +87,12 @@ class BootCode(Step):
                              "(install grub-pc in the guest)")
             return []
         first = f.appliance_disks[0]
+        # GRUB legacy's grub-install (SLES 11) has no --target; it must not
+        # probe for a floppy the appliance does not have.
+        option = "--no-floppy" if f.bootloader == "grub-legacy" else "--target=i386-pc"
         return [InstallBootCode(step=self.name, summary="GRUB boot code written to the first disk",
-                                argv=[f.grub_installer, "--target=i386-pc", first],
-                                display=f"{f.grub_installer} --target=i386-pc <first disk>",
+                                argv=[f.grub_installer, option, first],
+                                display=f"{f.grub_installer} {option} <first disk>",
                                 device_map=f"{f.grub_dir}/device.map")]
 
 

@@ -41,7 +41,7 @@ class CheckGrubCfg(Step):
         return facts.bootloader == "grub2"
 
     def plan(self, ctx):
-        if not ctx.changed("regenerate-grub-cfg"):
+        if not ctx.changed("regenerate-grub-cfg", "default-kernel"):
             return []
         cfg = ctx.facts.grub_cfg
         before = ctx.guest.read_text(cfg) or ""

@@ -1,7 +1,8 @@
 """Step 6: remove what would mislead the guest on KVM.
 
 Stale LVM and blkid caches name Xen devices; Xen guest tools expect a
-hypervisor that is no longer there.
+hypervisor that is no longer there. On an SELinux guest every file this run
+wrote lacks its label, so the next boot is told to relabel (/.autorelabel).
 """
 
 from ..plan import GuestCommand, edit
@@ -10,12 +11,14 @@ from . import Step
 STALE_CACHES = ["/etc/lvm/cache/.cache", "/etc/blkid.tab", "/etc/blkid.tab.old",
                 "/etc/blkid/blkid.tab", "/etc/blkid/blkid.tab.old"]
 XEN_TOOLS_DEB = ["xe-guest-utilities", "xen-guest-agent", "xenstore-utils"]
+AUTORELABEL = "/.autorelabel"
 
 
 class Cleanup(Step):
     name = "cleanup"
     title = "cleanup: stale LVM/blkid caches, Xen guest tools"
-    changes = ", ".join(STALE_CACHES) + "; removes packages " + ", ".join(XEN_TOOLS_DEB)
+    changes = (", ".join(STALE_CACHES) + "; removes packages " + ", ".join(XEN_TOOLS_DEB)
+               + f"; {AUTORELABEL} on SELinux guests")
 
     def plan(self, ctx):
         changes = []
@@ -28,6 +31,9 @@ class Cleanup(Step):
                 if ctx.guest.exists(f"/var/lib/dpkg/info/{pkg}.list"):
                     changes.append(GuestCommand(step=self.name, summary=f"Xen tools {pkg} removed",
                                                 argv=["dpkg", "--purge", pkg]))
+        if ctx.facts.selinux in ("enforcing", "permissive") and ctx.earlier \
+                and not ctx.guest.exists(AUTORELABEL):
+            changes.append(edit(self.name, "SELinux relabel at next boot", AUTORELABEL, None, ""))
         return [c for c in changes if c]
 
 

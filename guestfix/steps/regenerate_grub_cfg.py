@@ -8,7 +8,8 @@ from ..facts import scan_references
 from ..plan import GuestCommand
 from . import Step
 
-GRUB_INPUTS = ("device-names", "bootloader-config", "boot-code", "regenerate-initrd")
+GRUB_INPUTS = ("install-packages", "device-names", "bootloader-config", "boot-code",
+               "regenerate-initrd")
 
 
 def mkconfig_argv(guest, grub_cfg):
@@ -31,12 +32,14 @@ class RegenerateGrubCfg(Step):
 
     def plan(self, ctx):
         cfg = ctx.facts.grub_cfg
-        stale = scan_references(cfg, ctx.guest.read_text(cfg) or "")
+        text = ctx.guest.read_text(cfg)
+        stale = text is None or scan_references(cfg, text)
         if not (ctx.changed(*GRUB_INPUTS) or stale):
             return []
         argv = mkconfig_argv(ctx.guest, cfg)
         if argv is None:
-            ctx.notes.append(f"{cfg} names Xen devices but the guest has no grub-mkconfig")
+            ctx.notes.append(f"{cfg} is missing or names Xen devices, and the guest has no "
+                             "grub-mkconfig to regenerate it")
             return []
         return [GuestCommand(step=self.name, summary=f"{cfg} regenerated", argv=argv)]
 

@@ -1,44 +1,79 @@
 """Step 7a: rebuild the boot kernel's initrd so it carries virtio_blk.
 
 Only the kernel the fixed guest will boot is rebuilt, and only when this run
-changed something the initrd contains or the initrd lacks virtio_blk. The
-result is checked by listing the new initrd.
+changed something the initrd contains or the initrd lacks virtio_blk. Each
+family's own tool does it:
+
+* initramfs-tools: update-initramfs, which reads the module list step 1 fixed;
+* dracut: the virtio drivers are named on the command line as well
+  (--add-drivers), because a hostonly dracut run in the appliance would
+  otherwise pick drivers for the appliance's hardware, not for KVM's;
+* SUSE mkinitrd (SLES 11): reads INITRD_MODULES, and gets the drivers with -m.
+
+Where the guest has a lister (lsinitramfs, lsinitrd) the result is checked.
 """
 
 from ..errors import StepError
 from ..facts import initrd_drivers
 from ..plan import GuestCommand
 from . import Step
+from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
 
 # Earlier steps whose changes end up inside the initrd.
-INITRD_INPUTS = ("initrd-modules", "device-names", "bootloader-config", "nic-names", "cleanup")
+INITRD_INPUTS = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
+                 "nic-names", "cleanup")
+LISTERS = {"initramfs-tools": "lsinitramfs", "dracut": "lsinitrd"}
 
 
-def verify_initrd(path):
+def verify_initrd(lister, path):
     def check(session):
-        listing = session.run(["lsinitramfs", path])
+        listing = session.run([lister, path])
         if not listing.ok or "virtio_blk" not in initrd_drivers(listing.stdout):
             raise StepError(f"the rebuilt initrd {path} does not contain virtio_blk")
     return check
 
 
+def default_initrd_path(family, version):
+    """Where the family's tools put a kernel's initrd."""
+    if family == "suse":
+        return f"/boot/initrd-{version}"
+    if family == "redhat":
+        return f"/boot/initramfs-{version}.img"
+    return f"/boot/initrd.img-{version}"
+
+
+def rebuild_argv(tool, kernel, path):
+    if tool == "initramfs-tools":
+        return ["update-initramfs", "-c" if not kernel.initrd else "-u", "-k", kernel.version]
+    if tool == "dracut":
+        return ["dracut", "--force", "--add-drivers", " ".join(VIRTIO_DRIVERS),
+                path, kernel.version]
+    return ["mkinitrd", "-k", kernel.vmlinuz.rsplit("/", 1)[-1], "-i", path.rsplit("/", 1)[-1],
+            "-m", " ".join(GUIDE_DRIVERS)]
+
+
 class RegenerateInitrd(Step):
     name = "regenerate-initrd"
     title = "initrd of the boot kernel rebuilt with virtio drivers"
-    changes = "/boot/initrd.img-VERSION of the boot kernel"
+    changes = "the boot kernel's initrd (update-initramfs, dracut or mkinitrd)"
 
     def applies(self, facts):
-        return facts.initrd_tool == "initramfs-tools" and bool(facts.boot_kernel)
+        return facts.initrd_tool in ("initramfs-tools", "dracut", "mkinitrd") \
+            and bool(facts.boot_kernel)
 
     def plan(self, ctx):
-        kernel = ctx.facts.kernel(ctx.facts.boot_kernel)
+        f = ctx.facts
+        kernel = f.kernel(f.boot_kernel)
         missing = not kernel.initrd
         if not (missing or ctx.changed(*INITRD_INPUTS) or not kernel.initrd_has_virtio):
             return []
-        path = kernel.initrd or f"/boot/initrd.img-{kernel.version}"
-        argv = ["update-initramfs", "-c" if missing else "-u", "-k", kernel.version]
+        path = kernel.initrd or default_initrd_path(f.family, kernel.version)
+        lister = LISTERS.get(f.initrd_tool)
+        has_lister = lister and any(ctx.guest.exists(f"{d}/{lister}")
+                                    for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
+        verify = verify_initrd(lister, path) if has_lister else None
         return [GuestCommand(step=self.name, summary=f"initrd for {kernel.version} rebuilt",
-                             argv=argv, verify=verify_initrd(path))]
+                             argv=rebuild_argv(f.initrd_tool, kernel, path), verify=verify)]
 
 
 STEP = RegenerateInitrd()

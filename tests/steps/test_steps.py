@@ -31,6 +31,11 @@ XEN_GUEST = {
 }
 
 
+MKCONFIG_OUTPUT = ("menuentry 'Debian GNU/Linux' $menuentry_id_option 'gnulinux-simple-x' {{\n"
+                   "\tlinux /boot/vmlinuz-6.1.0-50-amd64 root=/dev/{disk}1 console=ttyS0\n"
+                   "}}\n")
+
+
 def facts_for_guest(**kw):
     kernel = Kernel("6.1.0-50-amd64", "/boot/vmlinuz-6.1.0-50-amd64",
                     "/boot/initrd.img-6.1.0-50-amd64", False, True, ["xen-blkfront"])
@@ -55,7 +60,7 @@ def plan_all(files, facts=None, macs=()):
             changes.extend(new)
             if step is regenerate_grub_cfg.STEP and new:
                 # stand-in for update-grub in the appliance, UUID disabled
-                guest.files["/boot/grub/grub.cfg"] = "linux /vmlinuz root=/dev/sda1 console=ttyS0\n"
+                guest.files["/boot/grub/grub.cfg"] = MKCONFIG_OUTPUT.format(disk="sda")
     return changes, notes, guest
 
 
@@ -74,7 +79,7 @@ def test_full_plan_order_and_content():
     commands = [c.argv[0] for c in changes if isinstance(c, GuestCommand)]
     assert commands == ["update-initramfs", "grub-install", "update-grub"]
     # the appliance's /dev/sda1 written by grub-mkconfig became /dev/vda1
-    assert guest.files["/boot/grub/grub.cfg"] == "linux /vmlinuz root=/dev/vda1 console=ttyS0\n"
+    assert guest.files["/boot/grub/grub.cfg"] == MKCONFIG_OUTPUT.format(disk="vda")
     assert notes == []
 
 

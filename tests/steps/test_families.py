@@ -1,0 +1,232 @@
+"""SUSE, Red Hat and dracut guests, and guests lacking a kernel or boot
+loader: the steps' plans on in-memory trees."""
+
+import pytest
+from helpers import MemoryGuest, debian_facts
+
+from guestfix import packages
+from guestfix.devnames import DeviceMap
+from guestfix.errors import InputError, UnsupportedGuestError
+from guestfix.facts import Kernel, selinux_mode
+from guestfix.plan import GuestCommand
+from guestfix.steps import StepContext, cleanup, default_kernel, install_packages, \
+    regenerate_initrd
+
+XEN_KERNEL = Kernel("3.0.101-63-xen", "/boot/vmlinuz-3.0.101-63-xen",
+                    "/boot/initrd-3.0.101-63-xen", True, False)
+DEFAULT_KERNEL = Kernel("3.0.101-63-default", "/boot/vmlinuz-3.0.101-63-default", "",
+                        False, True)
+
+
+def suse_facts(**kw):
+    defaults = dict(distro="sles", family="suse", package_format="rpm", init="sysvinit",
+                    initrd_tool="mkinitrd", bootloader="grub-legacy", grub_dir="/boot/grub",
+                    grub_cfg="/boot/grub/menu.lst", grub_installer="grub-install",
+                    product="SUSE Linux Enterprise Server 11", kernels=[XEN_KERNEL],
+                    boot_kernel="", partition_table="msdos")
+    defaults.update(kw)
+    return debian_facts(**defaults)
+
+
+def ctx_for(facts, files, **kw):
+    return StepContext(facts=facts, devmap=DeviceMap.default(2), guest=MemoryGuest(files),
+                       **kw)
+
+
+# -- what is missing, and the refusal before any change -------------------------
+def test_xen_only_kernel_needs_kernel_default():
+    wanted = packages.needed(suse_facts())
+    assert [(p.role, p.name) for p in wanted] == [("kernel", "kernel-default")]
+    assert "3.0.101-63-xen" in wanted[0].why
+    with pytest.raises(UnsupportedGuestError) as e:
+        packages.PackageSource().check_usable(suse_facts(), wanted)
+    assert "kernel-default" in str(e.value) and "--package" in e.value.hint
+
+
+def test_dom0_kernel_guest_needs_kernel_and_boot_loader():
+    facts = debian_facts(kernels=[], boot_kernel="", grub_installer="", bootloader="")
+    assert [p.name for p in packages.needed(facts)] == ["linux-image-amd64", "grub-pc"]
+    # direct kernel boot needs no boot loader
+    assert [p.name for p in packages.needed(facts, direct_boot=True)] == ["linux-image-amd64"]
+    ubuntu = debian_facts(distro="ubuntu", kernels=[], boot_kernel="", grub_installer="")
+    assert [p.name for p in packages.needed(ubuntu)] == ["linux-image-generic", "grub-pc"]
+
+
+def test_sles15_without_grub2_needs_grub2():
+    facts = suse_facts(kernels=[DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version,
+                       bootloader="grub2", grub_installer="", initrd_tool="dracut")
+    assert [p.name for p in packages.needed(facts)] == ["grub2"]
+
+
+def test_package_files_checked_on_the_host(tmp_path):
+    (tmp_path / "kernel-default-1.rpm").write_text("x")
+    (tmp_path / "notes.txt").write_text("x")
+    source = packages.PackageSource.from_options([str(tmp_path)])
+    assert [p.rsplit("/", 1)[1] for p in source.files] == ["kernel-default-1.rpm"]
+    with pytest.raises(InputError, match="installs .deb"):
+        source.check_usable(debian_facts(package_format="deb"),
+                            packages.needed(debian_facts(kernels=[], boot_kernel="")))
+    with pytest.raises(InputError, match="no such file"):
+        packages.PackageSource.from_options([str(tmp_path / "missing")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no .deb or .rpm"):
+        packages.PackageSource.from_options([str(tmp_path / "empty")])
+
+
+def test_install_commands_per_family():
+    wanted = packages.needed(suse_facts())
+    deb = packages.install_commands(debian_facts(package_format="deb"), wanted, ["/x/a.deb"])
+    assert deb[0][:3] == ["env", "DEBIAN_FRONTEND=noninteractive", "INITRD=No"]
+    assert "dpkg" in deb[0] and deb[0][-1] == "/x/a.deb"
+    assert packages.install_commands(suse_facts(), wanted, ["/x/k.rpm"])[0][0] == "rpm"
+    online = packages.install_commands(suse_facts(), wanted, [])
+    assert online == [["zypper", "--non-interactive", "install", "--no-recommends",
+                       "kernel-default"]]
+    rhel = debian_facts(family="redhat", package_format="rpm")
+    assert packages.install_commands(rhel, wanted, [], lambda t: False)[0][0] == "yum"
+
+
+def test_install_step_plans_upload_and_install():
+    source = packages.PackageSource(files=["/host/kernel-default-1.rpm"])
+    ctx = ctx_for(suse_facts(), {}, packages=source)
+    (change,) = install_packages.STEP.plan(ctx)
+    assert change.host_files == ["/host/kernel-default-1.rpm"]
+    assert change.commands == [["rpm", "--upgrade", "--verbose", "--hash",
+                                f"{packages.GUEST_DIR}/kernel-default-1.rpm"]]
+    assert "copy into guest: /host/kernel-default-1.rpm" in change.diff()
+    # nothing missing: nothing installed, even with packages supplied
+    done = suse_facts(kernels=[DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version)
+    assert install_packages.STEP.plan(ctx_for(done, {}, packages=source)) == []
+
+
+# -- initrd regeneration per tool ---------------------------------------------
+@pytest.mark.parametrize("tool,family,expected", [
+    ("mkinitrd", "suse", ["mkinitrd", "-k", "vmlinuz-3.0.101-63-default", "-i",
+                          "initrd-3.0.101-63-default", "-m",
+                          "virtio_blk virtio_pci virtio_net virtio_balloon"]),
+    ("dracut", "suse", ["dracut", "--force", "--add-drivers",
+                        "virtio_blk virtio_pci virtio_net virtio_balloon virtio_scsi",
+                        "/boot/initrd-3.0.101-63-default", "3.0.101-63-default"]),
+    ("dracut", "redhat", ["dracut", "--force", "--add-drivers",
+                          "virtio_blk virtio_pci virtio_net virtio_balloon virtio_scsi",
+                          "/boot/initramfs-3.0.101-63-default.img", "3.0.101-63-default"]),
+])
+def test_initrd_rebuild_per_tool(tool, family, expected):
+    facts = suse_facts(initrd_tool=tool, family=family, kernels=[DEFAULT_KERNEL],
+                       boot_kernel=DEFAULT_KERNEL.version)
+    (cmd,) = regenerate_initrd.STEP.plan(ctx_for(facts, {}))
+    assert cmd.argv == expected
+
+
+# -- the default entry ---------------------------------------------------------
+SLES11_MENU = """# Modified by YaST2.
+default 0
+timeout 8
+
+title Xen -- SUSE Linux Enterprise Server 11 SP4 - 3.0.101-63
+    root (hd0,1)
+    kernel /boot/xen.gz
+    module /boot/vmlinuz-3.0.101-63-xen root=/dev/vda2 resume=/dev/vda1 splash=silent showopts console=tty0 console=ttyS0
+    module /boot/initrd-3.0.101-63-xen
+
+title Failsafe -- SUSE Linux Enterprise Server 11 SP4 - 3.0.101-63
+    root (hd0,1)
+    kernel /boot/vmlinuz-3.0.101-63-xen root=/dev/vda2 showopts ide=nodma
+    initrd /boot/initrd-3.0.101-63-xen
+"""
+
+
+def test_menu_lst_gets_an_entry_for_the_new_default_kernel():
+    kernel = Kernel("3.0.101-63-default", "/boot/vmlinuz-3.0.101-63-default",
+                    "/boot/initrd-3.0.101-63-default", False, True)
+    facts = suse_facts(kernels=[XEN_KERNEL, kernel], boot_kernel=kernel.version)
+    ctx = ctx_for(facts, {"/boot/grub/menu.lst": SLES11_MENU})
+    (change,) = default_kernel.STEP.plan(ctx)
+    entries = default_kernel.menu_lst_entries(change.after)
+    assert entries[0][2]["kernel"].startswith("/boot/vmlinuz-3.0.101-63-default root=/dev/vda2 "
+                                              "resume=/dev/vda1")
+    assert entries[0][2]["initrd"] == "/boot/initrd-3.0.101-63-default"
+    assert entries[0][2]["root"] == "(hd0,1)"
+    assert "default 0" in change.after and len(entries) == 3
+    # planned again on the result: nothing left to do
+    ctx.guest.apply([change])
+    assert default_kernel.STEP.plan(ctx) == []
+
+
+def test_menu_lst_default_moves_to_the_existing_entry():
+    text = ("default 0\ntitle xen\n kernel /boot/vmlinuz-3.0.101-63-xen root=/dev/vda2\n"
+            "title default\n kernel /boot/vmlinuz-3.0.101-63-default root=/dev/vda2\n")
+    out = default_kernel.fix_menu_lst_default(text, DEFAULT_KERNEL, "SLES", DeviceMap.default(1))
+    assert out.startswith("default 1\n")
+
+
+DEBIAN_CFG = """set default="0"
+menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-U' {
+	linux	/boot/vmlinuz-6.1.0-50-xen root=UUID=U ro
+}
+submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-U' {
+	menuentry 'Debian GNU/Linux, with Linux 6.1.0-50-xen' $menuentry_id_option 'gnulinux-6.1.0-50-xen-advanced-U' {
+		linux	/boot/vmlinuz-6.1.0-50-xen root=UUID=U ro
+	}
+	menuentry 'Debian GNU/Linux, with Linux 6.1.0-40-amd64' $menuentry_id_option 'gnulinux-6.1.0-40-amd64-advanced-U' {
+		linux	/boot/vmlinuz-6.1.0-40-amd64 root=UUID=U ro
+	}
+	menuentry 'Debian GNU/Linux, with Linux 6.1.0-40-amd64 (recovery mode)' $menuentry_id_option 'gnulinux-6.1.0-40-amd64-recovery-U' {
+		linux	/boot/vmlinuz-6.1.0-40-amd64 root=UUID=U ro single
+	}
+}
+"""
+
+
+def grub2_facts(**kw):
+    kernel = Kernel("6.1.0-40-amd64", "/boot/vmlinuz-6.1.0-40-amd64",
+                    "/boot/initrd.img-6.1.0-40-amd64", False, True)
+    return debian_facts(kernels=[kernel], boot_kernel=kernel.version, **kw)
+
+
+def test_grub2_default_set_in_defaults_and_regenerated():
+    files = {"/boot/grub/grub.cfg": DEBIAN_CFG, "/etc/default/grub": "GRUB_DEFAULT=0\n",
+             "/usr/sbin/update-grub": "#!/bin/sh\n"}
+    edit, regen = default_kernel.STEP.plan(ctx_for(grub2_facts(), files))
+    assert edit.after == ('GRUB_DEFAULT="gnulinux-advanced-U>'
+                          'gnulinux-6.1.0-40-amd64-advanced-U"\n')
+    assert regen.argv == ["update-grub"]
+
+
+def test_grub2_saved_default_uses_set_default():
+    files = {"/boot/grub2/grub.cfg": DEBIAN_CFG, "/etc/default/grub": "GRUB_DEFAULT=saved\n",
+             "/boot/grub2/grubenv": "# GRUB Environment Block\nsaved_entry=0\n"}
+    facts = grub2_facts(grub_dir="/boot/grub2", grub_cfg="/boot/grub2/grub.cfg")
+    (cmd,) = default_kernel.STEP.plan(ctx_for(facts, files))
+    assert cmd.argv == ["grub2-set-default",
+                        "gnulinux-advanced-U>gnulinux-6.1.0-40-amd64-advanced-U"]
+    files["/boot/grub2/grubenv"] = ("saved_entry=Advanced options for Debian GNU/Linux>"
+                                    "Debian GNU/Linux, with Linux 6.1.0-40-amd64\n")
+    assert default_kernel.STEP.plan(ctx_for(facts, files)) == []
+
+
+def test_grub2_default_already_right():
+    cfg = DEBIAN_CFG.replace("6.1.0-50-xen", "6.1.0-40-amd64", 1)
+    files = {"/boot/grub/grub.cfg": cfg, "/etc/default/grub": "GRUB_DEFAULT=0\n"}
+    assert default_kernel.STEP.plan(ctx_for(grub2_facts(), files)) == []
+
+
+def test_bls_menu_uses_grubby():
+    files = {"/boot/grub2/grub.cfg": "blscfg\n", "/usr/sbin/grubby": "#!/bin/sh\n",
+             "/boot/loader/entries/abc-6.1.0-40-amd64.conf": "title x\n"}
+    facts = grub2_facts(grub_dir="/boot/grub2", grub_cfg="/boot/grub2/grub.cfg")
+    (cmd,) = default_kernel.STEP.plan(ctx_for(facts, files))
+    assert cmd.argv == ["grubby", "--set-default=/boot/vmlinuz-6.1.0-40-amd64"]
+    files["/boot/grub2/grubenv"] = "saved_entry=abc-6.1.0-40-amd64\n"
+    assert default_kernel.STEP.plan(ctx_for(facts, files)) == []
+
+
+# -- SELinux ------------------------------------------------------------------
+def test_selinux_guest_relabels_after_changes():
+    assert selinux_mode("# c\nSELINUX=enforcing\nSELINUXTYPE=targeted\n") == "enforcing"
+    assert selinux_mode(None) == ""
+    facts = grub2_facts(selinux="enforcing")
+    earlier = [GuestCommand(step="x", summary="y", argv=["true"])]
+    (change,) = cleanup.STEP.plan(ctx_for(facts, {}, earlier=earlier))
+    assert change.path == "/.autorelabel" and change.before is None
+    assert cleanup.STEP.plan(ctx_for(grub2_facts(selinux="disabled"), {}, earlier=earlier)) == []
