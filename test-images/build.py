@@ -16,9 +16,18 @@ paravirtualized guest looks on a Xen host:
 
 Layouts:
   a  one disk: xvda1 root (ext4), xvda2 swap.
+  b  as a, but dracut instead of initramfs-tools, laid out like SLES 12/15:
+     /etc/dracut.conf.d/ lists the Xen drivers with hostonly="yes", and the
+     initrd has no virtio driver.
   d  two disks: xvda1 /boot, xvda2 root; xvdb1 swap, xvdb2 an LVM volume
      group holding /srv; root=/dev/xvda2 typed into GRUB_CMDLINE_LINUX and
      GRUB_DISABLE_LINUX_UUID=true, so grub-mkconfig writes device names.
+  e  as a, but the kernel lived in dom0 (the domain boots <kernel> from the
+     host): no kernel package, no boot loader, no grub.cfg. The packages
+     that repair it (fetched with apt-get download from the guest's own
+     mirror) are left in packages/ next to the image.
+  c11, c15  file-level SLES 11 / SLES 15 guests with stand-in programs
+     (see suse.py), and their fake package files in packages/.
 
 Images are cached outside the repository, keyed by a hash of this file, and
 are never modified after they are built: callers copy them.
@@ -32,6 +41,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suse  # noqa: E402  (file-level SUSE layouts, next to this script)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CACHE = os.environ.get("GUESTFIX_TEST_CACHE", "/var/cache/guestfix-test")
@@ -57,6 +69,46 @@ LAYOUTS = {
         "mac": "00:16:3e:5a:11:01",
         "uuid": "6c1b0a0a-7e52-4d3a-9b58-0a1f2e3d4c5b",
     },
+    "b": {
+        "disks": [("xvda", 3 * GIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 2560, "/"), (2, "swap", 2560, -1, None)],
+        },
+        "lvm": None,
+        "initrd": "dracut",
+        "mac": "00:16:3e:5a:11:02",
+        "uuid": "6c1b0b0b-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "e": {
+        "disks": [("xvda", 3 * GIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 2560, "/"), (2, "swap", 2560, -1, None)],
+        },
+        "lvm": None,
+        "dom0_kernel": True,
+        "mac": "00:16:3e:5a:11:05",
+        "uuid": "6c1b0e0e-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "c11": {
+        "disks": [("xvda", 512 * MIB)],
+        "parts": {
+            "xvda": [(1, "swap", 1, 129, None), (2, "ext3", 129, -1, "/")],
+        },
+        "lvm": None,
+        "file_level": True,
+        "mac": "00:16:3e:5a:11:0b",
+        "uuid": "6c1b0c11-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "c15": {
+        "disks": [("xvda", 512 * MIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 400, "/"), (2, "swap", 400, -1, None)],
+        },
+        "lvm": None,
+        "file_level": True,
+        "mac": "00:16:3e:5a:11:0f",
+        "uuid": "6c1b0c15-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
     "d": {
         "disks": [("xvda", 3 * GIB), ("xvdb", 1 * GIB)],
         "parts": {
@@ -76,8 +128,11 @@ def log(msg):
 
 
 def script_hash():
-    with open(os.path.abspath(__file__), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
+    h = hashlib.sha256()
+    for path in (os.path.abspath(__file__), os.path.join(HERE, "suse.py")):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 def debian_mirror():
@@ -176,7 +231,49 @@ def kernel_version(root):
     return mods[-1]
 
 
-def configure_xen_guest(root, name, layout):
+DOM0_KERNEL_PACKAGES = ["linux-image-amd64", "linux-image-{kver}", "grub-pc", "grub-pc-bin",
+                        "grub2-common", "grub-common"]
+
+
+def use_dracut(root, kver):
+    """Replace initramfs-tools by dracut, configured as SLES 12/15 ship it,
+    with an initrd that has only the Xen drivers."""
+    with Mounts(root):
+        chroot(root, ["apt-get", "install", "-y", "-q", "--no-install-recommends", "dracut"])
+    write(root, "/etc/dracut.conf.d/01-dist.conf", '# as SUSE ships it\nhostonly="yes"\n')
+    write(root, "/etc/dracut.conf.d/10-xen.conf",
+          '# written on Xen\nadd_drivers+=" xen-blkfront xen-netfront "\n')
+    with Mounts(root):
+        chroot(root, ["dracut", "--force", "--no-hostonly-cmdline", "--omit-drivers",
+                      "virtio_blk virtio_net virtio_scsi virtio_pci virtio_balloon",
+                      f"/boot/initrd.img-{kver}", kver])
+
+
+def remove_kernel_and_boot_loader(root, kver, packages_dir):
+    """The guest booted dom0's kernel: no kernel package, no GRUB. The
+    packages that repair it are downloaded first, from the guest's mirror."""
+    names = [p.format(kver=kver) for p in DOM0_KERNEL_PACKAGES]
+    with Mounts(root):
+        os.makedirs(os.path.join(root, "var/tmp/debs"), exist_ok=True)
+        chroot(root, ["sh", "-c", "cd /var/tmp/debs && apt-get download " + " ".join(names)])
+        # the host may run the same kernel version: do not let the prerm ask
+        chroot(root, ["sh", "-c", "echo 'linux-base linux-base/removing-running-kernel "
+                                  "boolean false' | debconf-set-selections"])
+        chroot(root, ["dpkg", "--purge"] + names)
+    os.makedirs(packages_dir, exist_ok=True)
+    debs = os.path.join(root, "var/tmp/debs")
+    for n in os.listdir(debs):
+        shutil.move(os.path.join(debs, n), os.path.join(packages_dir, n))
+    os.rmdir(debs)
+    for leftover in ("boot/grub", "etc/default/grub"):
+        path = os.path.join(root, leftover)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def configure_xen_guest(root, name, packages_dir):
     """Lay the installed tree out as the guest looked on Xen."""
     spec = LAYOUTS[name]
     kver = kernel_version(root)
@@ -223,7 +320,18 @@ def configure_xen_guest(root, name, layout):
           "# written on Xen\nalias scsi_hostadapter xen-blkfront\n"
           "alias eth0 xen-netfront\n")
 
-    # Only the Xen drivers in the initramfs, as a Xen-tuned guest has.
+    if spec.get("initrd") == "dracut":
+        use_dracut(root, kver)
+    else:
+        xen_only_initramfs(root)
+    if spec.get("dom0_kernel"):
+        remove_kernel_and_boot_loader(root, kver, packages_dir)
+    else:
+        pygrub_boot_files(root, name, kver, root_dev, boot_dev, swap_dev)
+
+
+def xen_only_initramfs(root):
+    """Only the Xen drivers in the initramfs, as a Xen-tuned guest has."""
     conf = os.path.join(root, "etc/initramfs-tools/initramfs.conf")
     with open(conf) as f:
         text = f.read()
@@ -233,6 +341,9 @@ def configure_xen_guest(root, name, layout):
           "# List of modules that you want to include in your initramfs.\n"
           "xen-blkfront\nxen-netfront\next4\n")
 
+
+def pygrub_boot_files(root, name, kver, root_dev, boot_dev, swap_dev):
+    """GRUB settings and the grub.cfg pygrub read; the initrd rebuilt."""
     cmdline_default = "quiet"
     cmdline = "console=hvc0 xencons=tty"
     extra = ""
@@ -263,11 +374,27 @@ def configure_xen_guest(root, name, layout):
           f"\tlinux {prefix}/vmlinuz-{kver} root={root_dev} ro console=hvc0 xencons=tty quiet\n"
           f"\tinitrd {prefix}/initrd.img-{kver}\n"
           "}\n")
-    with Mounts(root):
-        chroot(root, ["update-initramfs", "-u", "-k", kver])
+    if os.path.exists(os.path.join(root, "usr/sbin/update-initramfs")):
+        with Mounts(root):
+            chroot(root, ["update-initramfs", "-u", "-k", kver])
+
+
+PYGRUB_BOOT = """  <bootloader>/usr/bin/pygrub</bootloader>
+  <os>
+    <type arch='x86_64' machine='xenpv'>linux</type>
+  </os>
+"""
+DOM0_KERNEL_BOOT = """  <os>
+    <type arch='x86_64' machine='xenpv'>linux</type>
+    <kernel>/var/lib/xen/boot/vmlinuz-guest</kernel>
+    <initrd>/var/lib/xen/boot/initrd-guest</initrd>
+    <cmdline>root=/dev/xvda1 ro console=hvc0</cmdline>
+  </os>
+"""
 
 
 def domain_xml(name, disk_paths, spec):
+    boot = DOM0_KERNEL_BOOT if spec.get("dom0_kernel") else PYGRUB_BOOT
     disks = "".join(
         f"""    <disk type='file' device='disk'>
       <driver name='file'/>
@@ -281,10 +408,7 @@ def domain_xml(name, disk_paths, spec):
   <memory unit='KiB'>1048576</memory>
   <currentMemory unit='KiB'>1048576</currentMemory>
   <vcpu placement='static'>1</vcpu>
-  <bootloader>/usr/bin/pygrub</bootloader>
-  <os>
-    <type arch='x86_64' machine='xenpv'>linux</type>
-  </os>
+{boot}
   <clock offset='utc' adjustment='reset'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
@@ -334,8 +458,8 @@ def make_disks(name, tree, out_paths):
     for target, parts in spec["parts"].items():
         for num, kind, _s, _e, mnt in parts:
             part = f"{appliance[target]}{num}"
-            if kind == "ext4":
-                g.mkfs("ext4", part)
+            if kind in ("ext4", "ext3"):
+                g.mkfs(kind, part)
                 mounts.append((mnt, part))
             elif kind == "swap":
                 g.mkswap(part)
@@ -366,18 +490,21 @@ def build(name, cache):
     xml_path = os.path.join(outdir, f"xenguest-{name}.xml")
     if os.path.exists(xml_path):
         return xml_path
-    base = base_tarball(cache)
     work = tempfile.mkdtemp(prefix=f"{name}-", dir=cache)
     try:
+        staging = os.path.join(work, "out")
+        os.mkdir(staging)
         tree = os.path.join(work, "tree")
         os.mkdir(tree)
-        run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base])
-        configure_xen_guest(tree, name, spec)
+        if spec.get("file_level"):
+            suse.make_tree(name, tree)
+            suse.make_packages(name, os.path.join(staging, "packages"))
+        else:
+            run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base_tarball(cache)])
+            configure_xen_guest(tree, name, os.path.join(staging, "packages"))
         tree_tar = os.path.join(work, "tree.tar")
         run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-cf", tree_tar, "."])
         shutil.rmtree(tree)
-        staging = os.path.join(work, "out")
-        os.mkdir(staging)
         names = [f"xenguest-{name}-{target}.img" for target, _ in spec["disks"]]
         make_disks(name, tree_tar, [os.path.join(staging, n) for n in names])
         with open(os.path.join(staging, os.path.basename(xml_path)), "w") as f:

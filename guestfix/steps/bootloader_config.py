@@ -76,7 +76,8 @@ def fix_device_map(text, devmap):
     return "".join(out)
 
 
-_KERNEL_LINE = re.compile(r"^(\s*kernel\s+\S+)(.*)$")
+# `module` lines too: a Xen entry passes the guest kernel its arguments there.
+_KERNEL_LINE = re.compile(r"^(\s*(?:kernel|module)\s+\S+)(.*)$")
 _KOPT_LINE = re.compile(r"^(#\s*kopt=)(.*)$")
 
 
