@@ -127,9 +127,13 @@ def log(msg):
     print(f"build.py: {msg}", file=sys.stderr, flush=True)
 
 
-def script_hash():
+def script_hash(name):
+    """The cache key: this script, and suse.py for the layouts it makes."""
     h = hashlib.sha256()
-    for path in (os.path.abspath(__file__), os.path.join(HERE, "suse.py")):
+    sources = [os.path.abspath(__file__)]
+    if LAYOUTS[name].get("file_level"):
+        sources.append(os.path.join(HERE, "suse.py"))
+    for path in sources:
         with open(path, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]
@@ -486,7 +490,7 @@ def build(name, cache):
         sys.exit(f"build.py: unknown layout {name!r} (known: {', '.join(LAYOUTS)})")
     spec = LAYOUTS[name]
     os.makedirs(cache, exist_ok=True)
-    outdir = os.path.join(cache, f"{name}-{script_hash()}")
+    outdir = os.path.join(cache, f"{name}-{script_hash(name)}")
     xml_path = os.path.join(outdir, f"xenguest-{name}.xml")
     if os.path.exists(xml_path):
         return xml_path

@@ -25,7 +25,8 @@ import tarfile
 STANDIN_LOG = "/var/log/guestfix-standin.log"
 BUSYBOX_APPLETS = ["sh", "cat", "mkdir", "tar", "sed", "sort", "ls", "basename", "grep",
                    "cp", "rm", "mv", "ln", "touch", "head", "tail", "tr", "cut", "awk",
-                   "uname", "readlink", "dirname", "echo", "true", "false", "test", "sync"]
+                   "uname", "readlink", "dirname", "echo", "true", "false", "test", "sync", "dd",
+                   "printf"]
 SLES11_XEN = "3.0.101-63-xen"
 SLES11_DEFAULT = "3.0.101-63-default"
 SLES15_DEFAULT = "5.14.21-150500.55.19-default"
@@ -87,10 +88,15 @@ esac
 ZYPPER = "#!/bin/sh\n# stand-in for zypper: no repositories are reachable here\n" + RECORD + \
     'echo "Repository \'SLES\' is invalid: no network" >&2\nexit 104\n'
 
-GRUB_LEGACY_INSTALL = "#!/bin/sh\n# stand-in for GRUB legacy grub-install\n" + RECORD + \
-    'echo "installed on $*" > /boot/grub/stage1.standin\n'
+# Boot code the way guestfix recognises it: "GRUB" in the MBR's code area
+# (the partition table, from byte 446, is left alone).
+WRITE_MBR = ('for dev; do :; done\n'
+             'printf "GRUB stand-in boot code" | dd of="$dev" bs=1 conv=notrunc 2>/dev/null\n')
 
-GRUB2_INSTALL = "#!/bin/sh\n# stand-in for grub2-install\n" + RECORD + \
+GRUB_LEGACY_INSTALL = "#!/bin/sh\n# stand-in for GRUB legacy grub-install\n" + RECORD + \
+    WRITE_MBR + 'echo "installed on $*" > /boot/grub/stage1.standin\n'
+
+GRUB2_INSTALL = "#!/bin/sh\n# stand-in for grub2-install\n" + RECORD + WRITE_MBR + \
     'mkdir -p /boot/grub2/i386-pc\necho "installed on $*" > /boot/grub2/i386-pc/core.img\n'
 
 GRUB2_SET_DEFAULT = "#!/bin/sh\n# stand-in for grub2-set-default\n" + RECORD + \

@@ -78,6 +78,28 @@ def checksums(paths):
     return out
 
 
+def guest_files(disks, paths, listings=()):
+    """Read files (and list directories) inside disk images with a plain
+    read-only libguestfs handle, independent of guestfix's own session.
+    Returns {path: text or None}, with each listing under "ls:DIR"."""
+    import guestfs
+    g = guestfs.GuestFS(python_return_dict=True)
+    try:
+        for d in disks:
+            g.add_drive_opts(d, readonly=True)
+        g.launch()
+        root = g.inspect_os()[0]
+        for mp, dev in sorted(g.inspect_get_mountpoints(root).items(), key=lambda m: len(m[0])):
+            g.mount_ro(dev, mp)
+        out = {p: g.read_file(p).decode("utf-8", "replace") if g.is_file(p) else None
+               for p in paths}
+        for d in listings:
+            out[f"ls:{d}"] = sorted(g.ls(d)) if g.is_dir(d) else []
+        return out
+    finally:
+        g.close()
+
+
 @pytest.fixture(scope="session")
 def sample_a():
     return build_sample("a")

@@ -59,9 +59,11 @@ class InstallPackagesStep(Step):
                                          for d in ("/usr/bin", "/bin", "/usr/sbin")))
         what = ", ".join(p.name for p in wanted)
         origin = "from the supplied files" if source.files else "from the guest's repositories"
+        shown = "; ".join(" ".join(a.rsplit("/", 1)[-1] if a.startswith(packages.GUEST_DIR)
+                                   else a for a in argv) for argv in commands)
         return [InstallPackages(step=self.name, summary=f"{what} installed {origin}",
-                                display=f"install {what} {origin}",
-                                host_files=list(source.files), commands=commands)]
+                                display=shown, host_files=list(source.files),
+                                commands=commands)]
 
 
 STEP = InstallPackagesStep()
