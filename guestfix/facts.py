@@ -18,7 +18,7 @@ SCANNED_FILES = [
     "/etc/securetty", "/etc/inittab", "/etc/initramfs-tools/modules",
     "/etc/initramfs-tools/conf.d/*", "/etc/modprobe.d/*.conf", "/etc/modprobe.conf",
     "/etc/sysconfig/kernel", "/etc/dracut.conf", "/etc/dracut.conf.d/*.conf",
-    "/etc/uswsusp.conf",
+    "/etc/uswsusp.conf", "/etc/sysconfig/bootloader",
 ]
 XEN_DRIVERS = ["xen-blkfront", "xen-netfront", "xen_blkfront", "xen_netfront",
                "xenblk", "xennet"]

@@ -42,6 +42,8 @@ class FixReport:
             "steps": self.steps,
             "notes": self.notes,
             "direct_boot": self.direct_boot,
+            # what the guest was found to be (after any package install)
+            "guest": self.facts.as_dict() if self.facts else None,
         }
 
 

@@ -5,7 +5,10 @@ against the unchanged guest; steps that only know their work after earlier
 steps have run (regeneration) are listed from their contract.
 """
 
+from dataclasses import asdict
+
 from . import facts as facts_mod
+from . import packages
 from .errors import StepError
 from .session import GuestSession
 from .steps import StepContext, registry
@@ -40,4 +43,5 @@ def inspect(disks, devmap, macs, monitor, tcg=False, root=None):
     result["device_map"] = devmap.as_dict()
     result["fixups"] = fixups
     result["notes"] = notes
+    result["missing_packages"] = [asdict(p) for p in packages.needed(facts)]
     return result

@@ -32,6 +32,11 @@ def inspection(r):
     t.add_row("partition table", r["partition_table"] or "none (partitionless)")
     t.add_row("initrd tool", r["initrd_tool"] or "unknown")
     t.add_row("NIC names expected", ", ".join(r["nic_names"]) or "-")
+    if r.get("selinux"):
+        t.add_row("SELinux", r["selinux"])
+    for p in r.get("missing_packages", []):
+        t.add_row(f"needs {p['role']}", f"[bold red]{p['name']}[/bold red]: {p['why']} "
+                  "(fix --package FILE|DIR, or --online)")
     console.print(t)
     refs = Table(title=f"Xen references ({len(r['xen_references'])})", title_justify="left")
     refs.add_column("where")

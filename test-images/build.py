@@ -37,6 +37,7 @@ Usage: build.py LAYOUT [--cache DIR]   prints the domain XML path on stdout.
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -518,7 +519,18 @@ def build(name, cache):
         os.rename(staging, outdir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    prune_stale(cache, name, outdir)
     return xml_path
+
+
+def prune_stale(cache, name, current):
+    """Remove this layout's images built by older versions of the scripts."""
+    stale = re.compile(re.escape(name) + r"-[0-9a-f]{16}$")
+    for entry in os.listdir(cache):
+        path = os.path.join(cache, entry)
+        if stale.match(entry) and path != current and os.path.isdir(path):
+            log(f"removing stale {path}")
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def main():

@@ -209,6 +209,11 @@ def sles11(root):
           "x0:12345:respawn:/sbin/agetty -L 9600 xvc0 xterm\n")
     write(root, "/etc/securetty", "console\ntty1\nxvc0\n")
     write(root, "/boot/grub/device.map", "(hd0)\t/dev/xvda\n")
+    write(root, "/etc/sysconfig/bootloader",
+          'LOADER_TYPE="grub"\n'
+          'DEFAULT_APPEND="resume=/dev/xvda1 splash=silent showopts console=xvc0 xencons=xvc"\n'
+          'FAILSAFE_APPEND="showopts ide=nodma apm=off noresume x11failsafe"\n'
+          'XEN_KERNEL_APPEND="resume=/dev/xvda1 splash=silent showopts console=xvc0"\n')
     write(root, "/boot/grub/menu.lst",
           "# Modified by YaST2. Last modification on Tue Mar  3 10:12:01 UTC 2015\n"
           "default 0\n"

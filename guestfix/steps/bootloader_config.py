@@ -96,10 +96,29 @@ def fix_menu_lst(text, devmap):
     return "".join(out)
 
 
+# SUSE's perl-Bootloader builds the menu.lst entry of every kernel installed
+# later from these; the Xen-only *XEN* settings are left alone.
+SYSCONFIG_BOOTLOADER = "/etc/sysconfig/bootloader"
+_APPEND = re.compile(r"^(\s*(?:DEFAULT|FAILSAFE)_APPEND=)(\"|')?(.*?)(\2)?(\s*(?:#.*)?)$")
+
+
+def fix_sysconfig_bootloader(text, devmap):
+    out = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\n")
+        m = _APPEND.match(body)
+        if m:
+            quote = m.group(2) or '"'
+            body = f"{m.group(1)}{quote}{fix_cmdline(m.group(3), devmap)}{quote}{m.group(5) or ''}"
+        out.append(body + ("\n" if line.endswith("\n") else ""))
+    return "".join(out)
+
+
 class BootloaderConfig(Step):
     name = "bootloader-config"
     title = "boot loader settings: kernel arguments, serial console, device.map"
-    changes = f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines"
+    changes = (f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines, "
+               f"{SYSCONFIG_BOOTLOADER} DEFAULT_APPEND/FAILSAFE_APPEND")
 
     def plan(self, ctx):
         changes = []
@@ -118,6 +137,11 @@ class BootloaderConfig(Step):
             if before is not None and not ctx.guest.is_symlink(path):
                 changes.append(edit(self.name, "GRUB legacy kernel lines for KVM", path,
                                     before, fix_menu_lst(before, ctx.devmap)))
+        before = ctx.guest.read_text(SYSCONFIG_BOOTLOADER)
+        if before is not None:
+            changes.append(edit(self.name, "kernel arguments for kernels installed later",
+                                SYSCONFIG_BOOTLOADER, before,
+                                fix_sysconfig_bootloader(before, ctx.devmap)))
         return [c for c in changes if c]
 
 

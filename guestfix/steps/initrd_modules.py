@@ -46,8 +46,8 @@ def fix_modules_list(text):
 GUIDE_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_balloon"]
 SYSCONFIG_KERNEL = "/etc/sysconfig/kernel"
 DRACUT_DROPIN = "/etc/dracut.conf.d/90-guestfix-virtio.conf"
-_SHELL_LIST = re.compile(r"^(\s*(?:INITRD_MODULES|DOMU_INITRD_MODULES|add_drivers|force_drivers)"
-                         r"\s*\+?=\s*)([\"']?)(.*?)\2(\s*(?:#.*)?)$")
+_SHELL_LIST = re.compile(r"^(\s*(INITRD_MODULES|DOMU_INITRD_MODULES|add_drivers|force_drivers"
+                         r"|omit_drivers)\s*\+?=\s*)([\"']?)(.*?)\3(\s*(?:#.*)?)$")
 
 
 def replace_xen_drivers(words):
@@ -66,20 +66,24 @@ def replace_xen_drivers(words):
 
 def fix_shell_lists(text):
     """INITRD_MODULES= (SLES 11 sysconfig) and add_drivers+= (dracut.conf):
-    Xen drivers replaced by virtio ones, quoting kept."""
+    Xen drivers replaced by virtio ones, quoting kept. An omit_drivers list
+    loses its virtio drivers: it would win over every list that adds them."""
     out = []
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\n")
         m = _SHELL_LIST.match(body)
         if m and not body.lstrip().startswith("#"):
-            words = m.group(3).split()
-            new = replace_xen_drivers(words)
+            words = m.group(4).split()
+            if m.group(2) == "omit_drivers":
+                new = [w for w in words if not w.replace("-", "_").startswith("virtio")]
+            else:
+                new = replace_xen_drivers(words)
             if new != words:
-                quote = m.group(2) or '"'
+                quote = m.group(3) or '"'
                 inner = " ".join(new)
                 if "+=" in m.group(1):
                     inner = f" {inner} "     # dracut wants spaces around appended lists
-                body = f"{m.group(1)}{quote}{inner}{quote}{m.group(4)}"
+                body = f"{m.group(1)}{quote}{inner}{quote}{m.group(5)}"
         out.append(body + ("\n" if line.endswith("\n") else ""))
     return "".join(out)
 

@@ -7,7 +7,9 @@ family's own tool does it:
 * initramfs-tools: update-initramfs, which reads the module list step 1 fixed;
 * dracut: the virtio drivers are named on the command line as well
   (--add-drivers), because a hostonly dracut run in the appliance would
-  otherwise pick drivers for the appliance's hardware, not for KVM's;
+  otherwise pick drivers for the appliance's hardware, not for KVM's; and
+  no hostonly kernel command line is recorded, which would describe the
+  appliance's disks (the boot loader passes root= anyway);
 * SUSE mkinitrd (SLES 11): reads INITRD_MODULES, and gets the drivers with -m.
 
 Where the guest has a lister (lsinitramfs, lsinitrd) the result is checked.
@@ -46,8 +48,8 @@ def rebuild_argv(tool, kernel, path):
     if tool == "initramfs-tools":
         return ["update-initramfs", "-c" if not kernel.initrd else "-u", "-k", kernel.version]
     if tool == "dracut":
-        return ["dracut", "--force", "--add-drivers", " ".join(VIRTIO_DRIVERS),
-                path, kernel.version]
+        return ["dracut", "--force", "--no-hostonly-cmdline", "--add-drivers",
+                " ".join(VIRTIO_DRIVERS), path, kernel.version]
     return ["mkinitrd", "-k", kernel.vmlinuz.rsplit("/", 1)[-1], "-i", path.rsplit("/", 1)[-1],
             "-m", " ".join(GUIDE_DRIVERS)]
 

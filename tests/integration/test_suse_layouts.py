@@ -42,6 +42,18 @@ def test_sles11_without_default_kernel_is_refused_unchanged(sles11):
     assert checksums(sles11["disks"]) == before
 
 
+def test_sles11_online_install_failing_leaves_disks_identical(sles11):
+    # --online: the guest's own zypper runs with the appliance's network;
+    # the stand-in zypper fails as it would with no reachable repository.
+    before = checksums(sles11["disks"])
+    r = guestfix("fix", "--yes", "--online", *sles11["disks"])
+    assert r.returncode == 6, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "`zypper --non-interactive install --no-recommends kernel-default` failed" in last
+    assert "no network" in last
+    assert checksums(sles11["disks"]) == before
+
+
 def test_sles11_fixed_with_kernel_default_package(sles11):
     r = guestfix("fix", "--yes", "--json", "--package", sles11["packages"], *sles11["disks"])
     assert r.returncode == 0, r.stderr
@@ -51,6 +63,7 @@ def test_sles11_fixed_with_kernel_default_package(sles11):
     files = guest_files(sles11["disks"], [
         STANDIN_LOG, "/etc/sysconfig/kernel", "/boot/grub/menu.lst", "/etc/fstab",
         "/etc/inittab", "/etc/securetty", "/boot/grub/device.map", f"/boot/initrd-{v}",
+        "/etc/sysconfig/bootloader",
         f"/lib/modules/{v}/kernel/drivers/block/virtio_blk.ko"],
         listings=["/var/tmp"])
     calls = files[STANDIN_LOG].splitlines()
@@ -83,6 +96,9 @@ def test_sles11_fixed_with_kernel_default_package(sles11):
     assert "console=ttyS0" in first
     for bad in ("xvd", "xvc0", "xencons"):
         assert bad not in menu
+    # kernels installed later get KVM arguments from perl-Bootloader
+    assert ('DEFAULT_APPEND="resume=/dev/vda1 splash=silent showopts console=tty0 '
+            'console=ttyS0"') in files["/etc/sysconfig/bootloader"]
     # G8 (legacy device.map), G11 and inittab
     assert files["/boot/grub/device.map"] == "(hd0)\t/dev/vda\n"
     assert files["/etc/securetty"] == "console\ntty1\nttyS0\n"
@@ -119,7 +135,7 @@ def test_sles15_fixed_with_grub2_package(sles15):
         "rpm --upgrade --verbose --hash "
         "/var/tmp/guestfix-packages/grub2-2.06-150500.29.8.1.x86_64.rpm",
         # the boot kernel's initrd, with the drivers on dracut's command line
-        f"dracut --force --add-drivers {drivers} /boot/initrd-{v} {v}",
+        f"dracut --force --no-hostonly-cmdline --add-drivers {drivers} /boot/initrd-{v} {v}",
         "grub2-install --target=i386-pc /dev/sda",
         # G9
         "grub2-mkconfig -o /boot/grub2/grub.cfg",

@@ -48,6 +48,10 @@ def test_dom0_kernel_guest_needs_kernel_and_boot_loader():
     assert [p.name for p in packages.needed(facts)] == ["linux-image-amd64", "grub-pc"]
     # direct kernel boot needs no boot loader
     assert [p.name for p in packages.needed(facts, direct_boot=True)] == ["linux-image-amd64"]
+    with pytest.raises(UnsupportedGuestError) as e:
+        packages.PackageSource().check_usable(facts, packages.needed(facts))
+    assert str(e.value).startswith("no kernel is installed (it was booted from dom0); "
+                                   "the guest needs linux-image-amd64 and grub-pc installed")
     ubuntu = debian_facts(distro="ubuntu", kernels=[], boot_kernel="", grub_installer="")
     assert [p.name for p in packages.needed(ubuntu)] == ["linux-image-generic", "grub-pc"]
 
@@ -104,10 +108,10 @@ def test_install_step_plans_upload_and_install():
     ("mkinitrd", "suse", ["mkinitrd", "-k", "vmlinuz-3.0.101-63-default", "-i",
                           "initrd-3.0.101-63-default", "-m",
                           "virtio_blk virtio_pci virtio_net virtio_balloon"]),
-    ("dracut", "suse", ["dracut", "--force", "--add-drivers",
+    ("dracut", "suse", ["dracut", "--force", "--no-hostonly-cmdline", "--add-drivers",
                         "virtio_blk virtio_pci virtio_net virtio_balloon virtio_scsi",
                         "/boot/initrd-3.0.101-63-default", "3.0.101-63-default"]),
-    ("dracut", "redhat", ["dracut", "--force", "--add-drivers",
+    ("dracut", "redhat", ["dracut", "--force", "--no-hostonly-cmdline", "--add-drivers",
                           "virtio_blk virtio_pci virtio_net virtio_balloon virtio_scsi",
                           "/boot/initramfs-3.0.101-63-default.img", "3.0.101-63-default"]),
 ])

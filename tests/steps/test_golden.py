@@ -9,7 +9,8 @@ import os
 import pytest
 
 from guestfix.devnames import DeviceMap
-from guestfix.steps.bootloader_config import fix_device_map, fix_grub_defaults, fix_menu_lst
+from guestfix.steps.bootloader_config import (fix_device_map, fix_grub_defaults, fix_menu_lst,
+                                              fix_sysconfig_bootloader)
 from guestfix.steps.console import fix_inittab, fix_securetty
 from guestfix.steps.device_names import rename_devices
 from guestfix.steps.initrd_modules import (fix_modprobe_aliases, fix_modules_list,
@@ -29,6 +30,7 @@ TRANSFORMS = {
     "modprobe": fix_modprobe_aliases,
     "sysconfig-kernel": fix_shell_lists,
     "dracut-conf": fix_shell_lists,
+    "sysconfig-bootloader": lambda t: fix_sysconfig_bootloader(t, DEVMAP),
 }
 
 
