@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import stat
+import struct
 from dataclasses import dataclass, field
 
 from .errors import DiskLockedError, InputError
@@ -80,6 +81,8 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
     if fmt == "raw" and detected == "qcow2":
         raise InputError(f"{path} has a qcow2 header but was declared raw",
                          hint="check the domain XML's driver type")
+    if fmt == "qcow2" and stat.S_ISREG(st.st_mode):
+        check_qcow2_tables(path, st.st_size)
     info = image_info(path, fmt)
     backing = info.get("full-backing-filename") or info.get("backing-filename") or ""
     if backing and not allow_backing:
@@ -87,6 +90,26 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
                          hint="flatten it with qemu-img convert, or pass --allow-backing")
     return Disk(path=os.path.abspath(path), format=fmt, target=target,
                 virtual_size=int(info.get("virtual-size", 0)), backing=backing)
+
+
+def check_qcow2_tables(path, size):
+    """A qcow2 cut short (a copy interrupted, a full disk) still has a valid
+    header, and qemu-img info accepts it; QEMU fails only later, deep in
+    libguestfs. Its L1 and refcount tables must lie inside the file."""
+    with open(path, "rb") as f:
+        header = f.read(64)
+    if len(header) < 64:
+        raise InputError(f"{path} is a truncated qcow2 image (no complete header)")
+    cluster_bits, = struct.unpack(">I", header[20:24])
+    l1_size, l1_offset, refcount_offset, refcount_clusters = \
+        struct.unpack(">IQQI", header[36:60])
+    if not 9 <= cluster_bits <= 21:
+        raise InputError(f"{path} is not a valid qcow2 image (cluster size 2^{cluster_bits})")
+    ends = [l1_offset + l1_size * 8, refcount_offset + (refcount_clusters << cluster_bits)]
+    if max(ends) > size:
+        raise InputError(f"{path} is a truncated qcow2 image ({size} bytes, its tables "
+                         f"reach byte {max(ends)})",
+                         hint="restore it from the source or a backup")
 
 
 # QEMU marks the permissions it holds on an image with OFD locks on single

@@ -123,7 +123,7 @@ class GuestSession:
         g = self.g
         roots = g.inspect_os()
         if not roots:
-            raise UnsupportedGuestError("no operating system found on the disks")
+            raise self._no_os_error()
         if self.wanted_root:
             if self.wanted_root not in roots:
                 raise UnsupportedGuestError(
@@ -150,6 +150,17 @@ class GuestSession:
                 if mp == "/":
                     raise UnsupportedGuestError(f"cannot mount the root filesystem: {_first_line(e)}")
                 self._stage(f"warning: {mp} ({dev}) not mounted: {_first_line(e)}")
+
+    def _no_os_error(self):
+        """Say what the disks hold instead, so the user knows why."""
+        types = sorted({t for t in self.g.list_filesystems().values() if t and t != "unknown"})
+        if "crypto_LUKS" in types:
+            return UnsupportedGuestError(
+                "the disks hold LUKS-encrypted volumes and no unencrypted operating system",
+                hint="guestfix cannot open encrypted roots; decrypt them or convert from "
+                     "inside the running guest")
+        found = f" (filesystems: {', '.join(types)})" if types else " (no filesystem at all)"
+        return UnsupportedGuestError(f"no Linux operating system found on the disks{found}")
 
     # -- appliance facts -----------------------------------------------------
     def appliance_devices(self):

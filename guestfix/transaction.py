@@ -28,7 +28,7 @@ import shutil
 import tempfile
 
 from .diskimage import create_overlay
-from .errors import GuestfixError, PendingTransactionError
+from .errors import DiskLockedError, GuestfixError, InputError, PendingTransactionError
 from .runner import run
 
 
@@ -190,9 +190,10 @@ def recover(disk_paths, action):
         jdir = journal_dir_for(path)
         journal = _read_journal(jdir)
         if not journal or journal.get("state") != "committing":
-            raise GuestfixError(f"{path} has no interrupted guestfix commit")
+            raise InputError(f"{path} has no interrupted guestfix commit",
+                             hint="nothing to recover")
         if _is_held(jdir):
-            raise GuestfixError(f"{path} is being changed by another guestfix run")
+            raise DiskLockedError(f"{path} is being changed by another guestfix run")
         image = "overlay.qcow2" if action == "finish" else "undo.qcow2"
         run(["qemu-img", "commit", "-q", "-d", "-f", "qcow2", os.path.join(jdir, image)])
         shutil.rmtree(jdir)

@@ -1,0 +1,375 @@
+"""The reliability corpus: hostile and broken inputs, one row each.
+
+Every case builds its inputs in an empty directory and names the command
+line to run, the exit code it must end with and words its one-line error
+must contain. tests/corpus/test_corpus.py runs every row and also checks
+that nothing in the directory changed (checksums before and after), that
+there is no traceback, and that no marker file appeared where input tried
+to run shell code.
+
+    python tests/corpus/cases.py    rewrites docs/reliability.md from this table
+
+Rows marked `appliance` launch libguestfs once each; their disks come from
+small images the test builds in one appliance session (hostile_images).
+"""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+MARKER = "/tmp/guestfix-corpus-pwned"     # must never exist after a run
+
+
+@dataclass
+class Case:
+    name: str
+    area: str
+    command: str          # as shown in the table
+    code: int
+    words: tuple
+    build: object         # build(dir, images) -> argv list (or a generator yielding it)
+    appliance: bool = False
+
+
+CASES = []
+
+
+def case(name, area, command, code, *words, appliance=False):
+    def register(build):
+        CASES.append(Case(name, area, command, code, words, build, appliance))
+        return build
+    return register
+
+
+def write(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def raw_disk(d, name="disk.img", size=1 << 20):
+    path = os.path.join(d, name)
+    with open(path, "wb") as f:
+        f.write(b"\0" * size)
+    return path
+
+
+def qemu_img(*args):
+    subprocess.run(["qemu-img", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def domain(disks):
+    """A Xen domain XML around raw <disk> elements."""
+    return f"<domain type='xen'><name>x</name><devices>{disks}</devices></domain>"
+
+
+def file_disk(path, target="xvda"):
+    return (f"<disk type='file' device='disk'><source file='{path}'/>"
+            f"<target dev='{target}'/></disk>")
+
+
+# -- domain XML and xl.cfg ------------------------------------------------------
+def xml_case(name, text, code, *words, command="fix --domain"):
+    @case(name, "domain XML", command, code, *words)
+    def build(d, _images):
+        xml = write(d, "dom.xml", text.format(dir=d) if "{dir}" in text else text)
+        if command == "xml":
+            return ["xml", xml, "--out", os.path.join(d, "out.xml")]
+        return ["fix", "--yes", "--domain", xml]
+
+
+xml_case("xml-not-xml", "this is not xml", 3, "not well-formed")
+xml_case("xml-empty", "", 3, "is empty")
+xml_case("xml-truncated", "<domain type='xen'><name>x</name><devices>", 3, "not well-formed")
+xml_case("xml-entity-expansion",
+         '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">'
+         '<!ENTITY c "&b;&b;&b;&b;">]><domain>&c;</domain>', 3, "DTD or entities")
+xml_case("xml-external-entity",
+         '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/shadow">]><domain type="xen">&x;</domain>',
+         3, "DTD or entities")
+xml_case("xml-external-dtd",
+         '<?xml version="1.0"?><!DOCTYPE domain SYSTEM "http://127.0.0.1:9/x.dtd"><domain/>',
+         3, "DTD or entities", command="xml")
+xml_case("xml-not-a-domain", "<network><name>x</name></network>", 3, "not a libvirt domain")
+xml_case("xml-kvm-domain", "<domain type='kvm'><name>g</name><devices/></domain>", 3,
+         "not a Xen domain", command="xml")
+xml_case("xml-no-name", "<domain type='xen'><devices/></domain>", 3, "has no <name>",
+         command="xml")
+xml_case("xml-no-disks", domain(""), 3, "has no disks")
+xml_case("xml-network-disk",
+         domain("<disk type='network' device='disk'><source protocol='nbd' name='x'/>"
+                "<target dev='xvda'/></disk>"), 3, "network disk")
+xml_case("xml-block-disk-missing",
+         domain("<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/lv'/>"
+                "<target dev='xvda'/></disk>"), 3, "no such disk image")
+xml_case("xml-duplicate-targets",
+         domain(file_disk("a.img") + file_disk("b.img")), 3, "two disks have the target xvda")
+xml_case("xml-missing-disk-file", domain(file_disk("/nonexistent/x.img")), 3,
+         "no such disk image")
+
+
+@case("xml-disk-dangling-symlink", "domain XML", "fix --domain", 3, "No such file")
+def _dangling(d, _images):
+    os.symlink("/nonexistent/target.img", os.path.join(d, "disk.img"))
+    return ["fix", "--yes", "--domain", write(d, "dom.xml", domain(file_disk(f"{d}/disk.img")))]
+
+
+@case("xml-huge", "domain XML", "xml", 3, "too large")
+def _huge(d, _images):
+    xml = write(d, "dom.xml", "<domain type='xen'><name>x</name><description>"
+                + "x" * (11 << 20) + "</description><devices/></domain>")
+    return ["xml", xml]
+
+
+@case("xl-python-code", "xl.cfg", "xml -i xl", 3, "cannot parse")
+def _xl_code(d, _images):
+    cfg = write(d, "evil.cfg", f"name='x'\nimport os\nos.system('touch {MARKER}')\n"
+                               f"disk=['file:{d}/a.img,xvda,w']\n")
+    return ["xml", "-i", "xl", cfg]
+
+
+@case("xl-garbage", "xl.cfg", "xml -i xl", 3, "cannot parse")
+def _xl_garbage(d, _images):
+    return ["xml", "-i", "xl", write(d, "bad.cfg", "name = 'x\ndisk = [ \n")]
+
+
+@case("xl-shell-in-disk-path", "xl.cfg", "xml -i xl", 3, "no such disk image")
+def _xl_shell(d, _images):
+    cfg = write(d, "x.cfg", f"name='x'\ndisk=['file:/tmp/$(touch {MARKER}).img,xvda,w']\n")
+    return ["xml", "-i", "xl", cfg]
+
+
+# -- disk images ------------------------------------------------------------------
+@case("disk-missing", "disk image", "inspect", 3, "no such disk image")
+def _missing(d, _images):
+    return ["inspect", "--json", os.path.join(d, "nope.img")]
+
+
+@case("disk-none-given", "disk image", "inspect", 3, "no disk given")
+def _none(d, _images):
+    return ["inspect"]
+
+
+@case("disk-empty", "disk image", "fix", 3, "is empty")
+def _empty(d, _images):
+    return ["fix", "--yes", write(d, "empty.img", "")]
+
+
+@case("disk-directory", "disk image", "inspect", 3, "is a directory")
+def _directory(d, _images):
+    os.mkdir(os.path.join(d, "dir.img"))
+    return ["inspect", os.path.join(d, "dir.img")]
+
+
+@case("disk-read-only", "disk image", "fix", 3, "read-only")
+def _read_only(d, _images):
+    disk = raw_disk(d)
+    os.chmod(disk, 0o444)
+    immutable = os.access(disk, os.W_OK)     # root ignores mode bits
+    if immutable:
+        subprocess.run(["chattr", "+i", disk], check=True)
+    try:
+        yield ["fix", "--yes", disk]
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", disk], check=False)
+
+
+@case("qcow2-backing-file", "disk image", "inspect", 3, "backing file", "--allow-backing")
+def _backing(d, _images):
+    base = raw_disk(d, "base.img")
+    qemu_img("create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, f"{d}/top.qcow2")
+    return ["inspect", f"{d}/top.qcow2"]
+
+
+@case("qcow2-backing-host-file", "disk image", "fix", 3, "backing file (/etc/shadow)")
+def _backing_host(d, _images):
+    qemu_img("create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", "-u",
+             f"{d}/evil.qcow2", "1M")
+    return ["fix", "--yes", f"{d}/evil.qcow2"]
+
+
+@case("qcow2-declared-raw", "disk image", "inspect --format raw", 3, "qcow2 header")
+def _declared_raw(d, _images):
+    qemu_img("create", "-q", "-f", "qcow2", f"{d}/d.qcow2", "1M")
+    return ["inspect", "--format", "raw", f"{d}/d.qcow2"]
+
+
+@case("qcow2-truncated", "disk image", "inspect", 3, "truncated qcow2")
+def _truncated(d, _images):
+    qemu_img("create", "-q", "-f", "qcow2", f"{d}/full.qcow2", "10M")
+    with open(f"{d}/full.qcow2", "rb") as f:
+        head = f.read(1000)
+    os.remove(f"{d}/full.qcow2")
+    with open(f"{d}/cut.qcow2", "wb") as f:
+        f.write(head)
+    return ["inspect", f"{d}/cut.qcow2"]
+
+
+@case("vmdk-image", "disk image", "inspect", 3, "vmdk", "qemu-img convert")
+def _vmdk(d, _images):
+    qemu_img("create", "-q", "-f", "vmdk", f"{d}/d.vmdk", "1M")
+    return ["inspect", f"{d}/d.vmdk"]
+
+
+@case("disk-given-twice", "disk image", "inspect", 3, "given twice")
+def _twice(d, _images):
+    disk = raw_disk(d)
+    return ["inspect", disk, disk]
+
+
+@case("disk-held-by-qemu", "disk image", "fix", 4, "in use by a running virtual machine")
+def _held(d, _images):
+    import time
+    from guestfix.diskimage import held_by_qemu
+    disk = raw_disk(d, "busy.img")
+    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "pc,accel=tcg", "-S",
+                             "-nodefaults", "-display", "none",
+                             "-drive", f"file={disk},format=raw,if=virtio"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if held_by_qemu(disk):
+                break
+            time.sleep(0.1)
+        yield ["fix", "--yes", disk]
+    finally:
+        qemu.kill()
+        qemu.wait()
+
+
+def image_case(name, image, code, *words):
+    @case(name, "disk image", "fix", code, *words, appliance=True)
+    def build(d, images):
+        path = os.path.join(d, os.path.basename(images[image]))
+        subprocess.run(["cp", "--sparse=always", images[image], path], check=True)
+        return ["fix", "--yes", "--json", path]
+
+
+image_case("disk-random-bytes", "random", 5, "no Linux operating system found",
+           "no filesystem at all")
+image_case("disk-no-os", "blank-ext4", 5, "no Linux operating system found",
+           "filesystems: ext4")
+image_case("disk-ntfs", "ntfs", 5, "no Linux operating system found", "ntfs")
+image_case("disk-luks-root", "luks", 5, "LUKS-encrypted")
+image_case("disk-two-linux-roots", "two-roots", 5, "several operating systems", "--root")
+
+
+# -- options and environment --------------------------------------------------------
+@case("package-path-missing", "options", "fix --package", 3, "no such file or directory")
+def _pkg_missing(d, _images):
+    return ["fix", "--yes", "--package", os.path.join(d, "nope"), raw_disk(d)]
+
+
+@case("package-not-a-package", "options", "fix --package", 3, "not a .deb or .rpm file")
+def _pkg_wrong(d, _images):
+    return ["fix", "--yes", "--package", write(d, "kernel.txt", "x"), raw_disk(d)]
+
+
+@case("package-empty-dir", "options", "migrate --package", 3, "holds no .deb or .rpm")
+def _pkg_empty(d, _images):
+    os.mkdir(os.path.join(d, "pkgs"))
+    xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
+    return ["migrate", xml, "--package", os.path.join(d, "pkgs"), "-o", "local",
+            "-os", os.path.join(d, "out"), "--json"]
+
+
+@case("fix-without-terminal", "options", "fix (no --yes, no tty)", 1, "--yes")
+def _no_tty(d, _images):
+    return ["fix", raw_disk(d)]
+
+
+@case("libvirt-unreachable", "environment", "define -oc", 11, "cannot connect",
+      "libvirtd")
+def _libvirt_down(d, _images):
+    xml = write(d, "kvm.xml", "<domain type='kvm'><name>x</name><devices/></domain>")
+    return ["define", xml, "-oc", f"qemu+unix:///system?socket={d}/no-libvirt-sock"]
+
+
+@case("define-missing-file", "environment", "define", 3, "no-such.xml")
+def _define_missing(d, _images):
+    return ["define", os.path.join(d, "no-such.xml")]
+
+
+@case("backup-no-space", "environment", "backup --to (full)", 3, "MiB free",
+      "choose another destination")
+def _backup_full(d, _images):
+    dest = os.path.join(d, "small")
+    os.mkdir(dest)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dest], check=True)
+    try:
+        disk = os.path.join(d, "data.img")
+        with open(disk, "wb") as f:
+            f.write(os.urandom(4 << 20))
+        yield ["backup", disk, "--to", dest]
+    finally:
+        subprocess.run(["umount", dest], check=False)
+
+
+@case("backup-verify-missing", "environment", "backup --verify", 3, "manifest")
+def _verify_missing(d, _images):
+    return ["backup", "--verify", d]
+
+
+@case("migrate-source-missing", "options", "migrate", 3, "no-such.xml")
+def _migrate_missing(d, _images):
+    return ["migrate", os.path.join(d, "no-such.xml"), "-o", "local", "-os", d, "--json"]
+
+
+@case("migrate-duplicate-bridge-map", "options", "migrate -b br0:a -b br0:b", 3, "br0")
+def _dup_map(d, _images):
+    xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
+    return ["migrate", xml, "-b", "br0:a", "-b", "br0:b", "-o", "local", "-os",
+            os.path.join(d, "out"), "--json"]
+
+
+@case("recover-nothing-pending", "options", "recover --finish", 3, "no interrupted")
+def _recover(d, _images):
+    return ["recover", "--finish", raw_disk(d)]
+
+
+# -- the table as documentation ---------------------------------------------------------
+HEADER = """# Reliability: hostile and broken inputs
+
+Generated from `tests/corpus/cases.py` by `python tests/corpus/cases.py`;
+`make test` runs every row (tests/corpus/test_corpus.py) and checks the exit
+code, that the error is one line containing the words shown, that there is
+no traceback, that every input file is byte-identical afterwards, and that
+no shell code in the input ran.
+
+| case | input | command | exit | the error says |
+| --- | --- | --- | --- | --- |
+"""
+
+ELSEWHERE = """
+Covered by other tests, because they need a whole guest or libvirtd:
+
+| case | test | exit |
+| --- | --- | --- |
+| killed at every fix step and during the commit (SIGTERM, Ctrl-C) | tests/integration/test_sample_a.py | 130, then 8 until `recover` |
+| a step failing inside the guest | tests/integration/test_sample_a.py | 6 |
+| migrate killed at source, backup, fix, upload, xml | tests/integration/test_migrate.py | 130 |
+| a domain with that name or UUID already defined | tests/domain/test_define.py | 11 |
+| package install failing inside the guest (no network for zypper) | tests/integration/test_suse_layouts.py | 6 |
+| guest lacking the default kernel or boot loader, no packages given | tests/integration/test_suse_layouts.py | 5 |
+| fstab with tabs, comments and odd spacing; non-UTF-8 bytes; missing files | tests/steps (golden files) | 0 |
+| a backup copy differing from its manifest | tests/test_backup.py | 12 |
+"""
+
+
+def table():
+    rows = [f"| {c.name} | {c.area} | `{c.command}` | {c.code} | "
+            + ", ".join(f"`{w}`" for w in c.words) + " |" for c in CASES]
+    return HEADER + "\n".join(rows) + "\n" + ELSEWHERE
+
+
+if __name__ == "__main__":
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                       "reliability.md")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(table())
+    print(f"{len(CASES)} cases -> {os.path.normpath(out)}", file=sys.stderr)
