@@ -153,7 +153,14 @@ class GuestSession:
 
     def _no_os_error(self):
         """Say what the disks hold instead, so the user knows why."""
-        types = sorted({t for t in self.g.list_filesystems().values() if t and t != "unknown"})
+        types = set(self.g.list_filesystems().values())
+        # list_filesystems leaves encrypted volumes out; ask each partition
+        for dev in self.g.list_partitions() + self.g.list_devices():
+            try:
+                types.add(self.g.vfs_type(dev))
+            except RuntimeError:
+                pass
+        types = sorted(t for t in types if t and t != "unknown")
         if "crypto_LUKS" in types:
             return UnsupportedGuestError(
                 "the disks hold LUKS-encrypted volumes and no unencrypted operating system",

@@ -90,7 +90,11 @@ def guest_files(disks, paths, listings=()):
         g.launch()
         root = g.inspect_os()[0]
         for mp, dev in sorted(g.inspect_get_mountpoints(root).items(), key=lambda m: len(m[0])):
-            g.mount_ro(dev, mp)
+            try:
+                g.mount_ro(dev, mp)
+            except RuntimeError:
+                if mp == "/":
+                    raise        # others may be noauto or hostile entries
         out = {p: g.read_file(p).decode("utf-8", "replace") if g.is_file(p) else None
                for p in paths}
         for d in listings:
