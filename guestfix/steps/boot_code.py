@@ -17,9 +17,15 @@ from . import Step
 
 @dataclass
 class InstallBootCode(GuestCommand):
-    """grub-install, with the guest's device.map moved aside while it runs:
-    it names the disks as KVM will see them (vda), which do not exist in the
-    appliance, and grub-install must only see the appliance's real disk."""
+    """grub-install with a device.map written for the appliance while it runs.
+
+    The guest's own device.map names the disks as KVM will see them (vda),
+    which do not exist in the appliance. Without a map, grub-install probes
+    the appliance's devices itself, and under load (udev links still
+    settling) it has taken the appliance's own ext2 disk for the target
+    ("embedding is not possible ... cross-disk install"). A map naming the
+    guest's disks by their appliance devices, in BIOS order, leaves it
+    nothing to guess; the guest's map is put back afterwards."""
 
     device_map: str = ""
 
@@ -29,18 +35,18 @@ class InstallBootCode(GuestCommand):
             hidden = self.device_map + ".guestfix-hidden"
             session.g.mv(self.device_map, hidden)
         try:
+            if self.device_map:
+                session.write_text(self.device_map, appliance_device_map(session))
             try:
                 return self._install(session)
             except StepError as e:
-                # Seen rarely under load: grub-install mistakes the
-                # appliance's own disk for the target ("embedding is not
-                # possible"), as if device nodes were still settling. The
-                # first disk is looked up again and the install retried once.
                 if "embedding is not possible" not in str(e):
                     raise
                 time.sleep(3)
                 return self._install(session)
         finally:
+            if self.device_map:
+                session.remove(self.device_map)
             if hidden:
                 session.g.mv(hidden, self.device_map)
 
@@ -49,6 +55,12 @@ class InstallBootCode(GuestCommand):
         first = first_guest_disk(session)
         self.argv = self.argv[:-1] + [first]
         return super().apply(session)
+
+
+def appliance_device_map(session):
+    """(hdN) lines for the guest's disks as the appliance names them."""
+    by_index = sorted(session.appliance_devices(), key=session.g.device_index)
+    return "".join(f"(hd{n})\t{dev}\n" for n, dev in enumerate(by_index))
 
 
 def first_guest_disk(session):
