@@ -309,6 +309,21 @@ def _backup_full(d, _images):
         subprocess.run(["umount", dest], check=False)
 
 
+@case("migrate-no-space", "environment", "migrate -o local -os (full)", 3, "MiB free")
+def _migrate_full(d, _images):
+    dest = os.path.join(d, "small")
+    os.mkdir(dest)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dest], check=True)
+    try:
+        disk = os.path.join(d, "data.img")
+        with open(disk, "wb") as f:
+            f.write(os.urandom(4 << 20))
+        xml = write(d, "dom.xml", domain(file_disk(disk)))
+        yield ["migrate", xml, "-o", "local", "-os", dest, "--json"]
+    finally:
+        subprocess.run(["umount", dest], check=False)
+
+
 @case("backup-verify-missing", "environment", "backup --verify", 3, "manifest")
 def _verify_missing(d, _images):
     return ["backup", "--verify", d]
