@@ -139,11 +139,14 @@ def _image(args):
     return args.split()[0].rsplit("/", 1)[-1] if args else ""
 
 
-def fix_menu_lst_default(text, kernel, product, devmap):
-    """menu.lst with `default` on the boot kernel's entry (added if missing)."""
+def fix_menu_lst_default(text, kernel, product, devmap, aliases=()):
+    """menu.lst with `default` on the boot kernel's entry (added if missing).
+    `aliases` are other names of the kernel image (SUSE's /boot/vmlinuz
+    symlink to the newest default kernel)."""
     entries = menu_lst_entries(text)
+    names = {kernel.vmlinuz.rsplit("/", 1)[-1], *aliases}
     index = next((n for n, (_s, _e, c) in enumerate(entries)
-                  if _image(c.get("kernel", "")) == kernel.vmlinuz.rsplit("/", 1)[-1]), None)
+                  if _image(c.get("kernel", "")) in names), None)
     lines = text.splitlines(keepends=True)
     if index is None and entries:
         lines = _with_entry(lines, entries, kernel, product, devmap, text)
@@ -182,6 +185,14 @@ def _with_entry(lines, entries, kernel, product, devmap, text):
     return lines[:first] + new + lines[first:]
 
 
+def image_aliases(guest, kernel):
+    """Names in /boot that are symlinks to the kernel's image."""
+    image = kernel.vmlinuz.rsplit("/", 1)[-1]
+    return [name for name in guest.ls("/boot")
+            if guest.is_symlink(f"/boot/{name}")
+            and guest.readlink(f"/boot/{name}").rsplit("/", 1)[-1] == image]
+
+
 class DefaultKernel(Step):
     name = "default-kernel"
     title = "the boot kernel is GRUB's default entry"
@@ -198,7 +209,8 @@ class DefaultKernel(Step):
             before = ctx.guest.read_text(f.grub_cfg)
             if before is None or ctx.guest.is_symlink(f.grub_cfg):
                 return []
-            after = fix_menu_lst_default(before, kernel, f.product, ctx.devmap)
+            after = fix_menu_lst_default(before, kernel, f.product, ctx.devmap,
+                                         image_aliases(ctx.guest, kernel))
             change = edit(self.name, f"default entry boots {kernel.version}", f.grub_cfg,
                           before, after)
             return [change] if change else []

@@ -164,6 +164,19 @@ def test_menu_lst_default_moves_to_the_existing_entry():
     assert out.startswith("default 1\n")
 
 
+def test_menu_lst_entry_through_the_vmlinuz_symlink():
+    from helpers import Link
+    text = ("default 0\ntitle xen\n kernel /boot/xen.gz\n module /boot/vmlinuz-xen root=/dev/vda2\n"
+            "title SLES\n kernel /boot/vmlinuz root=/dev/vda2\n")
+    facts = suse_facts(kernels=[XEN_KERNEL, DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version)
+    files = {"/boot/grub/menu.lst": text,
+             "/boot/vmlinuz": Link("vmlinuz-3.0.101-63-default"),
+             "/boot/vmlinuz-xen": Link("vmlinuz-3.0.101-63-xen"),
+             "/boot/vmlinuz-3.0.101-63-default": ""}
+    (change,) = default_kernel.STEP.plan(ctx_for(facts, files))
+    assert change.after.startswith("default 1\n") and change.after.count("title") == 2
+
+
 DEBIAN_CFG = """set default="0"
 menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-U' {
 	linux	/boot/vmlinuz-6.1.0-50-xen root=UUID=U ro
