@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(PY) -m pytest -v -ra
+	$(PY) -m pytest -v -ra --durations=15
 
 test-fast: venv
 	$(PY) -m pytest -v -m "not slow"
