@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libvirt-daemon-system libvirt-clients python3-venv python3-guestfs \
-	python3-libvirt debootstrap libxml2-utils
+	python3-libvirt debootstrap libxml2-utils busybox
 # Nested KVM is not usable on the CI machines: libguestfs and test boots
 # run under TCG unless the caller says otherwise.
 export LIBGUESTFS_BACKEND_SETTINGS ?= force_tcg
