@@ -13,6 +13,7 @@ Rows marked `appliance` launch libguestfs once each; their disks come from
 small images the test builds in one appliance session (hostile_images).
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -297,6 +298,13 @@ def _define_missing(d, _images):
 @case("backup-no-space", "environment", "backup --to (full)", 3, "MiB free",
       "choose another destination")
 def _backup_full(d, _images):
+    with small_destination(d) as (dest, disk):
+        yield ["backup", disk, "--to", dest]
+
+
+@contextlib.contextmanager
+def small_destination(d):
+    """A 1 MiB tmpfs to copy into, and a disk with 4 MiB of data."""
     dest = os.path.join(d, "small")
     os.mkdir(dest)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dest], check=True)
@@ -304,24 +312,16 @@ def _backup_full(d, _images):
         disk = os.path.join(d, "data.img")
         with open(disk, "wb") as f:
             f.write(os.urandom(4 << 20))
-        yield ["backup", disk, "--to", dest]
+        yield dest, disk
     finally:
         subprocess.run(["umount", dest], check=False)
 
 
 @case("migrate-no-space", "environment", "migrate -o local -os (full)", 3, "MiB free")
 def _migrate_full(d, _images):
-    dest = os.path.join(d, "small")
-    os.mkdir(dest)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dest], check=True)
-    try:
-        disk = os.path.join(d, "data.img")
-        with open(disk, "wb") as f:
-            f.write(os.urandom(4 << 20))
-        xml = write(d, "dom.xml", domain(file_disk(disk)))
-        yield ["migrate", xml, "-o", "local", "-os", dest, "--json"]
-    finally:
-        subprocess.run(["umount", dest], check=False)
+    with small_destination(d) as (dest, disk):
+        yield ["migrate", write(d, "dom.xml", domain(file_disk(disk))), "-o", "local",
+               "-os", dest, "--json"]
 
 
 @case("backup-verify-missing", "environment", "backup --verify", 3, "manifest")

@@ -1,6 +1,5 @@
 """Run every row of the reliability corpus (cases.py)."""
 
-import hashlib
 import os
 import sys
 
@@ -10,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cases import CASES, MARKER, table  # noqa: E402
-from conftest import guestfix  # noqa: E402
+from conftest import checksums, guestfix  # noqa: E402
 
 MIB = 1 << 20
 
@@ -57,19 +56,10 @@ def hostile_images(tmp_path_factory):
 
 
 def tree_checksums(d):
-    sums = {}
-    for root, _dirs, files in os.walk(d):
-        for name in files:
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                sums[path] = "link:" + os.readlink(path)
-                continue
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-            sums[path] = h.hexdigest()
-    return sums
+    """Every file under d (new ones included), symlinks by their target."""
+    paths = [os.path.join(root, name) for root, _dirs, files in os.walk(d) for name in files]
+    links = {p: "link:" + os.readlink(p) for p in paths if os.path.islink(p)}
+    return dict(checksums([p for p in paths if p not in links]), **links)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
