@@ -45,6 +45,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import suse  # noqa: E402  (file-level SUSE layouts, next to this script)
+from tree import symlink, write  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CACHE = os.environ.get("GUESTFIX_TEST_CACHE", "/var/cache/guestfix-test")
@@ -129,9 +130,10 @@ def log(msg):
 
 
 def script_hash(name):
-    """The cache key: this script, and suse.py for the layouts it makes."""
+    """The cache key: this script and tree.py, and suse.py for the layouts
+    it makes."""
     h = hashlib.sha256()
-    sources = [os.path.abspath(__file__)]
+    sources = [os.path.abspath(__file__), os.path.join(HERE, "tree.py")]
     if LAYOUTS[name].get("file_level"):
         sources.append(os.path.join(HERE, "suse.py"))
     for path in sources:
@@ -213,22 +215,6 @@ def base_tarball(cache):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tar
-
-
-def write(root, path, text, mode=0o644):
-    full = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "w") as f:
-        f.write(text)
-    os.chmod(full, mode)
-
-
-def symlink(root, target, path):
-    full = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    if os.path.lexists(full):
-        os.remove(full)
-    os.symlink(target, full)
 
 
 def kernel_version(root):

@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import tarfile
 
+from tree import symlink, write
+
 STANDIN_LOG = "/var/log/guestfix-standin.log"
 BUSYBOX_APPLETS = ["sh", "cat", "mkdir", "tar", "sed", "sort", "ls", "basename", "grep",
                    "cp", "rm", "mv", "ln", "touch", "head", "tail", "tr", "cut", "awk",
@@ -129,20 +131,6 @@ while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift;; esac; shift; done
   [ $first = 0 ] && echo "}"
 } > "$out"
 """
-
-
-def write(root, path, text, mode=0o644):
-    full = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, "w") as f:
-        f.write(text)
-    os.chmod(full, mode)
-
-
-def symlink(root, target, path):
-    full = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    os.symlink(target, full)
 
 
 def install_busybox(root):
