@@ -37,6 +37,17 @@ def guestfix(*args, env=None, timeout=1800, input=None):
                           input=input, cwd=REPO)
 
 
+def boot_checked(xml_path):
+    """Boot the guest of a domain XML with `boot-check` and require the login
+    prompt; returns (the JSON result, its probe, the probe's mounts)."""
+    import json
+    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", xml_path)
+    result = json.loads(r.stdout)
+    assert r.returncode == 0, result.get("tail")
+    probe = result["probe"]
+    return result, probe, {m["target"]: m["source"] for m in probe["mounts"]}
+
+
 def copy_sample(xml_path, dest):
     """Copy a cached sample guest (sparse) into dest; returns the new XML.
     The cache is never written to: every test works on its own copy."""

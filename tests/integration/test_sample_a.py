@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import REPO, checksums, copy_sample, disk_paths, guestfix
+from conftest import REPO, boot_checked, checksums, copy_sample, disk_paths, guestfix
 
 pytestmark = pytest.mark.slow
 
@@ -132,12 +132,8 @@ def test_fix_killed_during_commit_then_finished(guest):
 
 
 def test_fixed_guest_boots_to_login(guest):
-    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", guest["xml"])
-    result = json.loads(r.stdout)
-    assert r.returncode == 0, result.get("tail")
+    result, probe, mounts = boot_checked(guest["xml"])
     assert result["passed"] and result["stage"] == "login"
-    probe = result["probe"]
-    mounts = {m["target"]: m["source"] for m in probe["mounts"]}
     assert mounts["/"] == "/dev/vda1"
     assert probe["swap"] == ["/dev/vda2"]
     assert probe["failed"] == []

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import build_sample, copy_sample, disk_paths, guest_files, guestfix
+from conftest import boot_checked, build_sample, copy_sample, disk_paths, guest_files, guestfix
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +41,7 @@ def test_fix_rebuilds_the_initrd_with_dracut(guest):
 
 
 def test_fixed_dracut_guest_boots(guest):
-    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", guest["xml"])
-    result = json.loads(r.stdout)
-    assert r.returncode == 0, result.get("tail")
-    probe = result["probe"]
-    mounts = {m["target"]: m["source"] for m in probe["mounts"]}
+    result, probe, mounts = boot_checked(guest["xml"])
     assert mounts["/"] == "/dev/vda1"
     assert probe["swap"] == ["/dev/vda2"]
     assert probe["failed"] == []

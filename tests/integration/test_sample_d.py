@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import copy_sample, guestfix
+from conftest import boot_checked, copy_sample, guestfix
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +61,7 @@ def test_direct_boot_files(fixed_d, tmp_path):
 
 def test_fixed_guest_boots(fixed_d):
     xml, _report = fixed_d
-    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", xml)
-    result = json.loads(r.stdout)
-    assert r.returncode == 0, result.get("tail")
-    probe = result["probe"]
-    mounts = {m["target"]: m["source"] for m in probe["mounts"]}
+    result, probe, mounts = boot_checked(xml)
     assert mounts["/"] == "/dev/vda2"
     assert mounts["/boot"] == "/dev/vda1"
     assert mounts["/srv"] == "/dev/mapper/datavg-srv"

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import build_sample, copy_sample, disk_paths, guestfix
+from conftest import boot_checked, build_sample, copy_sample, disk_paths, guestfix
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +48,6 @@ def test_domain_boots_from_disk_not_dom0_kernel(guest, tmp_path):
 
 
 def test_repaired_guest_boots(guest):
-    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", guest["xml"])
-    result = json.loads(r.stdout)
-    assert r.returncode == 0, result.get("tail")
-    probe = result["probe"]
-    mounts = {m["target"]: m["source"] for m in probe["mounts"]}
+    result, probe, mounts = boot_checked(guest["xml"])
     assert mounts["/"] == "/dev/vda1"
     assert probe["failed"] == []
