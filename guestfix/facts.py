@@ -7,7 +7,7 @@ without touching libguestfs, and `inspect` prints it.
 import re
 from dataclasses import asdict, dataclass, field
 
-from . import netconfig
+from . import netconfig, partitions
 from .devnames import DEVICE_RE
 
 # Files whose Xen references `inspect` reports and the steps fix.
@@ -27,7 +27,6 @@ XEN_DRIVER_RE = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(d) for d in XEN
                            + r")(?![\w-])")
 GETTY_DIRS = ["/etc/systemd/system/getty.target.wants",
               "/etc/systemd/system/multi-user.target.wants"]
-BIOS_BOOT_GUID = "21686148-6449-6E6F-744E-656564454649"
 BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
 
 
@@ -38,11 +37,13 @@ class Kernel:
     initrd: str
     xen_only: bool
     has_virtio: bool
-    initrd_drivers: list = field(default_factory=list)  # of interest, if listed
+    # drivers of interest found in the initrd; None when it was not listed
+    # (fix lists it only when no rebuild is already certain)
+    initrd_drivers: list = field(default_factory=list)
 
     @property
     def initrd_has_virtio(self):
-        return "virtio_blk" in self.initrd_drivers
+        return "virtio_blk" in (self.initrd_drivers or ())
 
 
 @dataclass
@@ -170,8 +171,11 @@ def collect(session, disks, devmap, list_initrd=True):
     _bootloader(session, f)
     _initrd_tool(session, f)
     f.selinux = selinux_mode(session.read_text("/etc/selinux/config"))
-    if list_initrd and f.boot_kernel:
-        _initrd_contents(session, f, f.kernel(f.boot_kernel))
+    if f.boot_kernel:
+        if list_initrd:
+            list_initrd_drivers(session, f, f.kernel(f.boot_kernel))
+        else:
+            f.kernel(f.boot_kernel).initrd_drivers = None
     _references(session, f)
     files = {p: session.read_text(p) for p in netconfig.config_paths(session)}
     f.nic_names, f.nic_config = netconfig.expected_names(files)
@@ -245,22 +249,13 @@ def _bootloader(session, f):
 
 def disk_boot_info(session, device):
     """(partition table, has a BIOS boot partition, has boot code) of a disk."""
-    g = session.g
-    try:
-        table = g.part_get_parttype(device)
-    except RuntimeError:
-        table = ""    # partitionless: a filesystem on the whole disk
+    sector_size = session.g.blockdev_getss(device)
+    table = partitions.read_table(
+        lambda offset, count: session.pread_device(device, count, offset), sector_size)
     sectors = [session.pread_device(device, 512, 0)]
-    bios_boot = False
-    if table == "msdos":
-        for p in g.part_list(device):
-            if g.part_get_bootable(device, p["part_num"]):
-                sectors.append(session.pread_device(device, 512, p["part_start"]))
-    elif table == "gpt":
-        for p in g.part_list(device):
-            if g.part_get_gpt_type(device, p["part_num"]).upper() == BIOS_BOOT_GUID:
-                bios_boot = True
-    return table, bios_boot, has_boot_code(sectors)
+    for p in table.active():
+        sectors.append(session.pread_device(device, 512, p.start))
+    return table.kind, table.bios_boot_partition, has_boot_code(sectors)
 
 
 def selinux_mode(config):
@@ -282,18 +277,20 @@ def _initrd_tool(session, f):
         f.initrd_tool = "mkinitrd"
 
 
+INITRD_LISTERS = {"initramfs-tools": "lsinitramfs", "dracut": "lsinitrd"}
 INTERESTING_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi",
                        "xen-blkfront", "xen-netfront"]
 
 
-def _initrd_contents(session, f, kernel):
-    """Which block/net drivers the boot kernel's initrd carries."""
+def list_initrd_drivers(session, f, kernel):
+    """Which block/net drivers a kernel's initrd carries (kernel.initrd_drivers)."""
     if not kernel or not kernel.initrd:
         return
-    lister = {"initramfs-tools": ["lsinitramfs"], "dracut": ["lsinitrd"]}.get(f.initrd_tool)
+    kernel.initrd_drivers = []
+    lister = INITRD_LISTERS.get(f.initrd_tool)
     if not lister:
         return
-    result = session.run(lister + [kernel.initrd])
+    result = session.run([lister, kernel.initrd])
     if result.ok:
         kernel.initrd_drivers = initrd_drivers(result.stdout)
 
