@@ -17,6 +17,7 @@ from . import facts as facts_mod
 from . import packages as packages_mod
 from .directboot import DirectBootExport
 from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError
+from .progress import StageClock, TeeMonitor
 from .session import GuestSession
 from .steps import StepContext, registry
 from .transaction import Transaction
@@ -32,6 +33,9 @@ class FixReport:
     steps: list = field(default_factory=list)    # [{name, title, applies, changes}]
     committed: bool = False
     direct_boot: dict = None
+    timings: list = field(default_factory=list)   # [{stage, seconds}] in order
+    seconds: float = 0.0
+    launch_seconds: float = 0.0                   # of the first stage: the appliance boot
 
     def as_dict(self):
         return {
@@ -42,6 +46,9 @@ class FixReport:
             "steps": self.steps,
             "notes": self.notes,
             "direct_boot": self.direct_boot,
+            "seconds": round(self.seconds, 2),
+            "launch_seconds": round(self.launch_seconds, 2),
+            "timings": self.timings,
             # what the guest was found to be (after any package install)
             "guest": self.facts.as_dict() if self.facts else None,
         }
@@ -62,12 +69,17 @@ def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
     when the guest lacks them; without it such a guest is refused before
     anything changes."""
     report = FixReport(disks=disks, dry_run=dry_run)
+    started = time.monotonic()
+    clock = StageClock()
+    monitor = TeeMonitor(monitor, clock)
     packages = packages or packages_mod.PackageSource()
     export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not dry_run else None
     try:
         return _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export,
                     output, packages)
     finally:
+        report.timings = clock.stages
+        report.seconds = time.monotonic() - started
         if export:
             export.discard()
 
@@ -78,10 +90,12 @@ def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, expo
         with monitor.stage("starting the appliance and inspecting the guest"):
             session = GuestSession(txn.overlays, readonly=False, tcg=tcg, monitor=monitor,
                                    root=root, network=packages.online).open()
+        report.launch_seconds = session.launch_seconds
         try:
             with session:
                 with monitor.stage("reading the guest's configuration"):
-                    facts = facts_mod.collect(session, disks, devmap)
+                    # the initrd is listed later, and only if no rebuild is certain
+                    facts = facts_mod.collect(session, disks, devmap, list_initrd=False)
                 report.facts = facts
                 _refuse_unfixable(facts, packages, direct_boot=export is not None)
                 ctx = StepContext(facts=facts, devmap=devmap, guest=session,
@@ -93,8 +107,9 @@ def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, expo
                     if step.name == "install-packages" and ctx.changed(step.name):
                         with monitor.stage("reading the guest's configuration again"):
                             ctx.facts = report.facts = facts = \
-                                facts_mod.collect(session, disks, devmap)
+                                facts_mod.collect(session, disks, devmap, list_initrd=False)
                         _check_installed(facts, direct_boot=export is not None)
+                _finish_background(session, monitor, report)
                 if export:
                     with monitor.stage("copying the boot kernel and initrd out for direct boot"):
                         report.direct_boot = export.stage(session, facts)
@@ -132,9 +147,26 @@ def _run_step(step, ctx, session, monitor, report):
                 raise StepError(f"{step.name}: {change.target}: "
                                 f"{str(e).strip().splitlines()[0]}") from None
             report.changes.append(change)
-            monitor.result(f"{change.summary}: {change.target}")
+            if getattr(change, "pending", False):
+                monitor.note(f"started, runs alongside the next steps: {change.target}")
+            else:
+                monitor.result(f"{change.summary}: {change.target}")
         entry["changes"] = len(changes)
     fault_point(f"step:{step.name}")
+
+
+def _finish_background(session, monitor, report):
+    """Wait for the commands steps left running, and check them."""
+    for change in report.changes:
+        if getattr(change, "pending", False):
+            with monitor.stage(f"waiting for: {change.summary}"):
+                try:
+                    change.finish(session)
+                except RuntimeError as e:
+                    raise StepError(f"{change.step}: {change.target}: "
+                                    f"{str(e).strip().splitlines()[0]}") from None
+                monitor.result(f"{change.summary}: {change.target}")
+            fault_point(f"step:{change.step}:finished")
 
 
 def fault_point(name):

@@ -100,12 +100,21 @@ class MakeLink(Change):
 @dataclass
 class GuestCommand(Change):
     """A program run inside the guest. `verify`, if given, checks the
-    result afterwards and raises StepError when it is not what we need."""
+    result afterwards and raises StepError when it is not what we need.
+
+    With `background`, apply() only starts it (where the session can) and
+    the runner calls finish() once the later steps have run: they overlap
+    with it on the appliance's other CPU. Only a command that no later step
+    depends on may be marked so."""
 
     argv: list = field(default_factory=list)
     display: str = ""              # argv as shown to the user
     verify: Optional[Callable] = None
+    background: bool = False
     kind = "command"
+
+    def __post_init__(self):
+        self.job = None
 
     @property
     def target(self):
@@ -115,7 +124,22 @@ class GuestCommand(Change):
         return f"run in guest: {self.target}\n"
 
     def apply(self, session):
-        result = session.run(self.argv)
+        if self.background:
+            self.job = session.start(self.argv)
+            if self.job is not None:
+                return None
+        return self._check(session, session.run(self.argv))
+
+    @property
+    def pending(self):
+        return self.job is not None
+
+    def finish(self, session):
+        """Wait for a command started in the background and check it."""
+        job, self.job = self.job, None
+        return self._check(session, session.wait(job))
+
+    def _check(self, session, result):
         if not result.ok:
             raise StepError(f"{self.step}: `{self.target}` failed: {result.error_lines()}")
         if self.verify:

@@ -108,6 +108,28 @@ class RichMonitor(Monitor):
         self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
 
 
+class StageClock(Monitor):
+    """Records how long each stage took (the report's "timings"), so a run
+    shows where its time went without any extra output."""
+
+    def __init__(self):
+        self.stages = []
+
+    @contextlib.contextmanager
+    def stage(self, title):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages.append({"stage": title,
+                                "seconds": round(time.monotonic() - started, 2)})
+
+    @contextlib.contextmanager
+    def transfer(self, title, total):
+        with self.stage(title):
+            yield lambda n: None
+
+
 class TeeMonitor(Monitor):
     """Shows through one monitor and logs everything through another."""
 

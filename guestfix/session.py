@@ -9,6 +9,7 @@ passed as API arguments or argv elements, never through a shell.
 
 import os
 import time
+from dataclasses import dataclass
 
 from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError
 from .runner import CommandResult
@@ -55,6 +56,8 @@ class GuestSession:
         self.g = None
         self.root = None
         self.mountpoints = {}
+        self.launch_seconds = 0.0
+        self.jobs = []
 
     # -- life cycle -------------------------------------------------------
     def __enter__(self):
@@ -84,7 +87,8 @@ class GuestSession:
             started = time.monotonic()
             self._stage("launching the libguestfs appliance")
             g.launch()
-            self._stage(f"appliance up in {time.monotonic() - started:.0f}s")
+            self.launch_seconds = time.monotonic() - started
+            self._stage(f"appliance up in {self.launch_seconds:.0f}s")
             self._inspect_and_mount()
         except RuntimeError as e:
             self.close(clean=False)
@@ -102,16 +106,19 @@ class GuestSession:
         return False
 
     def close(self, clean=True):
-        g, self.g = self.g, None
-        if g is None:
+        if self.g is None:
             return
         try:
-            if clean and not self.readonly:
-                # Flush the guest's filesystems before the overlays are
-                # committed; an error here must fail the run.
-                g.umount_all()
-                g.shutdown()
+            if clean:
+                self.wait_all()
+                if not self.readonly:
+                    # Flush the guest's filesystems before the overlays are
+                    # committed; an error here must fail the run.
+                    self.g.umount_all()
+                    self.g.shutdown()
         finally:
+            g, self.g = self.g, None
+            self.jobs = []
             g.close()
 
     def _stage(self, text):
@@ -248,6 +255,57 @@ class GuestSession:
             return CommandResult(argv, 0, out, "")
         except RuntimeError as e:
             return CommandResult(argv, 1, "", str(e))
+
+
+    # -- commands in the background ----------------------------------------
+    def start(self, argv):
+        """Start argv inside the guest and return at once with a Job, so the
+        appliance's other CPU can do the next steps meanwhile. Returns None
+        when the guest has no /tmp for the job's status (run it normally)."""
+        base = next((d for d in ("/tmp", "/var/tmp") if self.is_dir(d)), None)
+        if base is None:
+            return None
+        job = Job(argv=[str(a) for a in argv], directory=self.g.mkdtemp(f"{base}/guestfix-XXXXXX"))
+        self.g.command(["sh", "-c", BACKGROUND_SCRIPT, "guestfix-job", job.directory]
+                       + job.argv)
+        self.jobs.append(job)
+        return job
+
+    def wait(self, job, poll=0.5):
+        """Wait for a started job; its CommandResult (output as stderr)."""
+        status = f"{job.directory}/status"
+        while not self.g.exists(status):
+            time.sleep(poll)
+        code = int(self.g.cat(status).strip() or 1)
+        output = self.g.read_file(f"{job.directory}/output").decode("utf-8", "replace")
+        self.g.rm_rf(job.directory)
+        self.jobs.remove(job)
+        return CommandResult(job.argv, code, output if code == 0 else "", output)
+
+    def wait_all(self):
+        for job in list(self.jobs):
+            self.wait(job)
+
+
+# The shell sees only this constant text; the directory and the job's argv
+# (which may hold guest-derived words such as a kernel version) arrive as
+# positional parameters and are never parsed as shell code.
+#
+# libguestfs bind-mounts /dev, /proc and /sys into the guest for each
+# command and unmounts them when the command returns. The descriptors
+# opened first, inherited by the job, keep those mounts busy so they stay
+# while the job runs; `umount_all` at the end removes them.
+BACKGROUND_SCRIPT = (
+    'dir=$1; shift\n'
+    'exec 7</dev/null 8</proc/self/stat 9</sys/kernel/uevent_seqnum\n'
+    '( "$@" >"$dir/output" 2>&1; echo $? >"$dir/status.new"; mv "$dir/status.new" "$dir/status" )'
+    ' </dev/null >/dev/null 2>&1 &\n')
+
+
+@dataclass
+class Job:
+    argv: list
+    directory: str
 
 
 def _first_line(exc):

@@ -13,10 +13,12 @@ family's own tool does it:
 * SUSE mkinitrd (SLES 11): reads INITRD_MODULES, and gets the drivers with -m.
 
 Where the guest has a lister (lsinitramfs, lsinitrd) the result is checked.
+The rebuild is the longest step; where it is safe it runs in the background
+while the boot loader steps run (see overlaps_safely).
 """
 
 from ..errors import StepError
-from ..facts import initrd_drivers
+from ..facts import INITRD_LISTERS, initrd_drivers, list_initrd_drivers
 from ..plan import GuestCommand
 from . import Step
 from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
@@ -24,13 +26,13 @@ from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
 # Earlier steps whose changes end up inside the initrd.
 INITRD_INPUTS = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
                  "nic-names", "cleanup")
-LISTERS = {"initramfs-tools": "lsinitramfs", "dracut": "lsinitrd"}
 
 
-def verify_initrd(lister, path):
+def verify_initrd(lister, path, kernel):
     def check(session):
         listing = session.run([lister, path])
-        if not listing.ok or "virtio_blk" not in initrd_drivers(listing.stdout):
+        kernel.initrd_drivers = initrd_drivers(listing.stdout) if listing.ok else []
+        if not kernel.initrd_has_virtio:
             raise StepError(f"the rebuilt initrd {path} does not contain virtio_blk")
     return check
 
@@ -54,6 +56,16 @@ def rebuild_argv(tool, kernel, path):
             "-m", " ".join(GUIDE_DRIVERS)]
 
 
+def overlaps_safely(tool, kernel):
+    """Whether the rebuild may run while the boot loader steps do.
+
+    The later steps only need the initrd file to exist (grub-mkconfig makes
+    an entry for it), and update-initramfs and dracut leave the existing
+    one in place until they write the new one, at the end. SUSE's mkinitrd is not overlapped: it runs the
+    boot loader update itself, which edits what the later steps edit."""
+    return tool in ("initramfs-tools", "dracut") and bool(kernel.initrd)
+
+
 class RegenerateInitrd(Step):
     name = "regenerate-initrd"
     title = "initrd of the boot kernel rebuilt with virtio drivers"
@@ -66,16 +78,19 @@ class RegenerateInitrd(Step):
     def plan(self, ctx):
         f = ctx.facts
         kernel = f.kernel(f.boot_kernel)
-        missing = not kernel.initrd
-        if not (missing or ctx.changed(*INITRD_INPUTS) or not kernel.initrd_has_virtio):
-            return []
+        if kernel.initrd and not ctx.changed(*INITRD_INPUTS):
+            if kernel.initrd_drivers is None:    # not listed yet: only now is it needed
+                list_initrd_drivers(ctx.guest, f, kernel)
+            if kernel.initrd_has_virtio:
+                return []
         path = kernel.initrd or default_initrd_path(f.family, kernel.version)
-        lister = LISTERS.get(f.initrd_tool)
+        lister = INITRD_LISTERS.get(f.initrd_tool)
         has_lister = lister and any(ctx.guest.exists(f"{d}/{lister}")
                                     for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
-        verify = verify_initrd(lister, path) if has_lister else None
+        verify = verify_initrd(lister, path, kernel) if has_lister else None
         return [GuestCommand(step=self.name, summary=f"initrd for {kernel.version} rebuilt",
-                             argv=rebuild_argv(f.initrd_tool, kernel, path), verify=verify)]
+                             argv=rebuild_argv(f.initrd_tool, kernel, path), verify=verify,
+                             background=overlaps_safely(f.initrd_tool, kernel))]
 
 
 STEP = RegenerateInitrd()
