@@ -18,16 +18,23 @@ def guest(tmp_path_factory, state_dir):
     return {"xml": xml, "disks": disk_paths(xml)}
 
 
+def _boot_kernel(info):
+    return [k for k in info["kernels"] if k["version"] == info["boot_kernel"]][0]
+
+
 def test_fix_rebuilds_the_initrd_with_dracut(guest):
+    # before: dracut, and an initrd with the Xen drivers only
+    r = guestfix("inspect", "--json", "--domain", guest["xml"])
+    assert r.returncode == 0, r.stderr
+    before = json.loads(r.stdout)
+    assert before["initrd_tool"] == "dracut"
+    assert "virtio_blk" not in _boot_kernel(before)["initrd_drivers"]
+    assert "xen-blkfront" in _boot_kernel(before)["initrd_drivers"]
     r = guestfix("fix", "--yes", "--json", "--domain", guest["xml"])
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    # what fix found: dracut, and an initrd with the Xen drivers only
-    info = report["guest"]
-    assert info["initrd_tool"] == "dracut"
-    boot = [k for k in info["kernels"] if k["version"] == info["boot_kernel"]][0]
-    assert "virtio_blk" not in boot["initrd_drivers"]
-    assert "xen-blkfront" in boot["initrd_drivers"]
+    # after: the rebuilt initrd, as fix checked it
+    assert "virtio_blk" in _boot_kernel(report["guest"])["initrd_drivers"]
     commands = [c["target"] for c in report["changes"] if c["kind"] == "command"]
     assert commands[0].startswith("dracut --force --no-hostonly-cmdline --add-drivers virtio_blk virtio_pci "
                                   "virtio_net virtio_balloon virtio_scsi /boot/initrd.img-")
