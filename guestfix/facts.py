@@ -87,7 +87,7 @@ class GuestFacts:
     nic_config: list = field(default_factory=list)  # files naming them
     mountpoints: dict = field(default_factory=dict)
     disks: list = field(default_factory=list)       # [{path, format, target, virtio}]
-    appliance_disks: list = field(default_factory=list)
+    appliance_disks: list = field(default_factory=list)  # kernel names in the appliance
 
     def as_dict(self):
         d = asdict(self)
@@ -162,7 +162,7 @@ def collect(session, disks, devmap, list_initrd=True):
     f.arch = ins("arch")
     f.hostname = ins("hostname")
     f.mountpoints = dict(session.mountpoints)
-    f.appliance_disks = session.appliance_devices()
+    f.appliance_disks = session.kernel_devices()
     f.disks = [{"path": d.path, "format": d.format, "target": d.target,
                 "virtio": devmap.rename(d.target) or ""} for d in disks]
 
@@ -244,7 +244,7 @@ def _bootloader(session, f):
                 d = "/boot/grub2" if f.grub_installer.startswith("grub2") else "/boot/grub"
                 f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
     f.partition_table, f.bios_boot_partition, f.boot_code = \
-        disk_boot_info(session, f.appliance_disks[0])
+        disk_boot_info(session, session.appliance_devices()[0])
 
 
 def disk_boot_info(session, device):

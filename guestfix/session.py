@@ -8,6 +8,7 @@ passed as API arguments or argv elements, never through a shell.
 """
 
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ class GuestSession:
         self.mountpoints = {}
         self.launch_seconds = 0.0
         self.jobs = []
+        self._kernel_devices = None
 
     # -- life cycle -------------------------------------------------------
     def __enter__(self):
@@ -178,8 +180,41 @@ class GuestSession:
 
     # -- appliance facts -----------------------------------------------------
     def appliance_devices(self):
-        """The whole-disk device names inside the appliance, in drive order."""
+        """The guest's whole disks as libguestfs' API names them: /dev/sda is
+        the first drive added. Use these names in API calls only."""
         return self.g.list_devices()
+
+    def kernel_devices(self):
+        """The guest's whole disks as the appliance's kernel names them, in
+        drive order: the names programs run in the guest see (grub-install,
+        grub-mkconfig).
+
+        These differ from the API's names when the kernel probes the SCSI
+        disks out of order, as it can with several CPUs: the API's /dev/sda
+        (libguestfs translates it) is then the kernel's /dev/sdb, and the
+        kernel's /dev/sda is the appliance's own ext2 disk. grub-install
+        given that name fails with "embedding is not possible ... cross-disk
+        install". Drive N is SCSI target N; its /dev/disk/by-path link
+        gives the kernel's name. Without such links, the API's names."""
+        if self._kernel_devices is None:
+            api_names = self.appliance_devices()
+            self._kernel_devices = api_names
+            listing = self.run(["ls", "-1", "/dev/disk/by-path"])
+            targets = {}
+            for link in listing.stdout.split():
+                m = re.search(r"-scsi-\d+:\d+:(\d+):0$", link)
+                if m:
+                    targets[int(m.group(1))] = link
+            names = []
+            for api_name in api_names:
+                link = targets.get(self.g.device_index(api_name))
+                resolved = self.run(["readlink", "-f", f"/dev/disk/by-path/{link}"]) if link \
+                    else None
+                if not (resolved and resolved.ok and resolved.stdout.startswith("/dev/")):
+                    return self._kernel_devices
+                names.append(resolved.stdout.strip())
+            self._kernel_devices = names
+        return self._kernel_devices
 
     def inspect(self, what):
         return getattr(self.g, "inspect_get_" + what)(self.root)

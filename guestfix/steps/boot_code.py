@@ -7,7 +7,6 @@ disk, GPT without a BIOS boot partition) the user is told, with direct
 kernel boot as the alternative.
 """
 
-import time
 from dataclasses import dataclass
 
 from ..errors import StepError
@@ -20,12 +19,11 @@ class InstallBootCode(GuestCommand):
     """grub-install with a device.map written for the appliance while it runs.
 
     The guest's own device.map names the disks as KVM will see them (vda),
-    which do not exist in the appliance. Without a map, grub-install probes
-    the appliance's devices itself, and under load (udev links still
-    settling) it has taken the appliance's own ext2 disk for the target
-    ("embedding is not possible ... cross-disk install"). A map naming the
-    guest's disks by their appliance devices, in BIOS order, leaves it
-    nothing to guess; the guest's map is put back afterwards."""
+    which do not exist in the appliance. The install device and the map
+    name the guest's disks as the appliance's kernel does (see
+    GuestSession.kernel_devices: libguestfs' API names can point at the
+    appliance's own disk), in BIOS order, so grub-install has nothing to
+    guess; the guest's map is put back afterwards."""
 
     device_map: str = ""
 
@@ -37,13 +35,7 @@ class InstallBootCode(GuestCommand):
         try:
             if self.device_map:
                 session.write_text(self.device_map, appliance_device_map(session))
-            try:
-                return self._install(session)
-            except StepError as e:
-                if "embedding is not possible" not in str(e):
-                    raise
-                time.sleep(3)
-                return self._install(session)
+            return self._install(session)
         finally:
             if self.device_map:
                 session.remove(self.device_map)
@@ -58,18 +50,17 @@ class InstallBootCode(GuestCommand):
 
 
 def appliance_device_map(session):
-    """(hdN) lines for the guest's disks as the appliance names them."""
-    by_index = sorted(session.appliance_devices(), key=session.g.device_index)
-    return "".join(f"(hd{n})\t{dev}\n" for n, dev in enumerate(by_index))
+    """(hdN) lines for the guest's disks as the appliance's kernel names
+    them, in drive (BIOS) order."""
+    return "".join(f"(hd{n})\t{dev}\n" for n, dev in enumerate(session.kernel_devices()))
 
 
 def first_guest_disk(session):
-    """The device of the first disk added (the one the BIOS boots), asked
-    of libguestfs by index rather than by position in a listing."""
-    for dev in session.appliance_devices():
-        if session.g.device_index(dev) == 0:
-            return dev
-    raise StepError("the first disk is not visible in the appliance")
+    """The kernel's name for the first disk added (the one the BIOS boots)."""
+    devices = session.kernel_devices()
+    if not devices:
+        raise StepError("the first disk is not visible in the appliance")
+    return devices[0]
 
 
 class BootCode(Step):
