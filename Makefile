@@ -5,22 +5,30 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libvirt-daemon-system libvirt-clients python3-venv python3-guestfs \
 	python3-libvirt debootstrap libxml2-utils busybox
+# What `make bench` compares against (nbdcopy, which virt-v2v copies with,
+# is in libnbd-bin).
+BENCH_PACKAGES := virt-v2v nbdkit libnbd-bin
 # Nested KVM is not usable on the CI machines: libguestfs and test boots
 # run under TCG unless the caller says otherwise.
 export LIBGUESTFS_BACKEND_SETTINGS ?= force_tcg
 export GUESTFIX_TCG ?= 1
 export GUESTFIX_TEST_CACHE ?= /var/cache/guestfix-test
 
-.PHONY: setup apt venv test test-fast demo clean
+.PHONY: setup apt venv test test-fast demo bench clean
 
-setup: apt venv
-
-apt:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+# Install the Debian packages among $(1) that are missing.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+endef
+
+setup: apt venv
+
+apt:
+	$(call apt_install,$(APT_PACKAGES))
 	@ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "no kernel in /boot for the libguestfs appliance"; exit 1; }
 
 venv: $(VENV)/.installed
@@ -39,6 +47,12 @@ test-fast: venv
 
 demo: setup
 	$(PY) -m guestfix.demo
+
+# Benchmarks (not tests): guestfix vs virt-v2v and the guide's manual route.
+# BENCH_ARGS="--runs 5" or "--only backup" to vary; results in bench/RESULTS.md.
+bench: setup
+	$(call apt_install,$(BENCH_PACKAGES))
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

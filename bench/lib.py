@@ -1,0 +1,124 @@
+"""Shared pieces of the benchmarks: timing, medians, guest copies, the
+boot check, and what the machine is."""
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+from guestfix.session import tcg_requested
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUESTFIX = [sys.executable, "-m", "guestfix.cli"]
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(text):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def timed(argv, check=True, **kw):
+    """Run argv; (seconds of wall time, CompletedProcess)."""
+    started = time.monotonic()
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, cwd=REPO, **kw)
+    seconds = time.monotonic() - started
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise BenchError(f"{' '.join(map(str, argv[:4]))} ... failed: {' / '.join(tail)}")
+    return seconds, proc
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def drop_caches():
+    """Start each I/O measurement with a cold page cache, as a migration
+    reading images that were not touched recently would."""
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def build_sample(layout):
+    """The cached sample guest of test-images/ (built on first use)."""
+    out = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), layout],
+                         check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def copy_guest(xml_path, dest):
+    """A sparse copy of a sample guest in dest; returns the new XML path."""
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    src_dir = os.path.dirname(xml_path)
+    for name in os.listdir(src_dir):
+        if name.endswith(".img"):
+            subprocess.run(["cp", "--sparse=always", os.path.join(src_dir, name),
+                            os.path.join(dest, name)], check=True)
+            os.chmod(os.path.join(dest, name), 0o644)
+    with open(xml_path) as f:
+        text = f.read().replace(f"file='{src_dir}/", f"file='{dest}/")
+    new_xml = os.path.join(dest, os.path.basename(xml_path))
+    with open(new_xml, "w") as f:
+        f.write(text)
+    return new_xml
+
+
+def disk_paths(xml_path):
+    with open(xml_path) as f:
+        return re.findall(r"<source file='([^']+)'", f.read())
+
+
+def boot_check(xml_path, console_log=None):
+    """guestfix boot-check on a domain XML: (passed, stage reached)."""
+    argv = GUESTFIX + ["boot-check", "--json", "--timeout", "400", "--domain", xml_path]
+    if console_log:
+        argv += ["--console-log", console_log]
+    _, proc = timed(argv, check=False)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        return False, "boot-check failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+    return bool(result.get("passed")), result.get("stage", "?")
+
+
+def _version(argv, pattern=r"\d+\.\d+[\w.+~-]*"):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True).stdout
+    except OSError:
+        return "not installed"
+    m = re.search(pattern, out)
+    return m.group(0) if m else out.strip()[:40]
+
+
+def machine_info():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, cwd=REPO).stdout.strip()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / (1 << 20)),
+        "kernel": platform.release(),
+        "accel": "TCG (software emulation)" if tcg_requested() else "KVM",
+        "guestfix": rev or "?",
+        "virt-v2v": _version(["virt-v2v", "--version"]),
+        "libguestfs": _version(["guestfish", "--version"]),
+        "qemu": _version(["qemu-system-x86_64", "--version"]),
+        "date": time.strftime("%Y-%m-%d"),
+    }

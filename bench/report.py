@@ -1,0 +1,136 @@
+"""The benchmark results as Markdown: bench/RESULTS.md and the README's
+benchmark section (between its bench markers)."""
+
+import os
+import re
+import statistics
+
+TARGETS = {
+    "fix_vs_v2v": 0.5,        # fix takes at most half of virt-v2v's time on (a)
+    "fix_vs_floor": 1.15,     # fix within 15% of launch + the guest's own regeneration
+    "backup_speedup": 1.5,    # backup at least 1.5x faster than cp + md5sum
+}
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _s(seconds):
+    return f"{seconds:.1f} s"
+
+
+def _met(ok, value, target, lower_is_better=True):
+    if ok:
+        return "met"
+    miss = (value / target - 1) if lower_is_better else (1 - value / target)
+    return f"missed by {miss:.0%}"
+
+
+def _boots(result):
+    passed, stage = result
+    return "pass" if passed else f"FAIL ({stage})"
+
+
+def stage_medians(reports):
+    """{stage title: median seconds} over the fix runs, in run order."""
+    titles = [t["stage"] for t in reports[0]["timings"]]
+    out = {"appliance launch (part of the first stage)":
+           statistics.median(r["launch_seconds"] for r in reports)}
+    for title in titles:
+        values = [sum(t["seconds"] for t in r["timings"] if t["stage"] == title) for r in reports]
+        out[title] = statistics.median(values)
+    out["total of the fix run (without starting Python)"] = statistics.median(r["seconds"] for r in reports)
+    return out
+
+
+def markdown(data):
+    m, runs = data["machine"], data["runs"]
+    lines = [f"Measured {m['date']} with `make bench` (medians of {runs} runs, each "
+             "I/O run from a cold page cache) on "
+             f"{m['cores']} cores of {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}, "
+             f"guests under {m['accel']}; guestfix {m['guestfix']}, virt-v2v {m['virt-v2v']}, "
+             f"libguestfs {m['libguestfs']}, QEMU {m['qemu']}.", ""]
+    fix = data.get("fix_vs_v2v")
+    if fix:
+        lines += ["**1. `guestfix fix` vs `virt-v2v -i libvirtxml -o local`** (same guest, "
+                  "fresh copies; boots = `guestfix boot-check` reaches the login prompt)", "",
+                  "| guest | guestfix fix | virt-v2v | ratio | target | guestfix boots | "
+                  "virt-v2v boots |", "|---|---|---|---|---|---|---|"]
+        for layout, r in fix.items():
+            target = TARGETS["fix_vs_v2v"] if layout == "a" else None
+            verdict = (f"≤ {target} {_met(r['ratio'] <= target, r['ratio'], target)}"
+                       if target else "—")
+            lines.append(f"| ({layout}) | {_s(r['guestfix_median'])} | {_s(r['virt_v2v_median'])}"
+                         f" | {r['ratio']:.2f} | {verdict} | {_boots(r['guestfix_boots'])} | "
+                         f"{_boots(r['virt_v2v_boots'])} |")
+        lines.append("")
+    mig = data.get("migrate_vs_manual")
+    if mig:
+        lines += ["**2. `guestfix migrate` vs the guide's manual route** (`bench/manual-route.sh`: "
+                  "cp, md5sum of both, guestfish edits, XML edits, virsh define; guest "
+                  f"({mig['layout']}))", "",
+                  "| route | time | ratio | boots |", "|---|---|---|---|",
+                  f"| guestfix migrate -o libvirt | {_s(mig['migrate_median'])} | "
+                  f"{mig['ratio']:.2f} | {_boots(mig['migrate_boots'])} |",
+                  f"| manual route | {_s(mig['manual_median'])} | 1.00 | "
+                  f"{_boots(mig['manual_boots'])} |", ""]
+    bak = data.get("backup_vs_cp")
+    if bak:
+        size, alloc = bak["size"] / (1 << 30), bak["allocated"] / (1 << 30)
+        base = bak["medians"]["cp + md5sum"]
+        lines += [f"**3. backup of a {size:.0f} GiB sparse image ({alloc:.1f} GiB allocated)** "
+                  "vs `cp --sparse=always` + `md5sum` of source and copy", "",
+                  "| command | time | throughput (apparent size) | speed-up | target |", "|---|---|---|---|---|"]
+        for label, seconds in bak["medians"].items():
+            speed = base / seconds
+            target = TARGETS["backup_speedup"]
+            verdict = "—" if label == "cp + md5sum" else \
+                f"≥ {target}× {_met(speed >= target, speed, target, lower_is_better=False)}"
+            lines.append(f"| {label} | {_s(seconds)} | {bak['size'] / seconds / (1 << 20):.0f} "
+                         f"MiB/s | {speed:.2f}× | {verdict} |")
+        lines.append("")
+    prof = data.get("profile")
+    if prof and fix:
+        layouts = [l for l in prof if l in fix]
+        per = {l: stage_medians(fix[l]["fix_reports"]) for l in layouts}
+        titles = list(dict.fromkeys(t for l in layouts for t in per[l]))
+        lines += ["**4. Where `fix` spends its time** (median seconds per stage; the initrd "
+                  "rebuild runs in the background from its step on, so its row shows only "
+                  "the wait after the boot loader steps)", "",
+                  "| stage | " + " | ".join(f"({l})" for l in layouts) + " |",
+                  "|---|" + "---|" * len(layouts)]
+        for title in titles:
+            lines.append(f"| {title} | " + " | ".join(
+                f"{per[l][title]:.1f}" if title in per[l] else "—" for l in layouts) + " |")
+        lines += ["", "The floor: a bare `guestfish --ro -a IMAGE run`, and the guest's own "
+                  "initrd rebuild and `update-grub` run alone in an appliance set up as "
+                  "guestfix's (same CPUs and memory).", "",
+                  "| | " + " | ".join(f"({l})" for l in layouts) + " |",
+                  "|---|" + "---|" * len(layouts)]
+        rows = [("bare launch", lambda p, f: _s(statistics.median(p["bare_launch_s"]))),
+                ("lone initrd rebuild", lambda p, f: _s(statistics.median(p["initrd_s"]))),
+                ("lone grub.cfg regeneration", lambda p, f: _s(statistics.median(p["grub_cfg_s"]))),
+                ("floor (sum)", lambda p, f: _s(p["floor"])),
+                ("guestfix fix", lambda p, f: _s(f["guestfix_median"])),
+                ("fix / floor", lambda p, f: f"{f['guestfix_median'] / p['floor']:.2f}"),
+                (f"target ≤ {TARGETS['fix_vs_floor']}", lambda p, f: _met(
+                    f["guestfix_median"] / p["floor"] <= TARGETS["fix_vs_floor"],
+                    f["guestfix_median"] / p["floor"], TARGETS["fix_vs_floor"]))]
+        for label, cell in rows:
+            lines.append(f"| {label} | " + " | ".join(cell(prof[l], fix[l]) for l in layouts) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(data, results_md, readme):
+    text = markdown(data)
+    with open(results_md, "w") as f:
+        f.write("# Benchmark results\n\nWritten by `make bench` (bench/run.py); raw numbers in "
+                "results.json.\n\n" + text)
+    if readme and os.path.exists(readme):
+        with open(readme) as f:
+            current = f.read()
+        if START in current and END in current:
+            new = re.sub(re.escape(START) + ".*?" + re.escape(END),
+                         lambda _: f"{START}\n{text}\n{END}", current, flags=re.S)
+            with open(readme, "w") as f:
+                f.write(new)
+    return text

@@ -1,0 +1,69 @@
+"""`make bench`: guestfix against virt-v2v and the guide's manual route,
+same machine, same images, medians of several runs.
+
+    python bench/run.py [--runs N] [--only fix,migrate,backup,profile]
+
+Results go to bench/results.json, bench/RESULTS.md and the README's
+benchmark section. Needs root (page-cache drops, libvirtd) and the
+packages `make bench` installs (virt-v2v, nbdkit, nbdcopy)."""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import backup_vs_cp  # noqa: E402
+import fix_vs_v2v  # noqa: E402
+import migrate_vs_manual  # noqa: E402
+import profile_fix  # noqa: E402
+import report  # noqa: E402
+from lib import REPO, BenchError, log, machine_info  # noqa: E402
+
+PARTS = ("fix", "migrate", "backup", "profile")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", default=",".join(PARTS))
+    ap.add_argument("--workdir", default="/var/tmp/guestfix-bench")
+    ap.add_argument("--out", default=os.path.join(REPO, "bench"))
+    ap.add_argument("--readme", default=os.path.join(REPO, "README.md"),
+                    help="README whose benchmark section is replaced ('' for none)")
+    args = ap.parse_args()
+    parts = [p for p in args.only.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+    os.makedirs(args.workdir, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+    raw = os.path.join(args.out, "results.json")
+    data = {}
+    if os.path.exists(raw) and set(parts) != set(PARTS):
+        with open(raw) as f:
+            data = json.load(f)      # a partial run updates the earlier full one
+    data.update(machine=machine_info(), runs=args.runs)
+    try:
+        if "fix" in parts:
+            data["fix_vs_v2v"] = fix_vs_v2v.run(args.workdir, args.runs)
+        if "migrate" in parts:
+            data["migrate_vs_manual"] = migrate_vs_manual.run(args.workdir, args.runs)
+        if "backup" in parts:
+            data["backup_vs_cp"] = backup_vs_cp.run(args.workdir, args.runs)
+        if "profile" in parts:
+            data["profile"] = profile_fix.run(args.runs)
+    except BenchError as e:
+        sys.exit(f"bench: {e}")
+    with open(raw, "w") as f:
+        json.dump(data, f, indent=1)
+    text = report.write(data, os.path.join(args.out, "RESULTS.md"), args.readme)
+    print(text)
+    log(f"results in {args.out}/RESULTS.md and results.json"
+        + (f", and in {args.readme}" if args.readme else ""))
+
+
+if __name__ == "__main__":
+    main()
