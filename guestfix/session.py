@@ -312,7 +312,9 @@ class GuestSession:
         while not self.g.exists(status):
             time.sleep(poll)
         code = int(self.g.cat(status).strip() or 1)
-        output = self.g.read_file(f"{job.directory}/output").decode("utf-8", "replace")
+        # the end of the output is what an error message needs; all of it
+        # could exceed what one libguestfs message carries
+        output = "\n".join(self.g.tail_n(40, f"{job.directory}/output"))
         self.g.rm_rf(job.directory)
         self.jobs.remove(job)
         return CommandResult(job.argv, code, output if code == 0 else "", output)

@@ -53,6 +53,8 @@ version=${kernel#vmlinuz-}
 """
 
 DRACUT = "#!/bin/sh\n# stand-in for dracut: records its call, writes a listing\n" + RECORD + r"""
+# a test makes it fail (as a real dracut can) by creating this file first
+if [ -e /etc/dracut-standin-fail ]; then echo "dracut: cannot install kernel modules" >&2; exit 1; fi
 drivers=""; out=""; version=""
 while [ $# -gt 0 ]; do
   case "$1" in

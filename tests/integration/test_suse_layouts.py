@@ -118,6 +118,26 @@ def test_sles15_without_grub2_is_refused_unchanged(sles15):
     assert checksums(sles15["disks"]) == before
 
 
+def test_sles15_failing_initrd_rebuild_leaves_disks_identical(tmp_path_factory, state_dir):
+    # dracut runs in the background while the boot loader steps run; its
+    # failure, found when fix waits for it, must still undo everything
+    import guestfs
+    guest = fixed_copy("c15", tmp_path_factory)
+    g = guestfs.GuestFS(python_return_dict=True)
+    g.add_drive_opts(guest["disks"][0], format="raw")
+    g.launch()
+    g.mount(g.inspect_os()[0], "/")
+    g.write("/etc/dracut-standin-fail", b"")
+    g.shutdown()
+    g.close()
+    before = checksums(guest["disks"])
+    r = guestfix("fix", "--yes", "--package", guest["packages"], *guest["disks"])
+    assert r.returncode == 6, r.stderr
+    error = r.stderr.strip().splitlines()[-1]
+    assert "regenerate-initrd" in error and "cannot install kernel modules" in error
+    assert checksums(guest["disks"]) == before
+
+
 def test_sles15_fixed_with_grub2_package(sles15):
     r = guestfix("fix", "--yes", "--package", sles15["packages"], *sles15["disks"])
     assert r.returncode == 0, r.stderr
