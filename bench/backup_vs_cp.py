@@ -47,6 +47,6 @@ def run(workdir, runs):
         log(f"backup run {i + 1}/{runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()))
     allocated = os.stat(image).st_blocks * 512
     baseline = median(times["cp + md5sum"])
-    return {"size": SIZE, "allocated": allocated, "runs": times,
+    return {"runs_count": runs, "size": SIZE, "allocated": allocated, "runs": times,
             "medians": {k: median(v) for k, v in times.items()},
             "speedup": {k: baseline / median(v) for k, v in times.items() if k != "cp + md5sum"}}

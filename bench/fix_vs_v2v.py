@@ -38,7 +38,7 @@ def run(workdir, runs, layouts=("a", "b")):
         v2v_boot = boot_check(v2v_xml) if not v2v_failed else (False, "virt-v2v failed")
         log(f"({layout}) boot-check: guestfix {fix_boot}, virt-v2v {v2v_boot}")
         results[layout] = {
-            "guestfix_s": fix_s, "virt_v2v_s": v2v_s,
+            "runs_count": runs, "guestfix_s": fix_s, "virt_v2v_s": v2v_s,
             "guestfix_median": median(fix_s), "virt_v2v_median": median(v2v_s),
             "ratio": median(fix_s) / median(v2v_s),
             "guestfix_boots": fix_boot, "virt_v2v_boots": v2v_boot,

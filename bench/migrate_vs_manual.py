@@ -79,7 +79,7 @@ def run(workdir, runs, layout="a"):
             remove_guest(name, pool_dir)
         subprocess.run(VIRSH + ["pool-destroy", POOL], capture_output=True)
         subprocess.run(VIRSH + ["pool-undefine", POOL], capture_output=True)
-    return {"layout": layout, "migrate_s": migrate_s, "manual_s": manual_s,
+    return {"runs_count": runs, "layout": layout, "migrate_s": migrate_s, "manual_s": manual_s,
             "migrate_median": median(migrate_s), "manual_median": median(manual_s),
             "ratio": median(migrate_s) / median(manual_s),
             "migrate_boots": migrate_boot, "manual_boots": manual_boot}

@@ -63,7 +63,7 @@ def run(runs, layouts=("a", "b")):
             grub.append(g_s)
             log(f"({layout}) floor run {i + 1}/{runs}: launch {launch[-1]:.1f} s, "
                 f"initrd {i_s:.1f} s, grub.cfg {g_s:.1f} s")
-        results[layout] = {"bare_launch_s": launch, "initrd_s": initrd, "grub_cfg_s": grub,
+        results[layout] = {"runs_count": runs, "bare_launch_s": launch, "initrd_s": initrd, "grub_cfg_s": grub,
                            "initrd_command": command,
                            "floor": median(launch) + median(initrd) + median(grub)}
     return results

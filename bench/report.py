@@ -42,9 +42,9 @@ def stage_medians(reports):
 
 
 def markdown(data):
-    m, runs = data["machine"], data["runs"]
-    lines = [f"Measured {m['date']} with `make bench` (medians of {runs} runs, each "
-             "I/O run from a cold page cache) on "
+    m = data["machine"]
+    lines = [f"Measured {m['date']} with `make bench` (medians of the runs each table's "
+             "`runs` column gives, each run from a cold page cache) on "
              f"{m['cores']} cores of {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}, "
              f"guests under {m['accel']}; guestfix {m['guestfix']}, virt-v2v {m['virt-v2v']}, "
              f"libguestfs {m['libguestfs']}, QEMU {m['qemu']}.", ""]
@@ -52,13 +52,14 @@ def markdown(data):
     if fix:
         lines += ["**1. `guestfix fix` vs `virt-v2v -i libvirtxml -o local`** (same guest, "
                   "fresh copies; boots = `guestfix boot-check` reaches the login prompt)", "",
-                  "| guest | guestfix fix | virt-v2v | ratio | target | guestfix boots | "
-                  "virt-v2v boots |", "|---|---|---|---|---|---|---|"]
+                  "| guest | runs | guestfix fix | virt-v2v | ratio | target | guestfix boots | "
+                  "virt-v2v boots |", "|---|---|---|---|---|---|---|---|"]
         for layout, r in fix.items():
             target = TARGETS["fix_vs_v2v"] if layout == "a" else None
             verdict = (f"≤ {target} {_met(r['ratio'] <= target, r['ratio'], target)}"
                        if target else "—")
-            lines.append(f"| ({layout}) | {_s(r['guestfix_median'])} | {_s(r['virt_v2v_median'])}"
+            lines.append(f"| ({layout}) | {r['runs_count']} | {_s(r['guestfix_median'])} | "
+                         f"{_s(r['virt_v2v_median'])}"
                          f" | {r['ratio']:.2f} | {verdict} | {_boots(r['guestfix_boots'])} | "
                          f"{_boots(r['virt_v2v_boots'])} |")
         lines.append("")
@@ -66,7 +67,7 @@ def markdown(data):
     if mig:
         lines += ["**2. `guestfix migrate` vs the guide's manual route** (`bench/manual-route.sh`: "
                   "cp, md5sum of both, guestfish edits, XML edits, virsh define; guest "
-                  f"({mig['layout']}))", "",
+                  f"({mig['layout']}), {mig['runs_count']} runs)", "",
                   "| route | time | ratio | boots |", "|---|---|---|---|",
                   f"| guestfix migrate -o libvirt | {_s(mig['migrate_median'])} | "
                   f"{mig['ratio']:.2f} | {_boots(mig['migrate_boots'])} |",
@@ -77,7 +78,8 @@ def markdown(data):
         size, alloc = bak["size"] / (1 << 30), bak["allocated"] / (1 << 30)
         base = bak["medians"]["cp + md5sum"]
         lines += [f"**3. backup of a {size:.0f} GiB sparse image ({alloc:.1f} GiB allocated)** "
-                  "vs `cp --sparse=always` + `md5sum` of source and copy", "",
+                  f"vs `cp --sparse=always` + `md5sum` of source and copy ({bak['runs_count']} runs)",
+                  "",
                   "| command | time | throughput (apparent size) | speed-up | target |", "|---|---|---|---|---|"]
         for label, seconds in bak["medians"].items():
             speed = base / seconds
@@ -105,7 +107,8 @@ def markdown(data):
                   "guestfix's (same CPUs and memory).", "",
                   "| | " + " | ".join(f"({l})" for l in layouts) + " |",
                   "|---|" + "---|" * len(layouts)]
-        rows = [("bare launch", lambda p, f: _s(statistics.median(p["bare_launch_s"]))),
+        rows = [("runs", lambda p, f: f"{p['runs_count']} (fix: {f['runs_count']})"),
+                ("bare launch", lambda p, f: _s(statistics.median(p["bare_launch_s"]))),
                 ("lone initrd rebuild", lambda p, f: _s(statistics.median(p["initrd_s"]))),
                 ("lone grub.cfg regeneration", lambda p, f: _s(statistics.median(p["grub_cfg_s"]))),
                 ("floor (sum)", lambda p, f: _s(p["floor"])),

@@ -1,7 +1,7 @@
 """`make bench`: guestfix against virt-v2v and the guide's manual route,
 same machine, same images, medians of several runs.
 
-    python bench/run.py [--runs N] [--only fix,migrate,backup,profile]
+    python bench/run.py [--runs N] [--only backup,migrate,profile,fix] [--layouts a,b]
 
 Results go to bench/results.json, bench/RESULTS.md and the README's
 benchmark section. Needs root (page-cache drops, libvirtd) and the
@@ -22,13 +22,14 @@ import profile_fix  # noqa: E402
 import report  # noqa: E402
 from lib import REPO, BenchError, log, machine_info  # noqa: E402
 
-PARTS = ("fix", "migrate", "backup", "profile")
+PARTS = ("backup", "migrate", "profile", "fix")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default=",".join(PARTS))
+    ap.add_argument("--layouts", default="a,b", help="sample guests for fix and profile")
     ap.add_argument("--workdir", default="/var/tmp/guestfix-bench")
     ap.add_argument("--out", default=os.path.join(REPO, "bench"))
     ap.add_argument("--readme", default=os.path.join(REPO, "README.md"),
@@ -38,28 +39,38 @@ def main():
     unknown = set(parts) - set(PARTS)
     if unknown:
         ap.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+    layouts = tuple(l for l in args.layouts.split(",") if l)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
     raw = os.path.join(args.out, "results.json")
     data = {}
-    if os.path.exists(raw) and set(parts) != set(PARTS):
+    if os.path.exists(raw) and (set(parts) != set(PARTS) or args.layouts != "a,b"):
         with open(raw) as f:
-            data = json.load(f)      # a partial run updates the earlier full one
-    data.update(machine=machine_info(), runs=args.runs)
-    try:
-        if "fix" in parts:
-            data["fix_vs_v2v"] = fix_vs_v2v.run(args.workdir, args.runs)
-        if "migrate" in parts:
-            data["migrate_vs_manual"] = migrate_vs_manual.run(args.workdir, args.runs)
-        if "backup" in parts:
-            data["backup_vs_cp"] = backup_vs_cp.run(args.workdir, args.runs)
-        if "profile" in parts:
-            data["profile"] = profile_fix.run(args.runs)
-    except BenchError as e:
-        sys.exit(f"bench: {e}")
-    with open(raw, "w") as f:
-        json.dump(data, f, indent=1)
-    text = report.write(data, os.path.join(args.out, "RESULTS.md"), args.readme)
+            data = json.load(f)      # a partial run updates the earlier one
+    data["machine"] = machine_info()
+    # cheapest first; the results are saved after each part
+    runners = {
+        "backup": lambda: backup_vs_cp.run(args.workdir, args.runs),
+        "migrate": lambda: migrate_vs_manual.run(args.workdir, args.runs),
+        "profile": lambda: profile_fix.run(args.runs, layouts),
+        "fix": lambda: fix_vs_v2v.run(args.workdir, args.runs, layouts),
+    }
+    keys = {"backup": "backup_vs_cp", "migrate": "migrate_vs_manual", "profile": "profile",
+            "fix": "fix_vs_v2v"}
+    for part in PARTS:
+        if part not in parts:
+            continue
+        try:
+            result = runners[part]()
+        except BenchError as e:
+            sys.exit(f"bench: {e}")
+        if part in ("fix", "profile"):        # per layout
+            data.setdefault(keys[part], {}).update(result)
+        else:
+            data[keys[part]] = result
+        with open(raw, "w") as f:
+            json.dump(data, f, indent=1)
+        text = report.write(data, os.path.join(args.out, "RESULTS.md"), args.readme)
     print(text)
     log(f"results in {args.out}/RESULTS.md and results.json"
         + (f", and in {args.readme}" if args.readme else ""))
