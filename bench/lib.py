@@ -5,12 +5,12 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 
+from guestfix.demo import copy_guest  # noqa: F401 (the benchmarks' guest copies)
 from guestfix.session import tcg_requested
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,25 +53,6 @@ def build_sample(layout):
     out = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), layout],
                          check=True, stdout=subprocess.PIPE, text=True)
     return out.stdout.strip().splitlines()[-1]
-
-
-def copy_guest(xml_path, dest):
-    """A sparse copy of a sample guest in dest; returns the new XML path."""
-    if os.path.exists(dest):
-        shutil.rmtree(dest)
-    os.makedirs(dest)
-    src_dir = os.path.dirname(xml_path)
-    for name in os.listdir(src_dir):
-        if name.endswith(".img"):
-            subprocess.run(["cp", "--sparse=always", os.path.join(src_dir, name),
-                            os.path.join(dest, name)], check=True)
-            os.chmod(os.path.join(dest, name), 0o644)
-    with open(xml_path) as f:
-        text = f.read().replace(f"file='{src_dir}/", f"file='{dest}/")
-    new_xml = os.path.join(dest, os.path.basename(xml_path))
-    with open(new_xml, "w") as f:
-        f.write(text)
-    return new_xml
 
 
 def disk_paths(xml_path):

@@ -83,16 +83,22 @@ def fresh_pool():
 def copy_sample():
     xml = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), "a"],
                          check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
-    shutil.rmtree(WORK, ignore_errors=True)
-    os.makedirs(WORK)
+    return copy_guest(xml, WORK)
+
+
+def copy_guest(xml, dest):
+    """A sparse copy of a sample guest's disks and XML in dest (emptied
+    first); returns the new XML's path."""
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
     src = os.path.dirname(xml)
     for name in os.listdir(src):
         if name.endswith(".img"):
-            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), WORK], check=True)
-            os.chmod(os.path.join(WORK, name), 0o644)
+            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), dest], check=True)
+            os.chmod(os.path.join(dest, name), 0o644)
     with open(xml) as f:
-        text = f.read().replace(f"file='{src}/", f"file='{WORK}/")
-    domain = os.path.join(WORK, os.path.basename(xml))
+        text = f.read().replace(f"file='{src}/", f"file='{dest}/")
+    domain = os.path.join(dest, os.path.basename(xml))
     with open(domain, "w") as f:
         f.write(text)
     return domain
