@@ -11,6 +11,7 @@ from lib import build_sample, disk_paths, drop_caches, log, median, timed
 
 from guestfix.steps.regenerate_initrd import rebuild_argv
 from guestfix.facts import Kernel
+from guestfix.session import tcg_requested
 
 
 def bare_launch(image):
@@ -22,9 +23,8 @@ def lone_regeneration(image):
     """Seconds of (initrd rebuild, grub.cfg regeneration) in one appliance."""
     import time
     g = guestfs.GuestFS(python_return_dict=True)
-    g.set_backend_settings(list(g.get_backend_settings()) + ["force_tcg"]
-                           if "force_tcg" in os.environ.get("LIBGUESTFS_BACKEND_SETTINGS", "")
-                           else list(g.get_backend_settings()))
+    if tcg_requested():
+        g.set_backend_settings(list(g.get_backend_settings()) + ["force_tcg"])
     g.set_smp(max(1, min(os.cpu_count() or 1, 8)))     # as guestfix's session does
     g.set_memsize(2048)
     g.add_drive_opts(image, format="raw", readonly=True)  # writes go to a throwaway overlay

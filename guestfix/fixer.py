@@ -147,7 +147,7 @@ def _run_step(step, ctx, session, monitor, report):
                 raise StepError(f"{step.name}: {change.target}: "
                                 f"{str(e).strip().splitlines()[0]}") from None
             report.changes.append(change)
-            if getattr(change, "pending", False):
+            if change.pending:
                 monitor.note(f"started, runs alongside the next steps: {change.target}")
             else:
                 monitor.result(f"{change.summary}: {change.target}")
@@ -158,7 +158,7 @@ def _run_step(step, ctx, session, monitor, report):
 def _finish_background(session, monitor, report):
     """Wait for the commands steps left running, and check them."""
     for change in report.changes:
-        if getattr(change, "pending", False):
+        if change.pending:
             with monitor.stage(f"waiting for: {change.summary}"):
                 try:
                     change.finish(session)
@@ -166,7 +166,6 @@ def _finish_background(session, monitor, report):
                     raise StepError(f"{change.step}: {change.target}: "
                                     f"{str(e).strip().splitlines()[0]}") from None
                 monitor.result(f"{change.summary}: {change.target}")
-            fault_point(f"step:{change.step}:finished")
 
 
 def fault_point(name):

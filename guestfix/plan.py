@@ -16,6 +16,9 @@ class Change:
     step: str
     summary: str
 
+    # a command still running in the background (see GuestCommand)
+    pending = False
+
     @property
     def target(self):
         return ""
