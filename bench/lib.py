@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from guestfix.demo import copy_guest  # noqa: F401 (the benchmarks' guest copies)
+# the benchmarks' guests: the same builds and copies as the demo's and the tests'
+from guestfix.demo import copy_guest, sample_guest as build_sample  # noqa: F401
 from guestfix.session import tcg_requested
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,13 +47,6 @@ def drop_caches():
     subprocess.run(["sync"], check=True)
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("3\n")
-
-
-def build_sample(layout):
-    """The cached sample guest of test-images/ (built on first use)."""
-    out = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), layout],
-                         check=True, stdout=subprocess.PIPE, text=True)
-    return out.stdout.strip().splitlines()[-1]
 
 
 def disk_paths(xml_path):

@@ -22,7 +22,8 @@ import traceback
 import click
 
 from . import __version__
-from .errors import GuestfixError
+from .errors import GuestfixError, UsageError
+from .optionmodes import CheckedCommand
 
 EXIT_CODES = __doc__.split("Exit codes", 1)[1].split("\n", 1)[1].rstrip()
 _debug = False
@@ -40,6 +41,11 @@ def _signal_to_interrupt(signum, frame):
 def cli(debug):
     global _debug
     _debug = debug
+
+
+# Every command checks its options against the modes they belong to
+# (optionmodes.RULES) before it does anything.
+cli.command_class = CheckedCommand
 
 
 def tcg_option(f):
@@ -351,12 +357,13 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
 # -- recover -----------------------------------------------------------------
 @cli.command(help="Finish or undo a commit that an interrupted `fix` left half done.")
 @click.argument("disk_paths", metavar="DISK...", nargs=-1, required=True)
-@click.option("--finish", "action", flag_value="finish", help="Write the rest of the changes.")
-@click.option("--undo", "action", flag_value="undo", help="Restore the disks as they were.")
-def recover(disk_paths, action):
+@click.option("--finish", is_flag=True, help="Write the rest of the changes.")
+@click.option("--undo", is_flag=True, help="Restore the disks as they were.")
+def recover(disk_paths, finish, undo):
     from .transaction import recover as do_recover
-    if not action:
-        raise GuestfixError("say --finish or --undo")
+    if finish == undo:
+        raise UsageError("say --finish or --undo" + (", not both" if finish else ""))
+    action = "finish" if finish else "undo"
     for path in do_recover(disk_paths, action):
         click.echo(f"{path}: {'changes completed' if action == 'finish' else 'restored'}")
 

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,33 +81,63 @@ def fresh_pool():
         conn.close()
 
 
-def copy_sample():
-    xml = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), "a"],
-                         check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
-    return copy_guest(xml, WORK)
+class SampleBuildError(Exception):
+    pass
+
+
+def sample_guest(layout, cache=None, env=None):
+    """Build (or take from the image cache) a sample Xen guest of
+    test-images/build.py; returns its domain XML's path.
+
+    The path comes back through a result file that only the builder writes,
+    once, when it is done: whatever debootstrap, update-initramfs or any
+    other tool prints on a cold cache never reaches us. The builder's own
+    output goes to our stderr, as progress for the person watching."""
+    argv = [sys.executable, os.path.join(REPO, "test-images", "build.py"), layout]
+    if cache:
+        argv += ["--cache", cache]
+    with tempfile.TemporaryDirectory(prefix="guestfix-build-") as tmp:
+        result_file = os.path.join(tmp, "result")
+        rc = subprocess.call(argv + ["--result", result_file], stdout=sys.stderr,
+                             env=env)
+        if rc != 0 or not os.path.exists(result_file):
+            raise SampleBuildError(f"building the sample guest ({layout}) failed "
+                                   f"(exit {rc}); its output is above")
+        with open(result_file) as f:
+            xml = f.read().strip()
+    if not os.path.isfile(xml):
+        raise SampleBuildError(f"the builder named {xml!r}, which is not a file")
+    return xml
 
 
 def copy_guest(xml, dest):
     """A sparse copy of a sample guest's disks and XML in dest (emptied
-    first); returns the new XML's path."""
+    first); returns the new XML's path. The cached images are never
+    written to: every user works on its own copy."""
     shutil.rmtree(dest, ignore_errors=True)
     os.makedirs(dest)
     src = os.path.dirname(xml)
     for name in os.listdir(src):
         if name.endswith(".img"):
-            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), dest], check=True)
-            os.chmod(os.path.join(dest, name), 0o644)
+            target = os.path.join(dest, name)
+            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), target],
+                           check=True)
+            os.chmod(target, 0o644)
     with open(xml) as f:
         text = f.read().replace(f"file='{src}/", f"file='{dest}/")
     domain = os.path.join(dest, os.path.basename(xml))
     with open(domain, "w") as f:
         f.write(text)
+    shutil.copymode(xml, domain)
     return domain
 
 
 def main():
     say("building the sample Xen PV guest (cached after the first run)")
-    domain = copy_sample()
+    try:
+        domain = copy_guest(sample_guest("a"), WORK)
+    except SampleBuildError as e:
+        sys.exit(f"demo: {e}")
     print(f"the 'Xen host' files: {WORK}")
     say("1. inspect: what is Xen-specific in this guest (read-only)")
     run("inspect", "--domain", domain)

@@ -20,6 +20,12 @@ class GuestfixError(Exception):
         return f"{text} ({self.hint})" if self.hint else text
 
 
+class UsageError(GuestfixError):
+    """The command line is wrong: an option outside the mode it belongs to."""
+
+    exit_code = 2
+
+
 class InputError(GuestfixError):
     """A disk, domain XML or option the user gave cannot be used."""
 

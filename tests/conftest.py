@@ -23,10 +23,10 @@ def state_dir(tmp_path_factory):
 
 
 def build_sample(layout):
-    """Build (or take from the cache) a sample Xen guest; returns its XML."""
-    out = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"), layout],
-                         check=True, stdout=subprocess.PIPE, text=True)
-    return out.stdout.strip().splitlines()[-1]
+    """Build (or take from the cache) a sample Xen guest; returns its XML.
+    The same call the demo makes (guestfix.demo.sample_guest)."""
+    from guestfix.demo import sample_guest
+    return sample_guest(layout)
 
 
 def guestfix(*args, env=None, timeout=1800, input=None):
@@ -49,26 +49,9 @@ def boot_checked(xml_path):
 
 
 def copy_sample(xml_path, dest):
-    """Copy a cached sample guest (sparse) into dest; returns the new XML.
-    The cache is never written to: every test works on its own copy."""
-    import re
-    import shutil
-    src_dir = os.path.dirname(xml_path)
-    os.makedirs(dest, exist_ok=True)
-    for name in os.listdir(src_dir):
-        if name.endswith(".img"):
-            target = os.path.join(dest, name)
-            subprocess.run(["cp", "--sparse=always", os.path.join(src_dir, name), target],
-                           check=True)
-            os.chmod(target, 0o644)
-    with open(xml_path) as f:
-        text = f.read()
-    text = re.sub(r"file='" + re.escape(src_dir) + "/", f"file='{dest}/", text)
-    new_xml = os.path.join(dest, os.path.basename(xml_path))
-    with open(new_xml, "w") as f:
-        f.write(text)
-    shutil.copymode(xml_path, new_xml)
-    return new_xml
+    """Copy a cached sample guest (sparse) into dest; returns the new XML."""
+    from guestfix.demo import copy_guest
+    return copy_guest(xml_path, dest)
 
 
 def disk_paths(xml_path):

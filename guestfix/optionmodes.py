@@ -1,0 +1,97 @@
+"""Which options belong to which mode of a command: one table.
+
+An option given where it does not apply is an error, never silently
+ignored: `migrate -i xl -ic URI` would otherwise run and leave the user
+believing the URI was used. virt-v2v refuses the same way (for example
+`-oc` with `-o local`).
+
+Each rule names the command, the click parameter, the option as the user
+types it, when it applies (a test on the command's parameters) and that
+condition in words. `check` is run by the command line before a command
+does anything.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import click
+from click.core import ParameterSource
+
+from .errors import UsageError
+
+
+@dataclass(frozen=True)
+class OptionRule:
+    command: str
+    param: str                           # click's parameter name
+    flag: str                            # as typed on the command line
+    applies: Callable[[dict], bool]      # given the command's parameters
+    when: str                            # the condition, in words
+    mode: Callable[[dict], str] = None   # what this run chose instead, in words
+
+
+def _input(p):
+    return f"-i {p['input_mode']}"
+
+
+def _output(p):
+    return f"-o {p['output_mode']}"
+
+
+RULES = [
+    # migrate
+    OptionRule("migrate", "input_uri", "-ic", lambda p: p["input_mode"] == "libvirt",
+               "with -i libvirt (the source's libvirt connection)", _input),
+    OptionRule("migrate", "output_uri", "-oc", lambda p: p["output_mode"] == "libvirt",
+               "with -o libvirt (where the domain is defined)", _output),
+    OptionRule("migrate", "boot_timeout", "--boot-timeout", lambda p: p["boot_check"],
+               "with --boot-check"),
+    OptionRule("migrate", "online", "--online", lambda p: not p["package_paths"],
+               "without --package (packages come from files or from the guest's "
+               "repositories, not both)"),
+    # xml
+    OptionRule("xml", "input_uri", "-ic", lambda p: p["input_mode"] == "libvirt",
+               "with -i libvirt (the source's libvirt connection)", _input),
+    OptionRule("xml", "output_uri", "-oc", lambda p: not p["emulator"],
+               "without --emulator (-oc is where xml looks the emulator up)"),
+    # fix
+    OptionRule("fix", "yes", "--yes", lambda p: not p["dry_run"],
+               "without --dry-run (a dry run writes nothing, so there is nothing to confirm)"),
+    OptionRule("fix", "direct_boot_dir", "--direct-boot", lambda p: not p["dry_run"],
+               "without --dry-run (the kernel is copied out of the committed disks)"),
+    OptionRule("fix", "online", "--online", lambda p: not p["package_paths"],
+               "without --package (packages come from files or from the guest's "
+               "repositories, not both)"),
+    # backup
+    OptionRule("backup", "source_args", "SOURCE", lambda p: not p["verify_dir"],
+               "when making a backup, not with --verify DIR (which reads the manifest)"),
+    OptionRule("backup", "dest", "--to", lambda p: not p["verify_dir"],
+               "when making a backup, not with --verify DIR"),
+    OptionRule("backup", "md5", "--md5", lambda p: not p["verify_dir"],
+               "when making a backup, not with --verify DIR (which checks what the "
+               "manifest records)"),
+]
+
+
+def given(ctx, param):
+    """Did the user give this parameter (rather than leave its default)?"""
+    source = ctx.get_parameter_source(param)
+    return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def check(command, ctx):
+    """Refuse the first option given outside the mode it belongs to."""
+    for rule in RULES:
+        if rule.command != command or not given(ctx, rule.param):
+            continue
+        if not rule.applies(ctx.params):
+            chosen = f" (this run: {rule.mode(ctx.params)})" if rule.mode else ""
+            raise UsageError(f"{rule.flag} applies only {rule.when}{chosen}")
+
+
+class CheckedCommand(click.Command):
+    """A click command whose options are checked against RULES first."""
+
+    def invoke(self, ctx):
+        check(self.name, ctx)
+        return super().invoke(ctx)

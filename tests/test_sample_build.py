@@ -1,0 +1,68 @@
+"""The sample-image builder's cold-cache path, as the demo and the tests
+call it: whatever the tools it runs print on standard output never reaches
+the caller, which gets exactly the domain XML's path.
+
+A warm cache returns before any tool runs, so these tests build into an
+empty cache of their own, with the tools the build runs (tar, and the
+libguestfs appliance) behind a PATH whose `tar` first prints progress
+lines on its stdout, as debootstrap and update-initramfs do.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from guestfix.demo import sample_guest
+
+pytestmark = pytest.mark.slow
+
+NOISE = "I: Retrieving InRelease (a tool's progress on stdout)"
+LAYOUT = "c15"      # the cheapest layout: a file-level tree, one appliance run
+
+
+@pytest.fixture(scope="module")
+def noisy_env(tmp_path_factory):
+    bin_dir = tmp_path_factory.mktemp("noisy-bin")
+    tar = bin_dir / "tar"
+    tar.write_text(f"#!/bin/sh\necho '{NOISE}'\necho '{NOISE}' >&1\nexec /bin/tar \"$@\"\n")
+    tar.chmod(0o755)
+    return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+
+@pytest.fixture(scope="module")
+def cold_build(tmp_path_factory, noisy_env):
+    cache = str(tmp_path_factory.mktemp("empty-cache"))
+    assert os.listdir(cache) == []
+    return cache
+
+
+def test_cold_cache_gives_the_caller_only_the_path(cold_build, noisy_env, capfd):
+    xml = sample_guest(LAYOUT, cache=cold_build, env=noisy_env)
+    out, err = capfd.readouterr()
+    assert os.path.isfile(xml) and xml.startswith(cold_build + "/"), xml
+    assert xml.endswith(f"/xenguest-{LAYOUT}.xml")
+    # the noisy tool really ran on this path, and its lines went to stderr
+    assert NOISE in err
+    assert NOISE not in out
+    with open(xml) as f:
+        assert "<domain type='xen'>" in f.read()
+
+
+def test_stdout_holds_one_line_without_a_result_file(cold_build, noisy_env):
+    """build.py run by hand prints the path as its only stdout line."""
+    r = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"),
+                        LAYOUT, "--cache", cold_build], capture_output=True, text=True,
+                       env=noisy_env, check=True)
+    assert r.stdout.count("\n") == 1 and os.path.isfile(r.stdout.strip()), r.stdout
+
+
+def test_a_failed_build_is_one_clear_error(tmp_path):
+    """A builder that dies leaves no half path for the caller to use."""
+    cache = tmp_path / "cache"
+    cache.write_text("a file where the cache directory should be")
+    from guestfix.demo import SampleBuildError
+    with pytest.raises(SampleBuildError, match="building the sample guest"):
+        sample_guest(LAYOUT, cache=str(cache))
