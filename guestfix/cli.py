@@ -75,6 +75,22 @@ def disk_options(f):
     return f
 
 
+def _confirmation(question, yes, json_mode, no_terminal):
+    """The confirm(report) a writing command asks before it writes: None
+    with --yes or --json (nobody to ask); without a terminal to ask on, the
+    `no_terminal` error."""
+    if yes or json_mode:
+        return None
+    if not sys.stdin.isatty():
+        raise no_terminal
+    from . import render
+
+    def confirm(report):
+        render.changes(report, diffs=True)
+        return click.confirm(question, default=False)
+    return confirm
+
+
 def _emit_json(data):
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -118,20 +134,14 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
     found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
                                         allow_backing=allow_backing)
     monitor = progress.choose(json_mode)
-    interactive = not (yes or json_mode) and sys.stdin.isatty()
-    if not (yes or dry_run or json_mode or interactive):
-        raise GuestfixError("fix would change the disks and there is no terminal to ask",
-                            hint="pass --yes, or --dry-run to see the changes")
-
-    def confirm(report):
-        if not interactive:
-            return True
-        render.changes(report, diffs=True)
-        return click.confirm("Write these changes to the disks?", default=False)
-
-    report = fixer.run_fix(found, devmap, monitor, macs=macs, dry_run=dry_run,
-                           tcg=tcg_requested(tcg), confirm=confirm, root=root,
-                           direct_boot_dir=direct_boot_dir, packages=packages)
+    confirm = None if dry_run else _confirmation(
+        "Write these changes to the disks?", yes, json_mode,
+        UsageError("fix would change the disks and there is no terminal to ask",
+                   hint="pass --yes, or --dry-run to see the changes"))
+    opts = fixer.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
+                            dry_run=dry_run)
+    report = fixer.fix_disks(found, devmap, monitor, opts, confirm=confirm,
+                             direct_boot_dir=direct_boot_dir)
     if json_mode:
         _emit_json(report.as_dict())
     else:
@@ -308,7 +318,6 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
             output_format, allocation, bridges, networks, macs, map_file, backup_dir, boot_check,
             boot_timeout, virt_type, emulator, allow_backing, log_file, yes, json_mode,
             package_paths, online, tcg):
-    import time as _time
     from . import migrate as migrate_mod, progress, render
     from .domain import networks as netmap
     from .errors import BootCheckFailed
@@ -316,29 +325,21 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
     from .session import tcg_requested
     opts = migrate_mod.MigrateOptions(
         input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
-        output_storage=os.path.abspath(output_storage) if output_mode == "local" else output_storage,
+        output_storage=output_storage,
         output_uri=output_uri, new_name=new_name, output_format=output_format or "",
         allocation=allocation, network_map=netmap.build(bridges, networks, macs, map_file),
         backup_dir=backup_dir or "", boot_check=boot_check, boot_timeout=boot_timeout,
         tcg=tcg_requested(tcg), virt_type=virt_type, emulator=emulator,
         allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online))
-    interactive = not (yes or json_mode) and sys.stdin.isatty()
-    if not (yes or json_mode or interactive):
-        raise GuestfixError("migrate writes a new guest and there is no terminal to ask",
-                            hint="pass --yes")
+    confirm = _confirmation(
+        "Create the migrated guest with these changes?", yes, json_mode,
+        UsageError("migrate writes a new guest and there is no terminal to ask",
+                   hint="pass --yes"))
     if not log_file:
-        os.makedirs("/var/log/guestfix", exist_ok=True)
-        stem = new_name or os.path.basename(source).rsplit(".", 1)[0] or "guest"
-        log_file = f"/var/log/guestfix/{stem}-{_time.strftime('%Y%m%d-%H%M%S')}.log"
+        log_file = migrate_mod.default_log_path(source, new_name)
+    os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
     with open(log_file, "a") as log:
         monitor = progress.TeeMonitor(progress.choose(json_mode), progress.PlainMonitor(log))
-
-        def confirm(report):
-            if not interactive:
-                return True
-            render.changes(report, diffs=True)
-            return click.confirm("Create the migrated guest with these changes?", default=False)
-
         try:
             result = migrate_mod.migrate(source, opts, monitor, confirm)
         except BaseException as e:

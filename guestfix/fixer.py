@@ -1,15 +1,20 @@
-"""The fix run: one session on overlays, the steps in order, then commit.
+"""The fix run: one session on overlays, the steps in order.
 
-    disks -> Transaction (overlays) -> GuestSession -> facts
+    disks -> overlays (throwaway, or a journaled Transaction)
+          -> GuestSession -> facts
           -> for each step: plan -> apply (inside the overlay)
-          -> close the session -> confirm -> commit (or discard on dry run)
+          -> close the session
+          -> yield the fixed overlays (FixedGuest)
+
+`fixed_overlays` is the one way to fix a guest. The caller decides what
+happens to the result: `fix` commits it into the disks (fix_disks), `fix
+--dry-run` shows it and throws it away, `migrate` copies it elsewhere.
 
 Applying each step's changes before the next step plans means later steps
 see earlier edits, and the dry run performs exactly the work of a real run.
 """
 
-import os
-import sys
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -17,10 +22,11 @@ from . import facts as facts_mod
 from . import packages as packages_mod
 from .directboot import DirectBootExport
 from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError
+from .faults import fault_point
 from .progress import StageClock, TeeMonitor
 from .session import GuestSession
 from .steps import StepContext, registry
-from .transaction import Transaction
+from .transaction import ThrowawayOverlays, Transaction
 
 
 @dataclass
@@ -54,82 +60,115 @@ class FixReport:
         }
 
 
-def run_fix(disks, devmap, monitor, macs=(), dry_run=False, tcg=False,
-            confirm=None, root=None, direct_boot_dir=None, output=None, packages=None):
-    """Fix the guest on `disks`. `confirm(report)` is asked before the
-    commit and may return False to discard everything. With
-    `direct_boot_dir`, the boot kernel and initrd are also copied out there
-    (see directboot.py), once the disks are committed.
+@dataclass
+class FixOptions:
+    macs: list = field(default_factory=list)     # NIC MACs in domain order
+    tcg: bool = False
+    root: str = None                             # --root: the OS root when several
+    packages: object = None                      # PackageSource: a missing kernel/boot loader
+    dry_run: bool = False                        # only reported: nothing is committed
 
-    With `output`, the disks are only read: the work happens on throwaway
-    overlays and `output(overlays)` is called instead of the commit, to copy
-    the fixed guest elsewhere (migrate).
 
-    `packages` (a PackageSource) supplies the default kernel or boot loader
-    when the guest lacks them; without it such a guest is refused before
-    anything changes."""
-    report = FixReport(disks=disks, dry_run=dry_run)
+class FixedGuest:
+    """What `fixed_overlays` yields: the report, and the overlays that hold
+    the fixed guest over the untouched disks."""
+
+    def __init__(self, report, layer, monitor, clock, started):
+        self.report = report
+        self.overlays = layer.overlays
+        self._layer, self._monitor, self._clock, self._started = layer, monitor, clock, started
+        self.record_time()
+
+    def record_time(self):
+        self.report.timings = list(self._clock.stages)
+        self.report.seconds = time.monotonic() - self._started
+
+    def commit(self):
+        """Write the overlays into the disks (journaled overlays only)."""
+        with self._monitor.stage("committing the changes to the disks"):
+            self._layer.commit(on_disk=lambda disk: fault_point("commit"))
+        self.report.committed = True
+        self.record_time()
+
+
+@contextlib.contextmanager
+def fixed_overlays(disks, devmap, monitor, opts, journaled=False, export=None):
+    """Fix the guest on qcow2 overlays over `disks`, which are only read,
+    and yield a FixedGuest. The overlays are thrown away when the block
+    ends, unless `journaled`: then they are a Transaction whose
+    FixedGuest.commit() writes them into the disks.
+
+    `opts.packages` supplies the default kernel or boot loader when the
+    guest lacks them; without it such a guest is refused before anything
+    changes. With `export` (a DirectBootExport), the boot kernel and initrd
+    are staged for direct kernel boot before the session closes."""
     started = time.monotonic()
     clock = StageClock()
     monitor = TeeMonitor(monitor, clock)
-    packages = packages or packages_mod.PackageSource()
-    export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not dry_run else None
+    report = FixReport(disks=disks, dry_run=opts.dry_run)
+    with (Transaction(disks) if journaled else ThrowawayOverlays(disks)) as layer:
+        _run_steps(layer.overlays, disks, devmap, monitor, opts, report, export)
+        yield FixedGuest(report, layer, monitor, clock, started)
+
+
+def fix_disks(disks, devmap, monitor, opts, confirm=None, direct_boot_dir=None):
+    """`guestfix fix`: fix the guest and commit it into its disks, or with
+    `opts.dry_run` only report what would change. `confirm(report)` is
+    asked before the commit and may return False to discard everything.
+    With `direct_boot_dir`, the boot kernel and initrd are also copied out
+    there (see directboot.py), once the disks are committed."""
+    export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not opts.dry_run else None
     try:
-        return _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export,
-                    output, packages)
+        with fixed_overlays(disks, devmap, monitor, opts, journaled=not opts.dry_run,
+                            export=export) as fixed:
+            report = fixed.report
+            if opts.dry_run:
+                return report
+            if report.changes:
+                if confirm is not None and not confirm(report):
+                    raise Aborted("declined: nothing was written")
+                fixed.commit()
+            if export:
+                export.finish()
+            return report
     finally:
-        report.timings = clock.stages
-        report.seconds = time.monotonic() - started
         if export:
             export.discard()
 
 
-def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, export, output,
-         packages):
-    with Transaction(disks, dry_run=dry_run or output is not None) as txn:
-        with monitor.stage("starting the appliance and inspecting the guest"):
-            session = GuestSession(txn.overlays, readonly=False, tcg=tcg, monitor=monitor,
-                                   root=root, network=packages.online).open()
-        report.launch_seconds = session.launch_seconds
-        try:
-            with session:
-                with monitor.stage("reading the guest's configuration"):
-                    # the initrd is listed later, and only if no rebuild is certain
-                    facts = facts_mod.collect(session, disks, devmap, list_initrd=False)
-                report.facts = facts
-                _refuse_unfixable(facts, packages, direct_boot=export is not None)
-                ctx = StepContext(facts=facts, devmap=devmap, guest=session,
-                                  macs=list(macs), earlier=report.changes,
-                                  notes=report.notes, packages=packages,
-                                  direct_boot=export is not None)
-                for step in registry():
-                    _run_step(step, ctx, session, monitor, report)
-                    if step.name == "install-packages" and ctx.changed(step.name):
-                        with monitor.stage("reading the guest's configuration again"):
-                            ctx.facts = report.facts = facts = \
-                                facts_mod.collect(session, disks, devmap, list_initrd=False)
-                        _check_installed(facts, direct_boot=export is not None)
-                _finish_background(session, monitor, report)
-                if export:
-                    with monitor.stage("copying the boot kernel and initrd out for direct boot"):
-                        report.direct_boot = export.stage(session, facts)
-        except RuntimeError as e:
-            raise GuestfixError(f"libguestfs: {str(e).strip().splitlines()[0]}") from None
-        if dry_run or (not report.changes and output is None):
+def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
+    """One session on the overlays: facts, every step, the background
+    commands waited for; the session is closed (flushed) on return."""
+    packages = opts.packages or packages_mod.PackageSource()
+    direct_boot = export is not None
+    with monitor.stage("starting the appliance and inspecting the guest"):
+        session = GuestSession(overlays, readonly=False, tcg=opts.tcg, monitor=monitor,
+                               root=opts.root, network=packages.online).open()
+    report.launch_seconds = session.launch_seconds
+    try:
+        with session:
+            with monitor.stage("reading the guest's configuration"):
+                # the initrd is listed later, and only if no rebuild is certain
+                facts = facts_mod.collect(session, disks, devmap, list_initrd=False)
+            report.facts = facts
+            _refuse_unfixable(facts, packages, direct_boot=direct_boot)
+            ctx = StepContext(facts=facts, devmap=devmap, guest=session,
+                              macs=list(opts.macs), earlier=report.changes,
+                              notes=report.notes, packages=packages,
+                              direct_boot=direct_boot)
+            for step in registry():
+                _run_step(step, ctx, session, monitor, report)
+                if step.name == "install-packages" and ctx.changed(step.name):
+                    with monitor.stage("reading the guest's configuration again"):
+                        ctx.facts = report.facts = facts = \
+                            facts_mod.collect(session, disks, devmap, list_initrd=False)
+                    _check_installed(facts, direct_boot=direct_boot)
+            _finish_background(session, monitor, report)
             if export:
-                export.finish()
-            return report
-        if confirm is not None and not confirm(report):
-            raise Aborted("declined: nothing was written")
-        if output is not None:
-            output(txn.overlays)
-            return report
-        with monitor.stage("committing the changes to the disks"):
-            txn.commit(on_disk=lambda disk: fault_point("commit"))
-        report.committed = True
-        if export:
-            export.finish()
-    return report
+                with monitor.stage("copying the boot kernel and initrd out for direct boot"):
+                    report.direct_boot = export.stage(session, facts)
+    except RuntimeError as e:
+        raise GuestfixError(f"libguestfs: {str(e).strip().splitlines()[0]}") from None
 
 
 def _run_step(step, ctx, session, monitor, report):
@@ -166,22 +205,6 @@ def _finish_background(session, monitor, report):
                     raise StepError(f"{change.step}: {change.target}: "
                                     f"{str(e).strip().splitlines()[0]}") from None
                 monitor.result(f"{change.summary}: {change.target}")
-
-
-def fault_point(name):
-    """Test hook: GUESTFIX_FAULT=fail@POINT raises there, sleep@POINT stalls
-    there (so a test can kill the process at a known point). Points are
-    step:NAME (after the step's changes) and commit (journal written,
-    before the first disk is written)."""
-    spec = os.environ.get("GUESTFIX_FAULT", "")
-    action, _, point = spec.partition("@")
-    if point != name:
-        return
-    if action == "fail":
-        raise StepError(f"injected failure at {name}")
-    if action == "sleep":
-        print(f"guestfix: test hook: stalled at {name}", file=sys.stderr, flush=True)
-        time.sleep(3600)
 
 
 SUPPORTED_FAMILIES = ("debian", "suse", "redhat")

@@ -99,37 +99,54 @@ def check_pending(disks):
         shutil.rmtree(jdir, ignore_errors=True)
 
 
-class Transaction:
-    """Overlays over `disks`; `commit()` makes the changes permanent.
+class ThrowawayOverlays:
+    """qcow2 overlays over `disks` in a temporary directory, removed when
+    the block ends: the disks are only ever read (fix --dry-run, migrate)."""
 
-    With `dry_run`, the overlays live in a temporary directory and are
-    thrown away: the same work runs, nothing reaches the disks.
-    """
-
-    def __init__(self, disks, dry_run=False):
+    def __init__(self, disks):
         self.disks = disks
-        self.dry_run = dry_run
+        self.overlays = []
+        self._dir = None
+
+    def __enter__(self):
+        self._dir = tempfile.mkdtemp(prefix="guestfix-overlays-")
+        try:
+            for i, disk in enumerate(self.disks):
+                self.overlays.append(
+                    create_overlay(disk, os.path.join(self._dir, f"overlay-{i}.qcow2")))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self._dir, ignore_errors=True)
+        return False
+
+
+class Transaction:
+    """Journaled overlays over `disks`; `commit()` makes the changes
+    permanent (see the module docstring)."""
+
+    def __init__(self, disks):
+        self.disks = disks
         self.overlays = []
         self._dirs = []
         self._locks = []
         self.committed = False
 
     def __enter__(self):
-        if not self.dry_run:
-            check_pending(self.disks)
+        check_pending(self.disks)
         try:
             for disk in self.disks:
-                if self.dry_run:
-                    d = tempfile.mkdtemp(prefix="guestfix-dryrun-")
-                else:
-                    d = journal_dir_for(disk.path)
-                    os.makedirs(d)
-                    fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                    self._locks.append(fd)
-                    _write_json(os.path.join(d, "journal.json"),
-                                {"state": "working", "disk": disk.path,
-                                 "format": disk.format, "pid": os.getpid()})
+                d = journal_dir_for(disk.path)
+                os.makedirs(d)
+                fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._locks.append(fd)
+                _write_json(os.path.join(d, "journal.json"),
+                            {"state": "working", "disk": disk.path,
+                             "format": disk.format, "pid": os.getpid()})
                 self._dirs.append(d)
                 self.overlays.append(create_overlay(disk, os.path.join(d, "overlay.qcow2")))
         except BaseException:
@@ -150,8 +167,6 @@ class Transaction:
 
     def commit(self, on_disk=None):
         """Write every overlay into its disk (see the module docstring)."""
-        if self.dry_run:
-            raise GuestfixError("internal error: commit of a dry run")
         for disk, overlay, d in zip(self.disks, self.overlays, self._dirs):
             undo = os.path.join(d, "undo.qcow2")
             run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", disk.format,

@@ -10,7 +10,7 @@ import pytest
 from conftest import guestfix
 from guestfix.diskimage import open_disk
 from guestfix.errors import PendingTransactionError
-from guestfix.transaction import Transaction, check_pending, journal_dir_for
+from guestfix.transaction import ThrowawayOverlays, Transaction, check_pending, journal_dir_for
 
 
 def sha(path):
@@ -69,12 +69,16 @@ def test_commit_writes_changes(disk):
     assert not os.path.exists(journal_dir_for(disk.path))
 
 
-def test_dry_run_leaves_no_journal(disk):
+def test_throwaway_overlays_leave_no_journal(disk):
+    """What fix --dry-run and migrate work on: the disk is only read, and
+    nothing of the overlays outlives the block."""
     before = sha(disk.path)
-    with Transaction([disk], dry_run=True) as txn:
-        write_overlay(txn.overlays[0].path)
+    with ThrowawayOverlays([disk]) as layer:
+        write_overlay(layer.overlays[0].path)
+        overlay_dir = os.path.dirname(layer.overlays[0].path)
     assert sha(disk.path) == before
     assert not os.path.exists(journal_dir_for(disk.path))
+    assert not os.path.exists(overlay_dir)
 
 
 def _interrupted_commit(disk):

@@ -278,7 +278,7 @@ def _pkg_empty(d, _images):
             "-os", os.path.join(d, "out"), "--json"]
 
 
-@case("fix-without-terminal", "options", "fix (no --yes, no tty)", 1, "--yes")
+@case("fix-without-terminal", "options", "fix (no --yes, no tty)", 2, "--yes")
 def _no_tty(d, _images):
     return ["fix", raw_disk(d)]
 

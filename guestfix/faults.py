@@ -1,0 +1,26 @@
+"""Test hook: fault points where a test can make a run fail or stall.
+
+GUESTFIX_FAULT=fail@POINT raises a StepError at POINT; sleep@POINT stalls
+there (announced on stderr) so a test can kill the process at a known
+point. The points are step:NAME (after a fix step's changes), commit
+(journal written, before the first disk is written), and migrate:STAGE,
+migrate:copying and migrate:copied.
+"""
+
+import os
+import sys
+import time
+
+from .errors import StepError
+
+
+def fault_point(name):
+    spec = os.environ.get("GUESTFIX_FAULT", "")
+    action, _, point = spec.partition("@")
+    if point != name:
+        return
+    if action == "fail":
+        raise StepError(f"injected failure at {name}")
+    if action == "sleep":
+        print(f"guestfix: test hook: stalled at {name}", file=sys.stderr, flush=True)
+        time.sleep(3600)

@@ -1,0 +1,224 @@
+"""Where a migration puts the guest: its disks and its domain.
+
+One class per output mode (-o), behind one interface:
+
+    prepare(name, disks, devmap)   refuse before any work: existing outputs,
+                                   no room, no pool
+    copy_disk(overlay, disk, monitor) -> the new disk's entry in the report
+    write_domain(xml_text) -> where the domain went
+    undo()                         remove everything this run created
+    close()                        release connections
+
+`emulator_uri` is the libvirt connection whose emulator the domain should
+name ("" for the host's). A new output is a new class here.
+"""
+
+import os
+import re
+import xml.etree.ElementTree as ET
+
+from . import qemuimg
+from .domain import convert
+from .domain.define import LibvirtError, connect, define, libvirt_bindings
+from .errors import GuestfixError, InputError, UsageError
+from .storage import check_room
+
+
+class Output:
+    mode = ""
+    defines = False          # the domain is defined in libvirt, not written to a file
+    emulator_uri = ""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.name = ""
+        self.disks, self.devmap = [], None
+        self._files = []     # created by this run, removed by undo()
+
+    # -- naming ---------------------------------------------------------------
+    def format_for(self, disk):
+        return self.opts.output_format or disk.format
+
+    def file_name(self, disk):
+        fmt = self.format_for(disk)
+        return f"{self.name}-{self.devmap.rename(disk.target)}." \
+               f"{'qcow2' if fmt == 'qcow2' else 'img'}"
+
+    def needed_bytes(self):
+        if self.opts.allocation == "preallocated":
+            return sum(d.virtual_size for d in self.disks)
+        return sum(os.stat(d.path).st_blocks * 512 for d in self.disks)
+
+    def _entry(self, disk, path):
+        return {"target": self.devmap.rename(disk.target), "source": disk.path, "path": path,
+                "format": self.format_for(disk), "size": disk.virtual_size,
+                "xen_target": disk.target}
+
+    # -- the interface ----------------------------------------------------------
+    def prepare(self, name, disks, devmap):
+        if not re.match(r"^[\w.+-]+$", name):
+            raise InputError(f"domain name {name!r} is not usable as a file name")
+        self.name, self.disks, self.devmap = name, disks, devmap
+
+    def copy_disk(self, overlay, disk, monitor):
+        raise NotImplementedError
+
+    def write_domain(self, xml_text):
+        raise NotImplementedError
+
+    def undo(self):
+        for path in self._files:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self._files = []
+
+    def close(self):
+        pass
+
+
+class LocalDirectory(Output):
+    """-o local -os DIR: disk images and NAME.xml in a directory."""
+
+    mode = "local"
+
+    @property
+    def directory(self):
+        return os.path.abspath(self.opts.output_storage)
+
+    def prepare(self, name, disks, devmap):
+        super().prepare(name, disks, devmap)
+        d = self.directory
+        if not os.path.isdir(d):
+            raise InputError(f"-os {d}: no such directory")
+        for path in [os.path.join(d, self.file_name(disk)) for disk in disks] + \
+                [os.path.join(d, f"{name}.xml")]:
+            if os.path.lexists(path):
+                raise InputError(f"{path} already exists")
+        check_room(d, self.needed_bytes())
+
+    def copy_disk(self, overlay, disk, monitor):
+        path = os.path.join(self.directory, self.file_name(disk))
+        self._files.append(path)
+        qemuimg.convert(overlay.path, "qcow2", path, self.format_for(disk), monitor,
+                        disk.virtual_size, preallocate=self.opts.allocation == "preallocated")
+        return self._entry(disk, path)
+
+    def write_domain(self, xml_text):
+        path = os.path.join(self.directory, f"{self.name}.xml")
+        self._files.append(path)
+        convert.write_atomically(path, xml_text)
+        return path
+
+
+class LibvirtPool(Output):
+    """-o libvirt -os POOL [-oc URI]: volumes in a storage pool, the domain
+    defined on the same connection."""
+
+    mode = "libvirt"
+    defines = True
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        self.conn = self.pool = None
+        self._volumes, self._domain = [], None
+
+    @property
+    def emulator_uri(self):
+        return self.opts.output_uri
+
+    def prepare(self, name, disks, devmap):
+        super().prepare(name, disks, devmap)
+        libvirt = libvirt_bindings()
+        pool_name, uri = self.opts.output_storage, self.opts.output_uri
+        self.conn = connect(uri)
+        try:
+            self.pool = self.conn.storagePoolLookupByName(pool_name)
+            if not self.pool.isActive():
+                raise LibvirtError(f"storage pool {pool_name} is not active",
+                                   hint=f"virsh pool-start {pool_name}")
+            self.pool.refresh(0)
+        except libvirt.libvirtError:
+            raise LibvirtError(f"no storage pool {pool_name} on {uri}") from None
+        try:
+            self.conn.lookupByName(name)
+            raise LibvirtError(f"a domain named {name} already exists on {uri}",
+                               hint="rename with -on NAME")
+        except libvirt.libvirtError:
+            pass
+        for disk in disks:
+            try:
+                self.pool.storageVolLookupByName(self.file_name(disk))
+                raise LibvirtError(f"pool {pool_name} already has a volume "
+                                   f"{self.file_name(disk)}")
+            except libvirt.libvirtError:
+                pass
+        free = self.pool.info()[3]
+        if free < self.needed_bytes():
+            raise InputError(f"pool {pool_name} has {free >> 20} MiB free but "
+                             f"the guest needs {self.needed_bytes() >> 20} MiB")
+
+    def copy_disk(self, overlay, disk, monitor):
+        fmt, name = self.format_for(disk), self.file_name(disk)
+        vol = self._create_volume(name, fmt, disk.virtual_size)
+        self._volumes.append(vol)
+        path = vol.path()
+        if not os.path.exists(path):
+            raise GuestfixError(f"pool {self.opts.output_storage}: volume {name} has no "
+                                "local path (only directory-like pools are supported)")
+        qemuimg.convert(overlay.path, "qcow2", path, fmt, monitor, disk.virtual_size,
+                        create=False)
+        return self._entry(disk, path)
+
+    def _create_volume(self, name, fmt, size):
+        root = ET.Element("volume")
+        ET.SubElement(root, "name").text = name
+        ET.SubElement(root, "capacity", {"unit": "bytes"}).text = str(size)
+        alloc = size if self.opts.allocation == "preallocated" and fmt == "raw" else 0
+        ET.SubElement(root, "allocation", {"unit": "bytes"}).text = str(alloc)
+        target = ET.SubElement(root, "target")
+        ET.SubElement(target, "format", {"type": fmt})
+        libvirt = libvirt_bindings()
+        try:
+            return self.pool.createXML(ET.tostring(root, encoding="unicode"), 0)
+        except libvirt.libvirtError as e:
+            raise LibvirtError(f"pool {self.opts.output_storage}: cannot create volume {name}: "
+                               f"{e.get_error_message()}") from None
+
+    def write_domain(self, xml_text):
+        define(xml_text, self.opts.output_uri, replace=False)
+        self._domain = self.conn.lookupByName(self.name)
+        return f"{self.opts.output_uri} {self.name}"
+
+    def undo(self):
+        super().undo()
+        for vol in self._volumes:
+            try:
+                vol.delete(0)
+            except Exception:      # noqa: BLE001 - best effort clean-up
+                pass
+        if self._domain is not None:
+            try:
+                self._domain.undefine()
+            except Exception:      # noqa: BLE001
+                pass
+        self._volumes, self._domain = [], None
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = self.pool = None
+
+
+OUTPUTS = {cls.mode: cls for cls in (LocalDirectory, LibvirtPool)}
+
+
+def output_for(opts):
+    if opts.output_mode not in OUTPUTS:
+        raise UsageError(f"-o {opts.output_mode}: use {' or '.join(OUTPUTS)}")
+    if not opts.output_storage:
+        raise UsageError("-os is needed: a directory (-o local) or a pool (-o libvirt)")
+    return OUTPUTS[opts.output_mode](opts)
