@@ -104,7 +104,7 @@ def _fix(disks, devmap, monitor, macs, dry_run, tcg, confirm, root, report, expo
                                   direct_boot=export is not None)
                 for step in registry():
                     _run_step(step, ctx, session, monitor, report)
-                    if step.name == "install-packages" and ctx.changed(step.name):
+                    if step.changes_facts and ctx.changed(step.name):
                         with monitor.stage("reading the guest's configuration again"):
                             ctx.facts = report.facts = facts = \
                                 facts_mod.collect(session, disks, devmap, list_initrd=False)

@@ -27,9 +27,16 @@ class StepContext:
 
 
 class Step:
+    """One fix-up. The class attributes are its contract, and the run order
+    is derived from them (see order.py)."""
+
     name = ""
     title = ""
-    changes = ""        # the contract: what this step may change
+    changes = ""          # what this step may change
+    reads = ()            # steps whose changes its plan depends on: ctx.changed(*self.reads)
+    after = ()            # steps it must run after, beyond `reads`
+    changes_facts = False  # the runner reads the facts again after it changed something
+    position = 0          # breaks ties between steps free to run: lowest first
 
     def applies(self, facts):
         return True
@@ -39,11 +46,12 @@ class Step:
 
 
 def registry():
-    """The steps in the order they run."""
+    """The steps in the order they run, derived from their declarations."""
     from . import (boot_code, bootloader_config, check_grub_cfg, cleanup, console,
                    default_kernel, device_names, initrd_modules, install_packages,
                    nic_names, regenerate_grub_cfg, regenerate_initrd)
-    return [install_packages.STEP, initrd_modules.STEP, device_names.STEP,
-            bootloader_config.STEP, console.STEP, nic_names.STEP, cleanup.STEP,
-            regenerate_initrd.STEP, boot_code.STEP, regenerate_grub_cfg.STEP,
-            default_kernel.STEP, check_grub_cfg.STEP]
+    from .order import ordered
+    return ordered(m.STEP for m in (boot_code, bootloader_config, check_grub_cfg, cleanup,
+                                    console, default_kernel, device_names, initrd_modules,
+                                    install_packages, nic_names, regenerate_grub_cfg,
+                                    regenerate_initrd))

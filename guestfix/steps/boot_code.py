@@ -67,6 +67,9 @@ class BootCode(Step):
     name = "boot-code"
     title = "BIOS boot code installed where the disk has none"
     changes = "the first disk's MBR and post-MBR gap (grub-install / grub2-install)"
+    # grub-install reads /etc/default/grub, which bootloader-config fixes
+    after = ("bootloader-config",)
+    position = 8
 
     def applies(self, facts):
         return facts.bootloader in ("grub2", "grub-legacy") and not facts.boot_code

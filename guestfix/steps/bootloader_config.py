@@ -119,6 +119,7 @@ class BootloaderConfig(Step):
     title = "boot loader settings: kernel arguments, serial console, device.map"
     changes = (f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines, "
                f"{SYSCONFIG_BOOTLOADER} DEFAULT_APPEND/FAILSAFE_APPEND")
+    position = 3
 
     def plan(self, ctx):
         changes = []

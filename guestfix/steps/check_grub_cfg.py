@@ -36,12 +36,14 @@ class CheckGrubCfg(Step):
     name = "check-grub-cfg"
     title = "grub.cfg checked: virtio device names only"
     changes = "grub.cfg (appliance device names -> virtio names)"
+    reads = ("regenerate-grub-cfg", "default-kernel")     # the steps that write grub.cfg
+    position = 11
 
     def applies(self, facts):
         return facts.bootloader == "grub2"
 
     def plan(self, ctx):
-        if not ctx.changed("regenerate-grub-cfg", "default-kernel"):
+        if not ctx.changed(*self.reads):
             return []
         cfg = ctx.facts.grub_cfg
         before = ctx.guest.read_text(cfg) or ""

@@ -49,6 +49,7 @@ class Console(Step):
     name = "console"
     title = "console: Xen getty links out, ttyS0 in inittab and securetty"
     changes = "getty links in " + ", ".join(WANTS_DIRS) + "; /etc/inittab; /etc/securetty"
+    position = 4
 
     def plan(self, ctx):
         changes = []

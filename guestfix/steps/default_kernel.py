@@ -198,6 +198,9 @@ class DefaultKernel(Step):
     title = "the boot kernel is GRUB's default entry"
     changes = ("GRUB_DEFAULT in /etc/default/grub and grub.cfg, or grubenv saved_entry "
                "(grub-set-default), or grubby's default, or menu.lst `default`")
+    # it looks for the boot kernel's entry in the regenerated grub.cfg
+    after = ("regenerate-grub-cfg",)
+    position = 10
 
     def applies(self, facts):
         return facts.bootloader in ("grub2", "grub-legacy") and bool(facts.boot_kernel)

@@ -29,6 +29,7 @@ class DeviceNames(Step):
     name = "device-names"
     title = "device names: Xen disks renamed to virtio in fstab, crypttab, resume"
     changes = ", ".join(FILES)
+    position = 2
 
     def plan(self, ctx):
         changes = []

@@ -113,6 +113,7 @@ class InitrdModules(Step):
     title = "initrd driver lists: Xen drivers out, virtio in"
     changes = (f"{MODULES_FILE}; {SYSCONFIG_KERNEL} INITRD_MODULES; /etc/dracut.conf.d/*.conf "
                f"driver lists and {DRACUT_DROPIN}; modprobe aliases")
+    position = 1
 
     def plan(self, ctx):
         changes = []

@@ -45,6 +45,8 @@ class InstallPackagesStep(Step):
     title = "default kernel and boot loader installed where missing"
     changes = ("packages installed with the guest's dpkg/rpm (from --package files) or "
                "apt-get/zypper/dnf (--online)")
+    changes_facts = True     # a new kernel or boot loader: the facts are read again
+    position = 0
 
     def plan(self, ctx):
         wanted = packages.needed(ctx.facts, direct_boot=ctx.direct_boot)

@@ -46,6 +46,7 @@ class NicNames(Step):
     name = "nic-names"
     title = "NIC names: virtio NICs keep the names the configuration uses"
     changes = f"{LINK_DIR}/10-guestfix-NAME.link (systemd) or {UDEV_RULES}"
+    position = 5
 
     def applies(self, facts):
         return bool(facts.nic_names)

@@ -8,9 +8,6 @@ from ..facts import scan_references
 from ..plan import GuestCommand
 from . import Step
 
-GRUB_INPUTS = ("install-packages", "device-names", "bootloader-config", "boot-code",
-               "regenerate-initrd")
-
 
 def mkconfig_argv(guest, grub_cfg):
     if guest.exists("/usr/sbin/update-grub") or guest.exists("/sbin/update-grub"):
@@ -26,6 +23,10 @@ class RegenerateGrubCfg(Step):
     name = "regenerate-grub-cfg"
     title = "grub.cfg regenerated"
     changes = "grub.cfg (by update-grub / grub-mkconfig)"
+    # the steps whose changes grub-mkconfig reads (kernels, initrds, settings)
+    reads = ("install-packages", "device-names", "bootloader-config", "boot-code",
+             "regenerate-initrd")
+    position = 9
 
     def applies(self, facts):
         return facts.bootloader == "grub2"
@@ -34,7 +35,7 @@ class RegenerateGrubCfg(Step):
         cfg = ctx.facts.grub_cfg
         text = ctx.guest.read_text(cfg)
         stale = text is None or scan_references(cfg, text)
-        if not (ctx.changed(*GRUB_INPUTS) or stale):
+        if not (ctx.changed(*self.reads) or stale):
             return []
         argv = mkconfig_argv(ctx.guest, cfg)
         if argv is None:

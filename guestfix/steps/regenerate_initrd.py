@@ -23,10 +23,6 @@ from ..plan import GuestCommand
 from . import Step
 from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
 
-# Earlier steps whose changes end up inside the initrd.
-INITRD_INPUTS = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
-                 "nic-names", "cleanup")
-
 
 def verify_initrd(lister, path, kernel):
     def check(session):
@@ -70,6 +66,10 @@ class RegenerateInitrd(Step):
     name = "regenerate-initrd"
     title = "initrd of the boot kernel rebuilt with virtio drivers"
     changes = "the boot kernel's initrd (update-initramfs, dracut or mkinitrd)"
+    # the steps whose changes end up inside the initrd
+    reads = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
+             "nic-names", "cleanup")
+    position = 7
 
     def applies(self, facts):
         return facts.initrd_tool in ("initramfs-tools", "dracut", "mkinitrd") \
@@ -78,7 +78,7 @@ class RegenerateInitrd(Step):
     def plan(self, ctx):
         f = ctx.facts
         kernel = f.kernel(f.boot_kernel)
-        if kernel.initrd and not ctx.changed(*INITRD_INPUTS):
+        if kernel.initrd and not ctx.changed(*self.reads):
             if kernel.initrd_drivers is None:    # not listed yet: only now is it needed
                 list_initrd_drivers(ctx.guest, f, kernel)
             if kernel.initrd_has_virtio:
