@@ -283,16 +283,20 @@ INTERESTING_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi",
 
 
 def list_initrd_drivers(session, f, kernel):
-    """Which block/net drivers a kernel's initrd carries (kernel.initrd_drivers)."""
+    """Store in kernel.initrd_drivers which block/net drivers its initrd carries."""
     if not kernel or not kernel.initrd:
         return
-    kernel.initrd_drivers = []
-    lister = INITRD_LISTERS.get(f.initrd_tool)
+    kernel.initrd_drivers = read_initrd_drivers(session, f.initrd_tool, kernel)
+
+
+def read_initrd_drivers(guest, initrd_tool, kernel):
+    """The block/net drivers a kernel's initrd carries, by the guest's own
+    lister; [] when the guest has none or it fails. Stores nothing."""
+    lister = INITRD_LISTERS.get(initrd_tool)
     if not lister:
-        return
-    result = session.run([lister, kernel.initrd])
-    if result.ok:
-        kernel.initrd_drivers = initrd_drivers(result.stdout)
+        return []
+    result = guest.run([lister, kernel.initrd])
+    return initrd_drivers(result.stdout) if result.ok else []
 
 
 def initrd_drivers(listing):

@@ -18,7 +18,7 @@ while the boot loader steps run (see overlaps_safely).
 """
 
 from ..errors import StepError
-from ..facts import INITRD_LISTERS, initrd_drivers, list_initrd_drivers
+from ..facts import INITRD_LISTERS, initrd_drivers, read_initrd_drivers
 from ..plan import GuestCommand
 from . import Step
 from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
@@ -79,9 +79,11 @@ class RegenerateInitrd(Step):
         f = ctx.facts
         kernel = f.kernel(f.boot_kernel)
         if kernel.initrd and not ctx.changed(*self.reads):
-            if kernel.initrd_drivers is None:    # not listed yet: only now is it needed
-                list_initrd_drivers(ctx.guest, f, kernel)
-            if kernel.initrd_has_virtio:
+            drivers = kernel.initrd_drivers
+            if drivers is None:    # not listed yet: only now is it needed
+                # read into a local: planning leaves the facts as they are
+                drivers = read_initrd_drivers(ctx.guest, f.initrd_tool, kernel)
+            if "virtio_blk" in drivers:
                 return []
         path = kernel.initrd or default_initrd_path(f.family, kernel.version)
         lister = INITRD_LISTERS.get(f.initrd_tool)
