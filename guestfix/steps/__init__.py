@@ -5,6 +5,8 @@ guest, `plan(ctx)` returns the Changes it wants, computed from the facts and
 from guest files read through `ctx.guest` (a GuestSession in a real run, an
 in-memory tree in tests). Steps never write: the runner applies their
 changes, so a dry run, the JSON report and a real run are the same plan.
+Each Step declares what it depends on; registry() derives the run order
+from that (order.py), so the modules carry no step numbers.
 """
 
 from dataclasses import dataclass, field

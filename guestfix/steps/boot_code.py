@@ -1,4 +1,4 @@
-"""Step 7b: BIOS boot code on the first disk, where there is none.
+"""BIOS boot code on the first disk, where there is none.
 
 A pygrub guest was started by dom0 reading grub.cfg; its disk has no boot
 code and SeaBIOS finds nothing to boot. GRUB's own installer, run inside the

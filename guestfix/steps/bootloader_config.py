@@ -1,4 +1,4 @@
-"""Step 3: the boot loader's settings name virtio disks and a serial console.
+"""The boot loader's settings name virtio disks and a serial console.
 
 Every GRUB_CMDLINE_* in /etc/default/grub (and grub.d drop-ins), kernel and
 `# kopt=` lines of GRUB legacy's menu.lst, and device.map: Xen device names

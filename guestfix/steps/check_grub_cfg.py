@@ -1,4 +1,4 @@
-"""Step 7d: the regenerated grub.cfg names the disks as KVM will see them.
+"""The regenerated grub.cfg names the disks as KVM will see them.
 
 grub-mkconfig runs inside the libguestfs appliance, where the disks are
 /dev/sda, /dev/sdb, ...; with GRUB_DISABLE_LINUX_UUID=true (or no UUIDs) it

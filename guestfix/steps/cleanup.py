@@ -1,4 +1,4 @@
-"""Step 6: remove what would mislead the guest on KVM.
+"""Remove what would mislead the guest on KVM.
 
 Stale LVM and blkid caches name Xen devices; Xen guest tools expect a
 hypervisor that is no longer there. On an SELinux guest every file this run

@@ -1,4 +1,4 @@
-"""Step 4: login consoles move from Xen's xvc0/hvc0 to the serial port.
+"""Login consoles move from Xen's xvc0/hvc0 to the serial port.
 
 systemd getty links for xvc*/hvc* are removed (a serial getty on ttyS0 is
 enabled in their place), and /etc/inittab and /etc/securetty name ttyS0.

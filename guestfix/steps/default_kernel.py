@@ -1,4 +1,4 @@
-"""Step 7d: the kernel chosen for KVM is the one GRUB boots by default (G6).
+"""The kernel chosen for KVM is the one GRUB boots by default (G6).
 
 On Xen the default entry was often the Xen kernel (kernel-xen, or a
 "with Xen hypervisor" entry); after a default kernel was installed next to

@@ -1,4 +1,4 @@
-"""Step 2: Xen device names in fstab, crypttab and resume settings.
+"""Xen device names in fstab, crypttab and resume settings.
 
 /dev/xvdXN becomes the virtio name of the same disk with the same partition
 number (see devnames.py). UUID=, LABEL=, /dev/mapper and LVM paths name no

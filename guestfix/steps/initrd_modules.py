@@ -1,4 +1,4 @@
-"""Step 1: the initrd driver lists name virtio drivers, not Xen ones.
+"""The initrd driver lists name virtio drivers, not Xen ones.
 
 A Xen guest's initrd is often built with only xen-blkfront/xen-netfront
 (MODULES=list, or hostonly images built on Xen). Listing the virtio drivers

@@ -1,4 +1,4 @@
-"""Step 0: the default kernel and a boot loader, where the guest lacks them.
+"""The default kernel and a boot loader, where the guest lacks them.
 
 Runs first, because everything after it (driver lists, initrd, GRUB
 settings, boot code) concerns the kernel and boot loader it installs; the

@@ -1,4 +1,4 @@
-"""Step 5: the virtio NIC gets the name the network configuration expects.
+"""The virtio NIC gets the name the network configuration expects.
 
 On Xen a vif was eth0 (or enX0 with systemd 252+); on KVM the kernel and
 udev would call it ens3/enp1s0 and the guest would come up without network.

@@ -1,4 +1,4 @@
-"""Step 7c: grub.cfg regenerated from the fixed settings.
+"""grub.cfg regenerated from the fixed settings.
 
 Runs when this run changed the boot loader's inputs or when grub.cfg still
 names Xen devices or consoles (a pygrub-era grub.cfg always does).

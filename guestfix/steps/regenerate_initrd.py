@@ -1,10 +1,10 @@
-"""Step 7a: rebuild the boot kernel's initrd so it carries virtio_blk.
+"""Rebuild the boot kernel's initrd so it carries virtio_blk.
 
 Only the kernel the fixed guest will boot is rebuilt, and only when this run
 changed something the initrd contains or the initrd lacks virtio_blk. Each
 family's own tool does it:
 
-* initramfs-tools: update-initramfs, which reads the module list step 1 fixed;
+* initramfs-tools: update-initramfs, which reads the module list initrd-modules fixed;
 * dracut: the virtio drivers are named on the command line as well
   (--add-drivers), because a hostonly dracut run in the appliance would
   otherwise pick drivers for the appliance's hardware, not for KVM's; and
