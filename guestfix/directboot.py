@@ -14,9 +14,8 @@ import re
 import shutil
 import tempfile
 
+from . import grubdefaults
 from .errors import GuestfixError
-
-_ASSIGN = re.compile(r'^\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=(["\']?)(.*?)\2\s*$', re.M)
 
 
 def kernel_cmdline(session, facts):
@@ -24,8 +23,7 @@ def kernel_cmdline(session, facts):
     root_dev = facts.mountpoints.get("/")
     uuid = session.g.vfs_uuid(root_dev) if root_dev else ""
     args = [f"root=UUID={uuid}" if uuid else "", "ro"]
-    defaults = session.read_text("/etc/default/grub") or ""
-    values = dict((m.group(1), m.group(3)) for m in _ASSIGN.finditer(defaults))
+    values = grubdefaults.values(session.read_text(grubdefaults.PATH))
     args += [values.get("GRUB_CMDLINE_LINUX", ""), values.get("GRUB_CMDLINE_LINUX_DEFAULT", "")]
     return " ".join(a for a in args if a)
 

@@ -8,8 +8,10 @@ own package tool (dpkg or rpm, offline) and removed again.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from .. import packages
+from ..guest import has_program
 from ..plan import GuestCommand
 from . import Step
 
@@ -57,8 +59,7 @@ class InstallPackagesStep(Step):
         guest_files = [f"{packages.GUEST_DIR}/{n}" for n in names]
         commands = packages.install_commands(
             ctx.facts, wanted, guest_files,
-            has_program=lambda tool: any(ctx.guest.exists(f"{d}/{tool}")
-                                         for d in ("/usr/bin", "/bin", "/usr/sbin")))
+            has_program=partial(has_program, ctx.guest))
         what = ", ".join(p.name for p in wanted)
         origin = "from the supplied files" if source.files else "from the guest's repositories"
         shown = "; ".join(" ".join(a.rsplit("/", 1)[-1] if a.startswith(packages.GUEST_DIR)

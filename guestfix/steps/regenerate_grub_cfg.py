@@ -5,16 +5,16 @@ names Xen devices or consoles (a pygrub-era grub.cfg always does).
 """
 
 from ..facts import scan_references
+from ..guest import has_program
 from ..plan import GuestCommand
 from . import Step
 
 
 def mkconfig_argv(guest, grub_cfg):
-    if guest.exists("/usr/sbin/update-grub") or guest.exists("/sbin/update-grub"):
-        if grub_cfg == "/boot/grub/grub.cfg":
-            return ["update-grub"]
+    if has_program(guest, "update-grub") and grub_cfg == "/boot/grub/grub.cfg":
+        return ["update-grub"]
     for tool in ("grub2-mkconfig", "grub-mkconfig"):
-        if guest.exists(f"/usr/sbin/{tool}") or guest.exists(f"/sbin/{tool}"):
+        if has_program(guest, tool):
             return [tool, "-o", grub_cfg]
     return None
 

@@ -19,6 +19,7 @@ while the boot loader steps run (see overlaps_safely).
 
 from ..errors import StepError
 from ..facts import INITRD_LISTERS, initrd_drivers, read_initrd_drivers
+from ..guest import has_program
 from ..plan import GuestCommand
 from . import Step
 from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
@@ -87,8 +88,7 @@ class RegenerateInitrd(Step):
                 return []
         path = kernel.initrd or default_initrd_path(f.family, kernel.version)
         lister = INITRD_LISTERS.get(f.initrd_tool)
-        has_lister = lister and any(ctx.guest.exists(f"{d}/{lister}")
-                                    for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
+        has_lister = lister and has_program(ctx.guest, lister)
         verify = verify_initrd(lister, path, kernel) if has_lister else None
         return [GuestCommand(step=self.name, summary=f"initrd for {kernel.version} rebuilt",
                              argv=rebuild_argv(f.initrd_tool, kernel, path), verify=verify,
