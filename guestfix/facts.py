@@ -250,7 +250,7 @@ def _bootloader(session, f):
 
 def disk_boot_info(session, device):
     """(partition table, has a BIOS boot partition, has boot code) of a disk."""
-    sector_size = session.g.blockdev_getss(device)
+    sector_size = session.sector_size(device)
     table = partitions.read_table(
         lambda offset, count: session.pread_device(device, count, offset), sector_size)
     sectors = [session.pread_device(device, 512, 0)]

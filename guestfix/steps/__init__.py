@@ -11,12 +11,14 @@ from that (order.py), so the modules carry no step numbers.
 
 from dataclasses import dataclass, field
 
+from ..guest import GuestTree
+
 
 @dataclass
 class StepContext:
     facts: object                 # GuestFacts
     devmap: object                # DeviceMap
-    guest: object                 # read_text/exists/ls/glob/is_symlink/readlink
+    guest: GuestTree              # read-only: files and programs of the guest
     macs: list = field(default_factory=list)      # NIC MACs in domain order
     earlier: list = field(default_factory=list)   # Changes applied this run
     notes: list = field(default_factory=list)     # things the user must know

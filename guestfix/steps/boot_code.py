@@ -31,7 +31,7 @@ class InstallBootCode(GuestCommand):
         hidden = None
         if self.device_map and session.is_file(self.device_map):
             hidden = self.device_map + ".guestfix-hidden"
-            session.g.mv(self.device_map, hidden)
+            session.move(self.device_map, hidden)
         try:
             if self.device_map:
                 session.write_text(self.device_map, appliance_device_map(session))
@@ -40,10 +40,10 @@ class InstallBootCode(GuestCommand):
             if self.device_map:
                 session.remove(self.device_map)
             if hidden:
-                session.g.mv(hidden, self.device_map)
+                session.move(hidden, self.device_map)
 
     def _install(self, session):
-        session.g.sync()
+        session.sync()
         first = first_guest_disk(session)
         self.argv = self.argv[:-1] + [first]
         return super().apply(session)
