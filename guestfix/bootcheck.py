@@ -104,7 +104,7 @@ def install_probe(session):
     """Place the probe in the (overlay) guest; systemd guests only."""
     session.mkdir_p(os.path.dirname(PROBE_PATH))
     session.write_text(PROBE_PATH, PROBE_SCRIPT, mode=0o755)
-    session.g.chmod(0o755, PROBE_PATH)
+    session.chmod(0o755, PROBE_PATH)
     session.write_text(UNIT_PATH, PROBE_UNIT)
     session.mkdir_p(os.path.dirname(WANTS_LINK))
     session.symlink(UNIT_PATH, WANTS_LINK)

@@ -14,18 +14,16 @@ import re
 import shutil
 import tempfile
 
+from . import grubdefaults
 from .errors import GuestfixError
-
-_ASSIGN = re.compile(r'^\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=(["\']?)(.*?)\2\s*$', re.M)
 
 
 def kernel_cmdline(session, facts):
     """root=UUID=... ro plus the guest's own (already fixed) GRUB arguments."""
     root_dev = facts.mountpoints.get("/")
-    uuid = session.g.vfs_uuid(root_dev) if root_dev else ""
+    uuid = session.filesystem_uuid(root_dev) if root_dev else ""
     args = [f"root=UUID={uuid}" if uuid else "", "ro"]
-    defaults = session.read_text("/etc/default/grub") or ""
-    values = dict((m.group(1), m.group(3)) for m in _ASSIGN.finditer(defaults))
+    values = grubdefaults.values(session.read_text(grubdefaults.PATH))
     args += [values.get("GRUB_CMDLINE_LINUX", ""), values.get("GRUB_CMDLINE_LINUX_DEFAULT", "")]
     return " ".join(a for a in args if a)
 
@@ -48,8 +46,8 @@ class DirectBootExport:
         name = re.sub(r"[^\w.-]", "_", facts.hostname or "guest")
         kernel_file = f"{name}-vmlinuz-{kernel.version}"
         initrd_file = f"{name}-initrd-{kernel.version}"
-        session.g.download(kernel.vmlinuz, os.path.join(self.staging, kernel_file))
-        session.g.download(kernel.initrd, os.path.join(self.staging, initrd_file))
+        session.copy_out(kernel.vmlinuz, os.path.join(self.staging, kernel_file))
+        session.copy_out(kernel.initrd, os.path.join(self.staging, initrd_file))
         info = {"kernel": os.path.join(self.dest_dir, kernel_file),
                 "initrd": os.path.join(self.dest_dir, initrd_file),
                 "cmdline": kernel_cmdline(session, facts)}

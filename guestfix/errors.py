@@ -50,6 +50,13 @@ class StepError(GuestfixError):
     exit_code = 6
 
 
+class StepOrderError(GuestfixError):
+    """The steps' declared dependencies name a missing step or form a
+    circle: a programming error, found before anything runs."""
+
+    exit_code = 1
+
+
 class BootCheckFailed(GuestfixError):
     """The guest did not reach its login prompt."""
 

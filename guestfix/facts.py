@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import netconfig, partitions
 from .devnames import DEVICE_RE
+from .guest import has_program
 
 # Files whose Xen references `inspect` reports and the steps fix.
 SCANNED_FILES = [
@@ -25,8 +26,11 @@ XEN_DRIVERS = ["xen-blkfront", "xen-netfront", "xen_blkfront", "xen_netfront",
 XEN_CONSOLE_RE = re.compile(r"\b(?:xvc\d+|hvc\d+)\b|\bxencons=\S*")
 XEN_DRIVER_RE = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(d) for d in XEN_DRIVERS)
                            + r")(?![\w-])")
+# Where systemd guests enable their gettys, and the links for Xen consoles
+# (reported here, removed by the console step).
 GETTY_DIRS = ["/etc/systemd/system/getty.target.wants",
               "/etc/systemd/system/multi-user.target.wants"]
+XEN_GETTY = re.compile(r"^(?:serial-)?getty@(?:xvc|hvc)\d+\.service$")
 BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
 
 
@@ -221,11 +225,8 @@ def _kernels(session, f):
 
 
 def _bootloader(session, f):
-    for tool in ("/usr/sbin/grub2-install", "/usr/sbin/grub-install", "/sbin/grub-install",
-                 "/sbin/grub2-install"):
-        if session.exists(tool):
-            f.grub_installer = tool.rsplit("/", 1)[1]
-            break
+    f.grub_installer = next((t for t in ("grub2-install", "grub-install")
+                             if has_program(session, t)), "")
     for d in ("/boot/grub2", "/boot/grub2-efi", "/boot/grub"):
         if session.is_file(f"{d}/grub.cfg"):
             f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
@@ -238,7 +239,7 @@ def _bootloader(session, f):
         else:
             mkconfig = f.grub_installer.replace("install", "mkconfig")
             if f.grub_installer and (session.exists("/etc/default/grub")
-                                     or session.exists(f"/usr/sbin/{mkconfig}")):
+                                     or has_program(session, mkconfig)):
                 # GRUB 2 installed but never configured (the guest booted
                 # from dom0's kernel): grub.cfg is to be generated.
                 d = "/boot/grub2" if f.grub_installer.startswith("grub2") else "/boot/grub"
@@ -249,7 +250,7 @@ def _bootloader(session, f):
 
 def disk_boot_info(session, device):
     """(partition table, has a BIOS boot partition, has boot code) of a disk."""
-    sector_size = session.g.blockdev_getss(device)
+    sector_size = session.sector_size(device)
     table = partitions.read_table(
         lambda offset, count: session.pread_device(device, count, offset), sector_size)
     sectors = [session.pread_device(device, 512, 0)]
@@ -268,12 +269,11 @@ def selinux_mode(config):
 
 
 def _initrd_tool(session, f):
-    if session.exists("/usr/sbin/update-initramfs") or session.exists("/sbin/update-initramfs"):
+    if has_program(session, "update-initramfs"):
         f.initrd_tool = "initramfs-tools"
-    elif session.exists("/usr/bin/dracut") or session.exists("/sbin/dracut") or \
-            session.exists("/usr/sbin/dracut"):
+    elif has_program(session, "dracut"):
         f.initrd_tool = "dracut"
-    elif session.exists("/sbin/mkinitrd") or session.exists("/usr/sbin/mkinitrd"):
+    elif has_program(session, "mkinitrd"):
         f.initrd_tool = "mkinitrd"
 
 
@@ -283,16 +283,20 @@ INTERESTING_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi",
 
 
 def list_initrd_drivers(session, f, kernel):
-    """Which block/net drivers a kernel's initrd carries (kernel.initrd_drivers)."""
+    """Store in kernel.initrd_drivers which block/net drivers its initrd carries."""
     if not kernel or not kernel.initrd:
         return
-    kernel.initrd_drivers = []
-    lister = INITRD_LISTERS.get(f.initrd_tool)
+    kernel.initrd_drivers = read_initrd_drivers(session, f.initrd_tool, kernel)
+
+
+def read_initrd_drivers(guest, initrd_tool, kernel):
+    """The block/net drivers a kernel's initrd carries, by the guest's own
+    lister; [] when the guest has none or it fails. Stores nothing."""
+    lister = INITRD_LISTERS.get(initrd_tool)
     if not lister:
-        return
-    result = session.run([lister, kernel.initrd])
-    if result.ok:
-        kernel.initrd_drivers = initrd_drivers(result.stdout)
+        return []
+    result = guest.run([lister, kernel.initrd])
+    return initrd_drivers(result.stdout) if result.ok else []
 
 
 def initrd_drivers(listing):
@@ -316,5 +320,5 @@ def _references(session, f):
             f.xen_references.extend(scan_references(path, text))
     for d in GETTY_DIRS:
         for name in session.ls(d):
-            if re.search(r"@(xvc|hvc)\d+\.service$", name):
+            if XEN_GETTY.match(name):
                 f.xen_references.append(XenReference(f"{d}/{name}", 0, "getty link", "getty"))

@@ -158,7 +158,7 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
                               direct_boot=direct_boot)
             for step in registry():
                 _run_step(step, ctx, session, monitor, report)
-                if step.name == "install-packages" and ctx.changed(step.name):
+                if step.changes_facts and ctx.changed(step.name):
                     with monitor.stage("reading the guest's configuration again"):
                         ctx.facts = report.facts = facts = \
                             facts_mod.collect(session, disks, devmap, list_initrd=False)

@@ -5,14 +5,19 @@ stated, launches the appliance once, inspects, mounts every filesystem of the
 guest in mount-point order, and gives the rest of guestfix small, safe file
 and command primitives. Guest paths and guest-derived text are only ever
 passed as API arguments or argv elements, never through a shell.
+
+The libguestfs handle is private to this module: the rest of guestfix
+works through the methods below (steps plan through the read-only part,
+guest.GuestTree). Disk naming (appliancedisks.py) and background commands
+(jobs.py) are helpers built on those same methods.
 """
 
 import os
-import re
 import time
-from dataclasses import dataclass
 
+from .appliancedisks import ApplianceDisks
 from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError
+from .jobs import BackgroundJobs
 from .runner import CommandResult
 
 
@@ -54,16 +59,16 @@ class GuestSession:
         self.smp = smp
         self.wanted_root = root
         self.network = network
-        self.g = None
+        self._g = None
         self.root = None
         self.mountpoints = {}
         self.launch_seconds = 0.0
-        self.jobs = []
-        self._kernel_devices = None
+        self._jobs = BackgroundJobs(self)
+        self._disks = ApplianceDisks(self)
 
     # -- life cycle -------------------------------------------------------
     def __enter__(self):
-        if self.g is None:
+        if self._g is None:
             self.open()
         return self
 
@@ -71,7 +76,7 @@ class GuestSession:
         """Launch, inspect and mount; on any error the handle is closed."""
         guestfs = _guestfs()
         g = guestfs.GuestFS(python_return_dict=True)
-        self.g = g
+        self._g = g
         try:
             if self.tcg:
                 settings = list(g.get_backend_settings())
@@ -108,7 +113,7 @@ class GuestSession:
         return False
 
     def close(self, clean=True):
-        if self.g is None:
+        if self._g is None:
             return
         try:
             if clean:
@@ -116,11 +121,11 @@ class GuestSession:
                 if not self.readonly:
                     # Flush the guest's filesystems before the overlays are
                     # committed; an error here must fail the run.
-                    self.g.umount_all()
-                    self.g.shutdown()
+                    self._g.umount_all()
+                    self._g.shutdown()
         finally:
-            g, self.g = self.g, None
-            self.jobs = []
+            g, self._g = self._g, None
+            self._jobs.forget()
             g.close()
 
     def _stage(self, text):
@@ -129,21 +134,11 @@ class GuestSession:
 
     # -- inspection and mounting -------------------------------------------
     def _inspect_and_mount(self):
-        g = self.g
+        g = self._g
         roots = g.inspect_os()
         if not roots:
             raise self._no_os_error()
-        if self.wanted_root:
-            if self.wanted_root not in roots:
-                raise UnsupportedGuestError(
-                    f"{self.wanted_root} is not an operating system root "
-                    f"(found: {', '.join(roots)})")
-            roots = [self.wanted_root]
-        if len(roots) > 1:
-            raise UnsupportedGuestError(
-                f"several operating systems found ({', '.join(roots)})",
-                hint="choose one with --root")
-        self.root = roots[0]
+        self.root = choose_root(roots, self.wanted_root)
         if g.inspect_get_type(self.root) != "linux":
             raise UnsupportedGuestError(
                 f"the guest runs {g.inspect_get_type(self.root)}; guestfix converts Linux guests")
@@ -162,11 +157,11 @@ class GuestSession:
 
     def _no_os_error(self):
         """Say what the disks hold instead, so the user knows why."""
-        types = set(self.g.list_filesystems().values())
+        types = set(self._g.list_filesystems().values())
         # list_filesystems leaves encrypted volumes out; ask each partition
-        for dev in self.g.list_partitions() + self.g.list_devices():
+        for dev in self._g.list_partitions() + self._g.list_devices():
             try:
-                types.add(self.g.vfs_type(dev))
+                types.add(self._g.vfs_type(dev))
             except RuntimeError:
                 pass
         types = sorted(t for t in types if t and t != "unknown")
@@ -178,106 +173,117 @@ class GuestSession:
         found = f" (filesystems: {', '.join(types)})" if types else " (no filesystem at all)"
         return UnsupportedGuestError(f"no Linux operating system found on the disks{found}")
 
-    # -- appliance facts -----------------------------------------------------
+    def inspect(self, what):
+        """One inspection fact of the root (inspect_get_WHAT: distro, arch ...)."""
+        return getattr(self._g, "inspect_get_" + what)(self.root)
+
+    # -- the disks (see appliancedisks.py) -----------------------------------
     def appliance_devices(self):
         """The guest's whole disks as libguestfs' API names them: /dev/sda is
         the first drive added. Use these names in API calls only."""
-        return self.g.list_devices()
+        return self._disks.api_names()
 
     def kernel_devices(self):
         """The guest's whole disks as the appliance's kernel names them, in
         drive order: the names programs run in the guest see (grub-install,
-        grub-mkconfig).
+        grub-mkconfig)."""
+        return self._disks.kernel_names()
 
-        These differ from the API's names when the kernel probes the SCSI
-        disks out of order, as it can with several CPUs: the API's /dev/sda
-        (libguestfs translates it) is then the kernel's /dev/sdb, and the
-        kernel's /dev/sda is the appliance's own ext2 disk. grub-install
-        given that name fails with "embedding is not possible ... cross-disk
-        install". Drive N is SCSI target N; its /dev/disk/by-path link
-        gives the kernel's name. Without such links, the API's names."""
-        if self._kernel_devices is None:
-            api_names = self.appliance_devices()
-            self._kernel_devices = api_names
-            listing = self.run(["ls", "-1", "/dev/disk/by-path"])
-            targets = {}
-            for link in listing.stdout.split():
-                m = re.search(r"-scsi-\d+:\d+:(\d+):0$", link)
-                if m:
-                    targets[int(m.group(1))] = link
-            names = []
-            for api_name in api_names:
-                link = targets.get(self.g.device_index(api_name))
-                resolved = self.run(["readlink", "-f", f"/dev/disk/by-path/{link}"]) if link \
-                    else None
-                if not (resolved and resolved.ok and resolved.stdout.startswith("/dev/")):
-                    return self._kernel_devices
-                names.append(resolved.stdout.strip())
-            self._kernel_devices = names
-        return self._kernel_devices
+    def list_devices(self):
+        return self._g.list_devices()
 
-    def inspect(self, what):
-        return getattr(self.g, "inspect_get_" + what)(self.root)
+    def device_index(self, device):
+        """The drive number (order added) of an API device name."""
+        return self._g.device_index(device)
+
+    def sector_size(self, device):
+        return self._g.blockdev_getss(device)
+
+    def pread_device(self, device, count, offset):
+        return self._g.pread_device(device, count, offset)
+
+    def filesystem_uuid(self, device):
+        return self._g.vfs_uuid(device)
 
     # -- file primitives (paths are guest paths) ----------------------------
     def exists(self, path):
-        return self.g.exists(path)
+        return self._g.exists(path)
 
     def is_file(self, path):
-        return self.g.is_file(path, followsymlinks=False)
+        return self._g.is_file(path, followsymlinks=False)
 
     def is_dir(self, path):
-        return self.g.is_dir(path, followsymlinks=False)
+        return self._g.is_dir(path, followsymlinks=False)
 
     def is_symlink(self, path):
-        return self.g.is_symlink(path)
+        return self._g.is_symlink(path)
 
     def readlink(self, path):
-        return self.g.readlink(path)
+        return self._g.readlink(path)
 
     def read(self, path):
         """Bytes of a regular file, or None when it does not exist."""
-        if not self.g.is_file(path, followsymlinks=True):
+        if not self._g.is_file(path, followsymlinks=True):
             return None
-        return self.g.read_file(path)
+        return self._g.read_file(path)
 
     def read_text(self, path):
         """Text of a file; undecodable bytes survive a round trip."""
         data = self.read(path)
         return None if data is None else data.decode("utf-8", "surrogateescape")
 
+    def tail(self, path, lines):
+        """The last `lines` lines of a file, as a list."""
+        return self._g.tail_n(lines, path)
+
     def write_text(self, path, text, mode=0o644):
         data = text.encode("utf-8", "surrogateescape")
-        existed = self.g.is_file(path, followsymlinks=True)
-        self.g.write(path, data)
+        existed = self._g.is_file(path, followsymlinks=True)
+        self._g.write(path, data)
         if not existed:
-            self.g.chmod(mode, path)
+            self._g.chmod(mode, path)
+
+    def chmod(self, mode, path):
+        self._g.chmod(mode, path)
+
+    def move(self, path, new_path):
+        self._g.mv(path, new_path)
 
     def remove(self, path):
-        self.g.rm_f(path)
+        self._g.rm_f(path)
 
     def symlink(self, target, path):
-        self.g.ln_sf(target, path)
+        self._g.ln_sf(target, path)
 
     def mkdir_p(self, path):
-        self.g.mkdir_p(path)
+        self._g.mkdir_p(path)
+
+    def make_temp_dir(self, template):
+        """A new directory from a template ending in XXXXXX; its path."""
+        return self._g.mkdtemp(template)
 
     def upload(self, host_path, path):
-        self.g.upload(host_path, path)
+        self._g.upload(host_path, path)
+
+    def copy_out(self, path, host_path):
+        """A guest file copied to a host path."""
+        self._g.download(path, host_path)
 
     def remove_tree(self, path):
-        self.g.rm_rf(path)
+        self._g.rm_rf(path)
+
+    def sync(self):
+        """Write the appliance's caches to the disks (before a program
+        writes to a disk device directly)."""
+        self._g.sync()
 
     def ls(self, path):
-        if not self.g.is_dir(path, followsymlinks=True):
+        if not self._g.is_dir(path, followsymlinks=True):
             return []
-        return sorted(self.g.ls(path))
+        return sorted(self._g.ls(path))
 
     def glob(self, pattern):
-        return sorted(self.g.glob_expand(pattern))
-
-    def pread_device(self, device, count, offset):
-        return self.g.pread_device(device, count, offset)
+        return sorted(self._g.glob_expand(pattern))
 
     # -- commands inside the guest -------------------------------------------
     def run(self, argv):
@@ -286,63 +292,38 @@ class GuestSession:
         non-zero exit, the caller decides."""
         argv = [str(a) for a in argv]
         try:
-            out = self.g.command(argv)
+            out = self._g.command(argv)
             return CommandResult(argv, 0, out, "")
         except RuntimeError as e:
             return CommandResult(argv, 1, "", str(e))
 
-
-    # -- commands in the background ----------------------------------------
+    # -- commands in the background (see jobs.py) ---------------------------
     def start(self, argv):
         """Start argv inside the guest and return at once with a Job, so the
         appliance's other CPU can do the next steps meanwhile. Returns None
         when the guest has no /tmp for the job's status (run it normally)."""
-        base = next((d for d in ("/tmp", "/var/tmp") if self.is_dir(d)), None)
-        if base is None:
-            return None
-        job = Job(argv=[str(a) for a in argv], directory=self.g.mkdtemp(f"{base}/guestfix-XXXXXX"))
-        self.g.command(["sh", "-c", BACKGROUND_SCRIPT, "guestfix-job", job.directory]
-                       + job.argv)
-        self.jobs.append(job)
-        return job
+        return self._jobs.start(argv)
 
     def wait(self, job, poll=0.5):
         """Wait for a started job; its CommandResult (output as stderr)."""
-        status = f"{job.directory}/status"
-        while not self.g.exists(status):
-            time.sleep(poll)
-        code = int(self.g.cat(status).strip() or 1)
-        # the end of the output is what an error message needs; all of it
-        # could exceed what one libguestfs message carries
-        output = "\n".join(self.g.tail_n(40, f"{job.directory}/output"))
-        self.g.rm_rf(job.directory)
-        self.jobs.remove(job)
-        return CommandResult(job.argv, code, output if code == 0 else "", output)
+        return self._jobs.wait(job, poll)
 
     def wait_all(self):
-        for job in list(self.jobs):
-            self.wait(job)
+        self._jobs.wait_all()
 
 
-# The shell sees only this constant text; the directory and the job's argv
-# (which may hold guest-derived words such as a kernel version) arrive as
-# positional parameters and are never parsed as shell code.
-#
-# libguestfs bind-mounts /dev, /proc and /sys into the guest for each
-# command and unmounts them when the command returns. The descriptors
-# opened first, inherited by the job, keep those mounts busy so they stay
-# while the job runs; `umount_all` at the end removes them.
-BACKGROUND_SCRIPT = (
-    'dir=$1; shift\n'
-    'exec 7</dev/null 8</proc/self/stat 9</sys/kernel/uevent_seqnum\n'
-    '( "$@" >"$dir/output" 2>&1; echo $? >"$dir/status.new"; mv "$dir/status.new" "$dir/status" )'
-    ' </dev/null >/dev/null 2>&1 &\n')
-
-
-@dataclass
-class Job:
-    argv: list
-    directory: str
+def choose_root(roots, wanted=None):
+    """The one operating system root to work on (`wanted`: --root)."""
+    if wanted:
+        if wanted not in roots:
+            raise UnsupportedGuestError(
+                f"{wanted} is not an operating system root (found: {', '.join(roots)})")
+        roots = [wanted]
+    if len(roots) > 1:
+        raise UnsupportedGuestError(
+            f"several operating systems found ({', '.join(roots)})",
+            hint="choose one with --root")
+    return roots[0]
 
 
 def _first_line(exc):

@@ -4,6 +4,7 @@ import fnmatch
 import posixpath
 
 from guestfix.facts import GuestFacts
+from guestfix.runner import CommandResult
 
 
 class Link:
@@ -12,9 +13,10 @@ class Link:
 
 
 class MemoryGuest:
-    """The read API steps use (read_text/exists/ls/glob/is_symlink/readlink)
-    over a dict {path: text or Link}. It is a plain guest tree, not a mock:
-    steps see files exactly as they would through libguestfs."""
+    """The read API steps use (guestfix.guest.GuestTree) over a dict
+    {path: text or Link}. It is a plain guest tree, not a mock: steps see
+    files exactly as they would through libguestfs. It has no programs to
+    run."""
 
     def __init__(self, files):
         self.files = dict(files)
@@ -29,6 +31,9 @@ class MemoryGuest:
     def is_file(self, path):
         return isinstance(self.files.get(path), str)
 
+    def is_dir(self, path):
+        return path not in self.files and self.exists(path)
+
     def is_symlink(self, path):
         return isinstance(self.files.get(path), Link)
 
@@ -42,6 +47,9 @@ class MemoryGuest:
     def glob(self, pattern):
         return sorted(p for p in self.files if fnmatch.fnmatch(p, pattern)
                       and posixpath.dirname(p) == posixpath.dirname(pattern))
+
+    def run(self, argv):
+        return CommandResult(list(argv), 127, "", f"{argv[0]}: not run in an in-memory guest")
 
     def apply(self, changes):
         """Apply planned changes to the tree, as the session would."""

@@ -5,16 +5,20 @@ guest, `plan(ctx)` returns the Changes it wants, computed from the facts and
 from guest files read through `ctx.guest` (a GuestSession in a real run, an
 in-memory tree in tests). Steps never write: the runner applies their
 changes, so a dry run, the JSON report and a real run are the same plan.
+Each Step declares what it depends on; registry() derives the run order
+from that (order.py), so the modules carry no step numbers.
 """
 
 from dataclasses import dataclass, field
+
+from ..guest import GuestTree
 
 
 @dataclass
 class StepContext:
     facts: object                 # GuestFacts
     devmap: object                # DeviceMap
-    guest: object                 # read_text/exists/ls/glob/is_symlink/readlink
+    guest: GuestTree              # read-only: files and programs of the guest
     macs: list = field(default_factory=list)      # NIC MACs in domain order
     earlier: list = field(default_factory=list)   # Changes applied this run
     notes: list = field(default_factory=list)     # things the user must know
@@ -27,9 +31,16 @@ class StepContext:
 
 
 class Step:
+    """One fix-up. The class attributes are its contract, and the run order
+    is derived from them (see order.py)."""
+
     name = ""
     title = ""
-    changes = ""        # the contract: what this step may change
+    changes = ""          # what this step may change
+    reads = ()            # steps whose changes its plan depends on: ctx.changed(*self.reads)
+    after = ()            # steps it must run after, beyond `reads`
+    changes_facts = False  # the runner reads the facts again after it changed something
+    position = 0          # breaks ties between steps free to run: lowest first
 
     def applies(self, facts):
         return True
@@ -39,11 +50,12 @@ class Step:
 
 
 def registry():
-    """The steps in the order they run."""
+    """The steps in the order they run, derived from their declarations."""
     from . import (boot_code, bootloader_config, check_grub_cfg, cleanup, console,
                    default_kernel, device_names, initrd_modules, install_packages,
                    nic_names, regenerate_grub_cfg, regenerate_initrd)
-    return [install_packages.STEP, initrd_modules.STEP, device_names.STEP,
-            bootloader_config.STEP, console.STEP, nic_names.STEP, cleanup.STEP,
-            regenerate_initrd.STEP, boot_code.STEP, regenerate_grub_cfg.STEP,
-            default_kernel.STEP, check_grub_cfg.STEP]
+    from .order import ordered
+    return ordered(m.STEP for m in (boot_code, bootloader_config, check_grub_cfg, cleanup,
+                                    console, default_kernel, device_names, initrd_modules,
+                                    install_packages, nic_names, regenerate_grub_cfg,
+                                    regenerate_initrd))

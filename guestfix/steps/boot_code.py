@@ -1,4 +1,4 @@
-"""Step 7b: BIOS boot code on the first disk, where there is none.
+"""BIOS boot code on the first disk, where there is none.
 
 A pygrub guest was started by dom0 reading grub.cfg; its disk has no boot
 code and SeaBIOS finds nothing to boot. GRUB's own installer, run inside the
@@ -31,7 +31,7 @@ class InstallBootCode(GuestCommand):
         hidden = None
         if self.device_map and session.is_file(self.device_map):
             hidden = self.device_map + ".guestfix-hidden"
-            session.g.mv(self.device_map, hidden)
+            session.move(self.device_map, hidden)
         try:
             if self.device_map:
                 session.write_text(self.device_map, appliance_device_map(session))
@@ -40,10 +40,10 @@ class InstallBootCode(GuestCommand):
             if self.device_map:
                 session.remove(self.device_map)
             if hidden:
-                session.g.mv(hidden, self.device_map)
+                session.move(hidden, self.device_map)
 
     def _install(self, session):
-        session.g.sync()
+        session.sync()
         first = first_guest_disk(session)
         self.argv = self.argv[:-1] + [first]
         return super().apply(session)
@@ -67,6 +67,9 @@ class BootCode(Step):
     name = "boot-code"
     title = "BIOS boot code installed where the disk has none"
     changes = "the first disk's MBR and post-MBR gap (grub-install / grub2-install)"
+    # grub-install reads /etc/default/grub, which bootloader-config fixes
+    after = ("bootloader-config",)
+    position = 8
 
     def applies(self, facts):
         return facts.bootloader in ("grub2", "grub-legacy") and not facts.boot_code

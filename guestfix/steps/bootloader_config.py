@@ -1,4 +1,4 @@
-"""Step 3: the boot loader's settings name virtio disks and a serial console.
+"""The boot loader's settings name virtio disks and a serial console.
 
 Every GRUB_CMDLINE_* in /etc/default/grub (and grub.d drop-ins), kernel and
 `# kopt=` lines of GRUB legacy's menu.lst, and device.map: Xen device names
@@ -9,10 +9,11 @@ GRUB is also told to use the serial port, so `virsh console` shows the menu.
 
 import re
 
+from .. import grubdefaults
 from ..plan import edit
 from . import Step
 
-DEFAULTS = "/etc/default/grub"
+DEFAULTS = grubdefaults.PATH
 DEVICE_MAPS = ["/boot/grub/device.map", "/boot/grub2/device.map", "/boot/grub2-efi/device.map"]
 MENU_LSTS = ["/boot/grub/menu.lst", "/boot/grub/grub.conf"]
 XEN_CONSOLE = re.compile(r"^console=(?:xvc|hvc)\d*(?:,\S*)?$")
@@ -38,7 +39,7 @@ def fix_cmdline(args, devmap):
     return " ".join(out)
 
 
-_ASSIGN = re.compile(r"^(\s*(?:export\s+)?(GRUB_CMDLINE_[A-Z0-9_]+)=)(\"|')?(.*?)(\3)?(\s*(?:#.*)?)$")
+_CMDLINE = re.compile(r"GRUB_CMDLINE_[A-Z0-9_]+")
 
 
 def fix_grub_defaults(text, devmap):
@@ -46,14 +47,11 @@ def fix_grub_defaults(text, devmap):
     out, xen_console = [], False
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\n")
-        m = _ASSIGN.match(body)
-        if m and not body.lstrip().startswith("#"):
-            value = m.group(4)
-            if any(XEN_CONSOLE.match(w) for w in value.split()):
+        a = grubdefaults.assignment(body)
+        if a and _CMDLINE.fullmatch(a.name):
+            if any(XEN_CONSOLE.match(w) for w in a.value.split()):
                 xen_console = True
-            new_value = fix_cmdline(value, devmap)
-            quote = m.group(3) or '"'
-            body = f"{m.group(1)}{quote}{new_value}{quote}{m.group(6) or ''}"
+            body = a.with_value(fix_cmdline(a.value, devmap))
         out.append(body + ("\n" if line.endswith("\n") else ""))
     text = "".join(out)
     if xen_console and not re.search(r"^\s*GRUB_TERMINAL=", text, re.M):
@@ -119,6 +117,7 @@ class BootloaderConfig(Step):
     title = "boot loader settings: kernel arguments, serial console, device.map"
     changes = (f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines, "
                f"{SYSCONFIG_BOOTLOADER} DEFAULT_APPEND/FAILSAFE_APPEND")
+    position = 3
 
     def plan(self, ctx):
         changes = []

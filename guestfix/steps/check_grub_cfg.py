@@ -1,4 +1,4 @@
-"""Step 7d: the regenerated grub.cfg names the disks as KVM will see them.
+"""The regenerated grub.cfg names the disks as KVM will see them.
 
 grub-mkconfig runs inside the libguestfs appliance, where the disks are
 /dev/sda, /dev/sdb, ...; with GRUB_DISABLE_LINUX_UUID=true (or no UUIDs) it
@@ -36,12 +36,14 @@ class CheckGrubCfg(Step):
     name = "check-grub-cfg"
     title = "grub.cfg checked: virtio device names only"
     changes = "grub.cfg (appliance device names -> virtio names)"
+    reads = ("regenerate-grub-cfg", "default-kernel")     # the steps that write grub.cfg
+    position = 11
 
     def applies(self, facts):
         return facts.bootloader == "grub2"
 
     def plan(self, ctx):
-        if not ctx.changed("regenerate-grub-cfg", "default-kernel"):
+        if not ctx.changed(*self.reads):
             return []
         cfg = ctx.facts.grub_cfg
         before = ctx.guest.read_text(cfg) or ""

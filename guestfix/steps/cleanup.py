@@ -1,4 +1,4 @@
-"""Step 6: remove what would mislead the guest on KVM.
+"""Remove what would mislead the guest on KVM.
 
 Stale LVM and blkid caches name Xen devices; Xen guest tools expect a
 hypervisor that is no longer there. On an SELinux guest every file this run
@@ -19,6 +19,10 @@ class Cleanup(Step):
     title = "cleanup: stale LVM/blkid caches, Xen guest tools"
     changes = (", ".join(STALE_CACHES) + "; removes packages " + ", ".join(XEN_TOOLS_DEB)
                + f"; {AUTORELABEL} on SELinux guests")
+    # the files edited before it lack their SELinux label (/.autorelabel)
+    reads = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
+             "console", "nic-names")
+    position = 6
 
     def plan(self, ctx):
         changes = []

@@ -1,4 +1,4 @@
-"""Step 4: login consoles move from Xen's xvc0/hvc0 to the serial port.
+"""Login consoles move from Xen's xvc0/hvc0 to the serial port.
 
 systemd getty links for xvc*/hvc* are removed (a serial getty on ttyS0 is
 enabled in their place), and /etc/inittab and /etc/securetty name ttyS0.
@@ -6,12 +6,10 @@ enabled in their place), and /etc/inittab and /etc/securetty name ttyS0.
 
 import re
 
+from ..facts import GETTY_DIRS, XEN_GETTY
 from ..plan import MakeLink, RemoveLink, edit
 from . import Step
 
-WANTS_DIRS = ["/etc/systemd/system/getty.target.wants",
-              "/etc/systemd/system/multi-user.target.wants"]
-XEN_GETTY = re.compile(r"^(?:serial-)?getty@(?:xvc|hvc)\d+\.service$")
 SERIAL_GETTY = "serial-getty@ttyS0.service"
 XEN_TTY = re.compile(r"(?<![\w/])(?:xvc|hvc)0(?!\w)")
 
@@ -48,19 +46,20 @@ def unit_dir(guest):
 class Console(Step):
     name = "console"
     title = "console: Xen getty links out, ttyS0 in inittab and securetty"
-    changes = "getty links in " + ", ".join(WANTS_DIRS) + "; /etc/inittab; /etc/securetty"
+    changes = "getty links in " + ", ".join(GETTY_DIRS) + "; /etc/inittab; /etc/securetty"
+    position = 4
 
     def plan(self, ctx):
         changes = []
         removed_getty = False
-        for d in WANTS_DIRS:
+        for d in GETTY_DIRS:
             for name in ctx.guest.ls(d):
                 path = f"{d}/{name}"
                 if XEN_GETTY.match(name) and ctx.guest.is_symlink(path):
                     changes.append(RemoveLink(step=self.name, summary="Xen console getty removed",
                                               path=path, points_to=ctx.guest.readlink(path)))
                     removed_getty = True
-        serial = f"{WANTS_DIRS[0]}/{SERIAL_GETTY}"
+        serial = f"{GETTY_DIRS[0]}/{SERIAL_GETTY}"
         units = unit_dir(ctx.guest)
         if removed_getty and units and not ctx.guest.exists(serial) \
                 and not ctx.guest.is_symlink(serial):

@@ -1,4 +1,4 @@
-"""Step 7d: the kernel chosen for KVM is the one GRUB boots by default (G6).
+"""The kernel chosen for KVM is the one GRUB boots by default (G6).
 
 On Xen the default entry was often the Xen kernel (kernel-xen, or a
 "with Xen hypervisor" entry); after a default kernel was installed next to
@@ -18,6 +18,8 @@ entry and makes it the default:
 import re
 from dataclasses import dataclass, field
 
+from .. import grubdefaults
+from ..guest import has_program
 from ..plan import GuestCommand, edit
 from . import Step
 from .bootloader_config import DEFAULTS, fix_cmdline
@@ -96,12 +98,8 @@ def resolve_default(value, entries):
 
 
 def grub_default(defaults_text):
-    value = None
-    for line in (defaults_text or "").splitlines():
-        m = re.match(r"\s*GRUB_DEFAULT=(.*)$", line)
-        if m:
-            value = m.group(1).split("#", 1)[0].strip().strip("'\"")
-    return value
+    value = grubdefaults.value(defaults_text, "GRUB_DEFAULT")
+    return None if value is None else value.strip().strip("'\"")
 
 
 def saved_entry(grubenv):
@@ -112,10 +110,7 @@ def saved_entry(grubenv):
 
 
 def set_grub_default(text, value):
-    line = f'GRUB_DEFAULT="{value}"'
-    if re.search(r"^\s*GRUB_DEFAULT=", text, re.M):
-        return re.sub(r"^\s*GRUB_DEFAULT=.*$", lambda m: line, text, flags=re.M)
-    return (text if not text or text.endswith("\n") else text + "\n") + line + "\n"
+    return grubdefaults.set_value(text, "GRUB_DEFAULT", value)
 
 
 # -- GRUB legacy --------------------------------------------------------------
@@ -198,6 +193,9 @@ class DefaultKernel(Step):
     title = "the boot kernel is GRUB's default entry"
     changes = ("GRUB_DEFAULT in /etc/default/grub and grub.cfg, or grubenv saved_entry "
                "(grub-set-default), or grubby's default, or menu.lst `default`")
+    # it looks for the boot kernel's entry in the regenerated grub.cfg
+    after = ("regenerate-grub-cfg",)
+    position = 10
 
     def applies(self, facts):
         return facts.bootloader in ("grub2", "grub-legacy") and bool(facts.boot_kernel)
@@ -244,7 +242,7 @@ class DefaultKernel(Step):
                                      "the new default", argv=argv)]
 
     def _bls(self, ctx, kernel):
-        if not any(ctx.guest.exists(f"{d}/grubby") for d in ("/usr/sbin", "/sbin")):
+        if not has_program(ctx.guest, "grubby"):
             ctx.notes.append("the guest uses BLS menu entries but has no grubby; "
                              "its default entry was left alone")
             return []

@@ -1,4 +1,4 @@
-"""Step 2: Xen device names in fstab, crypttab and resume settings.
+"""Xen device names in fstab, crypttab and resume settings.
 
 /dev/xvdXN becomes the virtio name of the same disk with the same partition
 number (see devnames.py). UUID=, LABEL=, /dev/mapper and LVM paths name no
@@ -29,6 +29,7 @@ class DeviceNames(Step):
     name = "device-names"
     title = "device names: Xen disks renamed to virtio in fstab, crypttab, resume"
     changes = ", ".join(FILES)
+    position = 2
 
     def plan(self, ctx):
         changes = []

@@ -1,4 +1,4 @@
-"""Step 1: the initrd driver lists name virtio drivers, not Xen ones.
+"""The initrd driver lists name virtio drivers, not Xen ones.
 
 A Xen guest's initrd is often built with only xen-blkfront/xen-netfront
 (MODULES=list, or hostonly images built on Xen). Listing the virtio drivers
@@ -113,6 +113,7 @@ class InitrdModules(Step):
     title = "initrd driver lists: Xen drivers out, virtio in"
     changes = (f"{MODULES_FILE}; {SYSCONFIG_KERNEL} INITRD_MODULES; /etc/dracut.conf.d/*.conf "
                f"driver lists and {DRACUT_DROPIN}; modprobe aliases")
+    position = 1
 
     def plan(self, ctx):
         changes = []

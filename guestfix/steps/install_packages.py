@@ -1,4 +1,4 @@
-"""Step 0: the default kernel and a boot loader, where the guest lacks them.
+"""The default kernel and a boot loader, where the guest lacks them.
 
 Runs first, because everything after it (driver lists, initrd, GRUB
 settings, boot code) concerns the kernel and boot loader it installs; the
@@ -8,8 +8,10 @@ own package tool (dpkg or rpm, offline) and removed again.
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from .. import packages
+from ..guest import has_program
 from ..plan import GuestCommand
 from . import Step
 
@@ -45,6 +47,8 @@ class InstallPackagesStep(Step):
     title = "default kernel and boot loader installed where missing"
     changes = ("packages installed with the guest's dpkg/rpm (from --package files) or "
                "apt-get/zypper/dnf (--online)")
+    changes_facts = True     # a new kernel or boot loader: the facts are read again
+    position = 0
 
     def plan(self, ctx):
         wanted = packages.needed(ctx.facts, direct_boot=ctx.direct_boot)
@@ -55,8 +59,7 @@ class InstallPackagesStep(Step):
         guest_files = [f"{packages.GUEST_DIR}/{n}" for n in names]
         commands = packages.install_commands(
             ctx.facts, wanted, guest_files,
-            has_program=lambda tool: any(ctx.guest.exists(f"{d}/{tool}")
-                                         for d in ("/usr/bin", "/bin", "/usr/sbin")))
+            has_program=partial(has_program, ctx.guest))
         what = ", ".join(p.name for p in wanted)
         origin = "from the supplied files" if source.files else "from the guest's repositories"
         shown = "; ".join(" ".join(a.rsplit("/", 1)[-1] if a.startswith(packages.GUEST_DIR)

@@ -1,4 +1,4 @@
-"""Step 5: the virtio NIC gets the name the network configuration expects.
+"""The virtio NIC gets the name the network configuration expects.
 
 On Xen a vif was eth0 (or enX0 with systemd 252+); on KVM the kernel and
 udev would call it ens3/enp1s0 and the guest would come up without network.
@@ -46,6 +46,7 @@ class NicNames(Step):
     name = "nic-names"
     title = "NIC names: virtio NICs keep the names the configuration uses"
     changes = f"{LINK_DIR}/10-guestfix-NAME.link (systemd) or {UDEV_RULES}"
+    position = 5
 
     def applies(self, facts):
         return bool(facts.nic_names)

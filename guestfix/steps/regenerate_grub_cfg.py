@@ -1,23 +1,20 @@
-"""Step 7c: grub.cfg regenerated from the fixed settings.
+"""grub.cfg regenerated from the fixed settings.
 
 Runs when this run changed the boot loader's inputs or when grub.cfg still
 names Xen devices or consoles (a pygrub-era grub.cfg always does).
 """
 
 from ..facts import scan_references
+from ..guest import has_program
 from ..plan import GuestCommand
 from . import Step
 
-GRUB_INPUTS = ("install-packages", "device-names", "bootloader-config", "boot-code",
-               "regenerate-initrd")
-
 
 def mkconfig_argv(guest, grub_cfg):
-    if guest.exists("/usr/sbin/update-grub") or guest.exists("/sbin/update-grub"):
-        if grub_cfg == "/boot/grub/grub.cfg":
-            return ["update-grub"]
+    if has_program(guest, "update-grub") and grub_cfg == "/boot/grub/grub.cfg":
+        return ["update-grub"]
     for tool in ("grub2-mkconfig", "grub-mkconfig"):
-        if guest.exists(f"/usr/sbin/{tool}") or guest.exists(f"/sbin/{tool}"):
+        if has_program(guest, tool):
             return [tool, "-o", grub_cfg]
     return None
 
@@ -26,6 +23,10 @@ class RegenerateGrubCfg(Step):
     name = "regenerate-grub-cfg"
     title = "grub.cfg regenerated"
     changes = "grub.cfg (by update-grub / grub-mkconfig)"
+    # the steps whose changes grub-mkconfig reads (kernels, initrds, settings)
+    reads = ("install-packages", "device-names", "bootloader-config", "boot-code",
+             "regenerate-initrd")
+    position = 9
 
     def applies(self, facts):
         return facts.bootloader == "grub2"
@@ -34,7 +35,7 @@ class RegenerateGrubCfg(Step):
         cfg = ctx.facts.grub_cfg
         text = ctx.guest.read_text(cfg)
         stale = text is None or scan_references(cfg, text)
-        if not (ctx.changed(*GRUB_INPUTS) or stale):
+        if not (ctx.changed(*self.reads) or stale):
             return []
         argv = mkconfig_argv(ctx.guest, cfg)
         if argv is None:

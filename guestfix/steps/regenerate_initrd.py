@@ -1,10 +1,10 @@
-"""Step 7a: rebuild the boot kernel's initrd so it carries virtio_blk.
+"""Rebuild the boot kernel's initrd so it carries virtio_blk.
 
 Only the kernel the fixed guest will boot is rebuilt, and only when this run
 changed something the initrd contains or the initrd lacks virtio_blk. Each
 family's own tool does it:
 
-* initramfs-tools: update-initramfs, which reads the module list step 1 fixed;
+* initramfs-tools: update-initramfs, which reads the module list initrd-modules fixed;
 * dracut: the virtio drivers are named on the command line as well
   (--add-drivers), because a hostonly dracut run in the appliance would
   otherwise pick drivers for the appliance's hardware, not for KVM's; and
@@ -18,14 +18,11 @@ while the boot loader steps run (see overlaps_safely).
 """
 
 from ..errors import StepError
-from ..facts import INITRD_LISTERS, initrd_drivers, list_initrd_drivers
+from ..facts import INITRD_LISTERS, initrd_drivers, read_initrd_drivers
+from ..guest import has_program
 from ..plan import GuestCommand
 from . import Step
 from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
-
-# Earlier steps whose changes end up inside the initrd.
-INITRD_INPUTS = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
-                 "nic-names", "cleanup")
 
 
 def verify_initrd(lister, path, kernel):
@@ -70,6 +67,10 @@ class RegenerateInitrd(Step):
     name = "regenerate-initrd"
     title = "initrd of the boot kernel rebuilt with virtio drivers"
     changes = "the boot kernel's initrd (update-initramfs, dracut or mkinitrd)"
+    # the steps whose changes end up inside the initrd
+    reads = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
+             "nic-names", "cleanup")
+    position = 7
 
     def applies(self, facts):
         return facts.initrd_tool in ("initramfs-tools", "dracut", "mkinitrd") \
@@ -78,15 +79,16 @@ class RegenerateInitrd(Step):
     def plan(self, ctx):
         f = ctx.facts
         kernel = f.kernel(f.boot_kernel)
-        if kernel.initrd and not ctx.changed(*INITRD_INPUTS):
-            if kernel.initrd_drivers is None:    # not listed yet: only now is it needed
-                list_initrd_drivers(ctx.guest, f, kernel)
-            if kernel.initrd_has_virtio:
+        if kernel.initrd and not ctx.changed(*self.reads):
+            drivers = kernel.initrd_drivers
+            if drivers is None:    # not listed yet: only now is it needed
+                # read into a local: planning leaves the facts as they are
+                drivers = read_initrd_drivers(ctx.guest, f.initrd_tool, kernel)
+            if "virtio_blk" in drivers:
                 return []
         path = kernel.initrd or default_initrd_path(f.family, kernel.version)
         lister = INITRD_LISTERS.get(f.initrd_tool)
-        has_lister = lister and any(ctx.guest.exists(f"{d}/{lister}")
-                                    for d in ("/usr/bin", "/usr/sbin", "/bin", "/sbin"))
+        has_lister = lister and has_program(ctx.guest, lister)
         verify = verify_initrd(lister, path, kernel) if has_lister else None
         return [GuestCommand(step=self.name, summary=f"initrd for {kernel.version} rebuilt",
                              argv=rebuild_argv(f.initrd_tool, kernel, path), verify=verify,

@@ -1,0 +1,48 @@
+"""The guest's disks as the appliance sees them: two sets of names.
+
+libguestfs' API names the drives /dev/sda, /dev/sdb, ... in the order they
+were added. Programs run in the guest (grub-install, grub-mkconfig) see the
+appliance kernel's names, which differ when the kernel probes the SCSI
+disks out of order, as it can with several CPUs: the API's /dev/sda
+(libguestfs translates it) is then the kernel's /dev/sdb, and the kernel's
+/dev/sda is the appliance's own ext2 disk. grub-install given that name
+fails with "embedding is not possible ... cross-disk install".
+"""
+
+import re
+
+
+class ApplianceDisks:
+    """Both names of the guest's whole disks, through a launched session."""
+
+    def __init__(self, session):
+        self.session = session
+        self._kernel_names = None
+
+    def api_names(self):
+        """/dev/sda is the first drive added. Use these in API calls only."""
+        return self.session.list_devices()
+
+    def kernel_names(self):
+        """In drive order, as the appliance's kernel names them. Drive N is
+        SCSI target N; its /dev/disk/by-path link gives the kernel's name.
+        Without such links, the API's names."""
+        if self._kernel_names is None:
+            api_names = self.api_names()
+            self._kernel_names = api_names
+            listing = self.session.run(["ls", "-1", "/dev/disk/by-path"])
+            targets = {}
+            for link in listing.stdout.split():
+                m = re.search(r"-scsi-\d+:\d+:(\d+):0$", link)
+                if m:
+                    targets[int(m.group(1))] = link
+            names = []
+            for api_name in api_names:
+                link = targets.get(self.session.device_index(api_name))
+                resolved = self.session.run(["readlink", "-f", f"/dev/disk/by-path/{link}"]) \
+                    if link else None
+                if not (resolved and resolved.ok and resolved.stdout.startswith("/dev/")):
+                    return self._kernel_names
+                names.append(resolved.stdout.strip())
+            self._kernel_names = names
+        return self._kernel_names
