@@ -1,16 +1,6 @@
 """The guestfix command line: parse options, call, render. Nothing else.
 
-Exit codes (also in `guestfix --help` and the README):
-  0 success            3 bad input (disk, domain XML, option)
-  1 other error        4 a disk is in use by a running VM
-  2 usage error        5 unsupported or unrecognised guest
-  6 a fix-up step failed (disks unchanged)
-  7 boot-check: the guest did not reach its login prompt
-  8 an interrupted commit must be finished or undone first
-  9 a host tool is missing or failed
- 10 declined at the prompt     11 libvirt refused or is unreachable
- 12 a backup copy does not match its source or manifest
-130 interrupted (Ctrl-C, or SIGTERM)
+Exit codes: guestfix.errors.EXIT_CODES (also in `guestfix --help` and the README).
 """
 
 import json
@@ -22,10 +12,10 @@ import traceback
 import click
 
 from . import __version__
+from . import errors
 from .errors import GuestfixError, UsageError
 from .optionmodes import CheckedCommand
 
-EXIT_CODES = __doc__.split("Exit codes", 1)[1].split("\n", 1)[1].rstrip()
 _debug = False
 
 
@@ -35,7 +25,7 @@ def _signal_to_interrupt(signum, frame):
 
 
 @click.group(help="Make stopped Xen guests (paravirtualized ones included) boot on KVM.",
-             epilog="Exit codes:\n\n\b\n" + EXIT_CODES)
+             epilog="Exit codes:\n\n\b\n" + errors.help_text())
 @click.version_option(__version__, prog_name="guestfix")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug):

@@ -25,7 +25,7 @@ from .devnames import DeviceMap
 from .diskimage import Disk, open_disk
 from .domain import convert
 from .domain.networks import NetworkMap
-from .errors import GuestfixError, InputError, ToolError
+from .errors import GuestfixError, InputError, LibvirtError, ToolError
 from .storage import check_room
 
 
@@ -209,7 +209,7 @@ class Destination:
                 raise InputError(f"{os.path.join(d, self.name + '.xml')} already exists")
             check_room(d, self._needed())
             return
-        from .domain.define import LibvirtError, connect, libvirt_bindings
+        from .domain.define import connect, libvirt_bindings
         libvirt = libvirt_bindings()
         self.conn = connect(self.opts.output_uri)
         try:
@@ -272,7 +272,7 @@ class Destination:
         ET.SubElement(root, "allocation", {"unit": "bytes"}).text = str(alloc)
         target = ET.SubElement(root, "target")
         ET.SubElement(target, "format", {"type": fmt})
-        from .domain.define import LibvirtError, libvirt_bindings
+        from .domain.define import libvirt_bindings
         libvirt = libvirt_bindings()
         try:
             return self.pool.createXML(ET.tostring(root, encoding="unicode"), 0)
