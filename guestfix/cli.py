@@ -110,8 +110,8 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
     monitor = progress.choose(json_mode)
     interactive = not (yes or json_mode) and sys.stdin.isatty()
     if not (yes or dry_run or json_mode or interactive):
-        raise GuestfixError("fix would change the disks and there is no terminal to ask",
-                            hint="pass --yes, or --dry-run to see the changes")
+        raise UsageError("fix would change the disks and there is no terminal to ask",
+                         hint="pass --yes, or --dry-run to see the changes")
 
     def confirm(report):
         if not interactive:
@@ -252,7 +252,7 @@ def backup(source_args, dest, md5, verify_dir, json_mode):
             click.echo(f"{verify_dir}: {len(manifest['disks'])} disk(s) match the manifest")
         return
     if not dest:
-        raise GuestfixError("say where the backup goes", hint="--to DIR")
+        raise UsageError("say where the backup goes", hint="--to DIR")
     report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
     if json_mode:
         _emit_json(report.as_dict())
@@ -314,8 +314,8 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
         allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online))
     interactive = not (yes or json_mode) and sys.stdin.isatty()
     if not (yes or json_mode or interactive):
-        raise GuestfixError("migrate writes a new guest and there is no terminal to ask",
-                            hint="pass --yes")
+        raise UsageError("migrate writes a new guest and there is no terminal to ask",
+                         hint="pass --yes")
     if not log_file:
         os.makedirs("/var/log/guestfix", exist_ok=True)
         stem = new_name or os.path.basename(source).rsplit(".", 1)[0] or "guest"
