@@ -17,6 +17,25 @@ from .errors import GuestfixError, UsageError
 from .optionmodes import CheckedCommand
 
 _debug = False
+_command = None         # the subcommand being run, for its interrupt message
+
+# What is true after each command was interrupted (exit 130): each cleans up
+# in its own way, so one sentence cannot fit all.
+AFTER_INTERRUPT = {
+    "inspect": "nothing was written",
+    "boot-check": "the disks were only read",
+    "xml": "nothing was written",
+    "define": "",
+    "fix": "the disks are unchanged unless the commit had begun (the next run will say so)",
+    "migrate": "the originals were only read and this run's outputs were removed",
+    "backup": "the files this backup had written were removed",
+    "recover": "run the same recover again for the disks not reported done above",
+}
+
+
+def interrupt_message(command):
+    after = AFTER_INTERRUPT.get(command, "")
+    return "guestfix: interrupted" + (f"; {after}" if after else "")
 
 
 def _signal_to_interrupt(signum, frame):
@@ -29,8 +48,9 @@ def _signal_to_interrupt(signum, frame):
 @click.version_option(__version__, prog_name="guestfix")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug):
-    global _debug
+    global _debug, _command
     _debug = debug
+    _command = click.get_current_context().invoked_subcommand
 
 
 # Every command checks its options against the modes they belong to
@@ -367,8 +387,8 @@ def main(argv=None):
     except click.exceptions.Abort:
         # click turns Ctrl-C (and our SIGTERM handler's KeyboardInterrupt)
         # into Abort after the commands' own clean-up has run.
-        click.echo("guestfix: interrupted; the original disks were not changed", err=True)
-        sys.exit(130)
+        click.echo(interrupt_message(_command), err=True)
+        sys.exit(errors.INTERRUPTED)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -379,8 +399,8 @@ def main(argv=None):
             click.echo(f"guestfix: error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("guestfix: interrupted; the original disks were not changed", err=True)
-        sys.exit(130)
+        click.echo(interrupt_message(_command), err=True)
+        sys.exit(errors.INTERRUPTED)
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
         if _debug:
             traceback.print_exc()

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, guestfix
 
 from guestfix import errors
@@ -53,3 +54,42 @@ def test_first_line():
 def test_usage_error_exit_2():
     r = guestfix("fix", "--no-such-option")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def _interrupt(*_args, **_kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("argv, target, says", [
+    (["inspect", "d.img"], "guestfix.disks.resolve", "interrupted; nothing was written"),
+    (["boot-check", "d.img"], "guestfix.disks.resolve", "the disks were only read"),
+    (["fix", "--yes", "d.img"], "guestfix.disks.resolve", "unless the commit had begun"),
+    (["xml", "d.xml"], "guestfix.domain.convert.load_source", "interrupted; nothing was written"),
+    (["define", "d.xml"], "guestfix.domain.model.read_text_file", "interrupted"),
+    (["backup", "d.img", "--to", "out"], "guestfix.backup.backup", "had written were removed"),
+    (["migrate", "d.xml", "-o", "local", "-os", "out", "--yes", "--log", "{log}"],
+     "guestfix.migrate.migrate", "the originals were only read"),
+    (["recover", "--finish", "d.img"], "guestfix.transaction.recover", "recover again"),
+])
+def test_interrupt_message_fits_the_command(argv, target, says, monkeypatch, capsys, tmp_path):
+    """Ctrl-C (or SIGTERM) ends with 130 and one line that is true of the command."""
+    import signal
+    from guestfix import cli
+    module, name = target.rsplit(".", 1)
+    monkeypatch.setattr(__import__(module, fromlist=[name]), name, _interrupt)
+    # main() installs its own SIGTERM/SIGHUP handlers; put pytest's back.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(SystemExit) as ended:
+            cli.main([a.format(log=tmp_path / "m.log") for a in argv])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 130
+    assert lines == [cli.interrupt_message(argv[0])] and says in lines[0]
+
+
+def test_every_command_has_an_interrupt_message():
+    from guestfix import cli
+    assert set(cli.cli.commands) == set(cli.AFTER_INTERRUPT)
