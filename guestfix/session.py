@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError
+from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError, first_line
 from .runner import CommandResult
 
 
@@ -97,7 +97,7 @@ class GuestSession:
             if "lock" in str(e):
                 raise DiskLockedError("a disk is in use by another process (QEMU image lock)",
                                       hint="shut the guest down first") from None
-            raise GuestfixError(f"libguestfs: {_first_line(e)}") from None
+            raise GuestfixError(f"libguestfs: {first_line(e)}") from None
         except BaseException:
             self.close(clean=False)
             raise
@@ -157,8 +157,8 @@ class GuestSession:
                 g.mount(dev, mp)
             except RuntimeError as e:
                 if mp == "/":
-                    raise UnsupportedGuestError(f"cannot mount the root filesystem: {_first_line(e)}")
-                self._stage(f"warning: {mp} ({dev}) not mounted: {_first_line(e)}")
+                    raise UnsupportedGuestError(f"cannot mount the root filesystem: {first_line(e)}")
+                self._stage(f"warning: {mp} ({dev}) not mounted: {first_line(e)}")
 
     def _no_os_error(self):
         """Say what the disks hold instead, so the user knows why."""
@@ -343,8 +343,3 @@ BACKGROUND_SCRIPT = (
 class Job:
     argv: list
     directory: str
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
