@@ -31,7 +31,8 @@ class InputError(GuestfixError):
 
 
 class DiskLockedError(InputError):
-    """A disk is held by a running virtual machine (QEMU's image lock)."""
+    """A disk is in use: held by a running VM (QEMU's image lock) or by
+    another guestfix run."""
 
 
 class UnsupportedGuestError(GuestfixError):
