@@ -76,7 +76,7 @@ EXIT_CODES = (
     ExitCode(1, "other error", GuestfixError),
     ExitCode(2, "usage error", UsageError),
     ExitCode(3, "bad input: disk, domain XML or option", InputError),
-    ExitCode(4, "a disk is in use by a running VM", DiskLockedError),
+    ExitCode(4, "a disk is in use by a running VM or another guestfix run", DiskLockedError),
     ExitCode(5, "unsupported or unrecognised guest", UnsupportedGuestError),
     ExitCode(6, "a fix-up step failed (the disks are unchanged)", StepError),
     ExitCode(7, "boot-check: the guest did not reach its login prompt", BootCheckFailed),
