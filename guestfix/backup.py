@@ -17,13 +17,9 @@ from dataclasses import dataclass, field
 from . import storage
 from .diskimage import open_disk
 from .domain.model import Domain
-from .errors import GuestfixError, InputError
+from .errors import BackupMismatch, InputError
 
 MANIFEST = "manifest.json"
-
-
-class BackupMismatch(GuestfixError):
-    exit_code = 12
 
 
 @dataclass

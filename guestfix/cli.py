@@ -1,46 +1,51 @@
 """The guestfix command line: parse options, call, render. Nothing else.
 
-Exit codes (also in `guestfix --help` and the README):
-  0 success            3 bad input (disk, domain XML, option)
-  1 other error        4 a disk is in use by a running VM
-  2 usage error        5 unsupported or unrecognised guest
-  6 a fix-up step failed (disks unchanged)
-  7 boot-check: the guest did not reach its login prompt
-  8 an interrupted commit must be finished or undone first
-  9 a host tool is missing or failed
- 10 declined at the prompt     11 libvirt refused or is unreachable
- 12 a backup copy does not match its source or manifest
-130 interrupted (Ctrl-C, or SIGTERM)
+Exit codes: guestfix.errors.EXIT_CODES (also in `guestfix --help` and the README).
 """
 
 import json
 import os
-import signal
 import sys
 import traceback
 
 import click
 
 from . import __version__
+from . import errors
 from .errors import GuestfixError, UsageError
 from .optionmodes import CheckedCommand
+from .signals import interrupt_on_termination
 
-EXIT_CODES = __doc__.split("Exit codes", 1)[1].split("\n", 1)[1].rstrip()
 _debug = False
+_command = None         # the subcommand being run, for its interrupt message
+
+# What is true after each command was interrupted (exit 130): each cleans up
+# in its own way, so one sentence cannot fit all.
+AFTER_INTERRUPT = {
+    "inspect": "nothing was written",
+    "boot-check": "the disks were only read",
+    "xml": "nothing was written",
+    "define": "",
+    "fix": "the disks are unchanged unless the commit had begun (the next run will say so)",
+    "migrate": "the originals were only read and this run's outputs were removed",
+    "backup": "the files this backup had written were removed",
+    "recover": "run the same recover again for the disks not reported done above",
+}
 
 
-def _signal_to_interrupt(signum, frame):
-    # SIGTERM/SIGHUP unwind like Ctrl-C, so every context manager cleans up.
-    raise KeyboardInterrupt
+def interrupt_message(command):
+    after = AFTER_INTERRUPT.get(command, "")
+    return "guestfix: interrupted" + (f"; {after}" if after else "")
 
 
 @click.group(help="Make stopped Xen guests (paravirtualized ones included) boot on KVM.",
-             epilog="Exit codes:\n\n\b\n" + EXIT_CODES)
+             epilog="Exit codes:\n\n\b\n" + errors.help_text())
 @click.version_option(__version__, prog_name="guestfix")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug):
-    global _debug
+    global _debug, _command
     _debug = debug
+    _command = click.get_current_context().invoked_subcommand
 
 
 # Every command checks its options against the modes they belong to
@@ -272,7 +277,7 @@ def backup(source_args, dest, md5, verify_dir, json_mode):
             click.echo(f"{verify_dir}: {len(manifest['disks'])} disk(s) match the manifest")
         return
     if not dest:
-        raise GuestfixError("say where the backup goes", hint="--to DIR")
+        raise UsageError("say where the backup goes", hint="--to DIR")
     report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
     if json_mode:
         _emit_json(report.as_dict())
@@ -370,16 +375,15 @@ def recover(disk_paths, finish, undo):
 
 
 def main(argv=None):
-    signal.signal(signal.SIGTERM, _signal_to_interrupt)
-    signal.signal(signal.SIGHUP, _signal_to_interrupt)
+    interrupt_on_termination()
     try:
         rc = cli.main(args=argv, prog_name="guestfix", standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except click.exceptions.Abort:
         # click turns Ctrl-C (and our SIGTERM handler's KeyboardInterrupt)
         # into Abort after the commands' own clean-up has run.
-        click.echo("guestfix: interrupted; the original disks were not changed", err=True)
-        sys.exit(130)
+        click.echo(interrupt_message(_command), err=True)
+        sys.exit(errors.INTERRUPTED)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -390,8 +394,8 @@ def main(argv=None):
             click.echo(f"guestfix: error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("guestfix: interrupted; the original disks were not changed", err=True)
-        sys.exit(130)
+        click.echo(interrupt_message(_command), err=True)
+        sys.exit(errors.INTERRUPTED)
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
         if _debug:
             traceback.print_exc()

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 
 from . import grubdefaults
-from .errors import GuestfixError
+from .errors import InputError, UnsupportedGuestError
 
 
 def kernel_cmdline(session, facts):
@@ -40,7 +40,7 @@ class DirectBootExport:
     def stage(self, session, facts):
         kernel = facts.kernel(facts.boot_kernel)
         if kernel is None or not kernel.initrd:
-            raise GuestfixError("no boot kernel with an initrd to export for direct boot")
+            raise UnsupportedGuestError("no boot kernel with an initrd to export for direct boot")
         os.makedirs(self.dest_dir, exist_ok=True)
         self.staging = tempfile.mkdtemp(prefix=".guestfix-direct-", dir=self.dest_dir)
         name = re.sub(r"[^\w.-]", "_", facts.hostname or "guest")
@@ -75,8 +75,8 @@ def load(path):
         with open(path) as f:
             info = json.load(f)
     except (OSError, ValueError) as e:
-        raise GuestfixError(f"{path}: not a direct-boot description ({e})") from None
+        raise InputError(f"{path}: not a direct-boot description ({e})") from None
     for key in ("kernel", "initrd"):
         if not isinstance(info.get(key), str) or not os.path.isfile(info[key]):
-            raise GuestfixError(f"{path}: the {key} file it names is missing")
+            raise InputError(f"{path}: the {key} file it names is missing")
     return info

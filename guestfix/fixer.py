@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import facts as facts_mod
 from . import packages as packages_mod
 from .directboot import DirectBootExport
-from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError
+from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError, first_line
 from .faults import fault_point
 from .progress import StageClock, TeeMonitor
 from .session import GuestSession
@@ -168,7 +168,7 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
                 with monitor.stage("copying the boot kernel and initrd out for direct boot"):
                     report.direct_boot = export.stage(session, facts)
     except RuntimeError as e:
-        raise GuestfixError(f"libguestfs: {str(e).strip().splitlines()[0]}") from None
+        raise GuestfixError(f"libguestfs: {first_line(e)}") from None
 
 
 def _run_step(step, ctx, session, monitor, report):
@@ -184,7 +184,7 @@ def _run_step(step, ctx, session, monitor, report):
                 change.apply(session)
             except RuntimeError as e:
                 raise StepError(f"{step.name}: {change.target}: "
-                                f"{str(e).strip().splitlines()[0]}") from None
+                                f"{first_line(e)}") from None
             report.changes.append(change)
             if change.pending:
                 monitor.note(f"started, runs alongside the next steps: {change.target}")
@@ -203,7 +203,7 @@ def _finish_background(session, monitor, report):
                     change.finish(session)
                 except RuntimeError as e:
                     raise StepError(f"{change.step}: {change.target}: "
-                                    f"{str(e).strip().splitlines()[0]}") from None
+                                    f"{first_line(e)}") from None
                 monitor.result(f"{change.summary}: {change.target}")
 
 

@@ -19,8 +19,8 @@ import xml.etree.ElementTree as ET
 
 from . import qemuimg
 from .domain import convert
-from .domain.define import LibvirtError, connect, define, libvirt_bindings
-from .errors import GuestfixError, InputError, UsageError
+from .domain.define import connect, define, libvirt_bindings
+from .errors import GuestfixError, InputError, LibvirtError, UsageError
 from .storage import check_room
 
 

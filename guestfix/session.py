@@ -16,7 +16,7 @@ import os
 import time
 
 from .appliancedisks import ApplianceDisks
-from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError
+from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError, first_line
 from .jobs import BackgroundJobs
 from .runner import CommandResult
 
@@ -102,7 +102,7 @@ class GuestSession:
             if "lock" in str(e):
                 raise DiskLockedError("a disk is in use by another process (QEMU image lock)",
                                       hint="shut the guest down first") from None
-            raise GuestfixError(f"libguestfs: {_first_line(e)}") from None
+            raise GuestfixError(f"libguestfs: {first_line(e)}") from None
         except BaseException:
             self.close(clean=False)
             raise
@@ -152,8 +152,8 @@ class GuestSession:
                 g.mount(dev, mp)
             except RuntimeError as e:
                 if mp == "/":
-                    raise UnsupportedGuestError(f"cannot mount the root filesystem: {_first_line(e)}")
-                self._stage(f"warning: {mp} ({dev}) not mounted: {_first_line(e)}")
+                    raise UnsupportedGuestError(f"cannot mount the root filesystem: {first_line(e)}")
+                self._stage(f"warning: {mp} ({dev}) not mounted: {first_line(e)}")
 
     def _no_os_error(self):
         """Say what the disks hold instead, so the user knows why."""
@@ -324,8 +324,3 @@ def choose_root(roots, wanted=None):
             f"several operating systems found ({', '.join(roots)})",
             hint="choose one with --root")
     return roots[0]
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__

@@ -89,7 +89,7 @@ def check_pending(disks):
         if not os.path.isdir(jdir):
             continue
         if _is_held(jdir):
-            raise GuestfixError(f"{disk.path} is being changed by another guestfix run")
+            raise DiskLockedError(f"{disk.path} is being changed by another guestfix run")
         journal = _read_journal(jdir)
         if journal and journal.get("state") == "committing":
             raise PendingTransactionError(

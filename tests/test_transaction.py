@@ -9,7 +9,7 @@ import pytest
 
 from conftest import guestfix
 from guestfix.diskimage import open_disk
-from guestfix.errors import PendingTransactionError
+from guestfix.errors import DiskLockedError, PendingTransactionError
 from guestfix.transaction import ThrowawayOverlays, Transaction, check_pending, journal_dir_for
 
 
@@ -143,3 +143,10 @@ def test_stale_leftovers_of_a_killed_run_are_cleared(disk):
         f.write('{"state": "working"}')
     check_pending([disk])
     assert not os.path.exists(jdir)
+
+
+def test_disk_in_use_by_another_run_is_exit_4(disk):
+    with Transaction([disk]):
+        with pytest.raises(DiskLockedError, match="another guestfix run") as caught:
+            check_pending([disk])
+    assert caught.value.exit_code == 4

@@ -1,10 +1,6 @@
 """Talk to libvirt: read a source domain, define the converted one."""
 
-from ..errors import GuestfixError, InputError
-
-
-class LibvirtError(GuestfixError):
-    exit_code = 11
+from ..errors import GuestfixError, InputError, LibvirtError
 
 
 def libvirt_bindings():

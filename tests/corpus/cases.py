@@ -283,6 +283,27 @@ def _no_tty(d, _images):
     return ["fix", raw_disk(d)]
 
 
+@case("backup-without-destination", "options", "backup (no --to)", 2, "--to DIR")
+def _backup_no_to(d, _images):
+    return ["backup", raw_disk(d)]
+
+
+@case("direct-boot-not-json", "options", "xml --direct-boot", 3,
+      "not a direct-boot description")
+def _direct_boot_bad(d, _images):
+    xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
+    return ["xml", xml, "--direct-boot", write(d, "boot.json", "{not json"),
+            "--out", os.path.join(d, "out.xml")]
+
+
+@case("direct-boot-kernel-missing", "options", "xml --direct-boot", 3,
+      "the kernel file it names is missing")
+def _direct_boot_missing(d, _images):
+    xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
+    info = write(d, "boot.json", '{"kernel": "%s/vmlinuz", "initrd": "%s/initrd"}' % (d, d))
+    return ["xml", xml, "--direct-boot", info, "--out", os.path.join(d, "out.xml")]
+
+
 @case("libvirt-unreachable", "environment", "define -oc", 11, "cannot connect",
       "libvirtd")
 def _libvirt_down(d, _images):
