@@ -29,6 +29,7 @@ import tempfile
 
 from .diskimage import create_overlay
 from .errors import DiskLockedError, GuestfixError, InputError, PendingTransactionError
+from .fsutil import write_atomically
 from .runner import run
 
 
@@ -45,17 +46,7 @@ def journal_dir_for(disk_path):
 
 
 def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
-    dirfd = os.open(os.path.dirname(path), os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    write_atomically(path, json.dumps(data, indent=1))
 
 
 def _read_journal(jdir):

@@ -11,6 +11,7 @@ import platform
 import shutil
 from dataclasses import dataclass, field
 
+from .. import fsutil
 from ..diskimage import open_disk
 from ..errors import InputError
 from . import console, disk, interface, osboot
@@ -124,20 +125,11 @@ def unified_diff(before, after, name="domain.xml"):
 
 
 def write_atomically(path, text):
-    """Nothing at `path` changes unless the whole text is written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.guestfix-tmp")
+    """Nothing at `path` changes unless the whole text is written; a failure
+    is the user's problem to fix (a full disk, a read-only directory)."""
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        fsutil.write_atomically(path, text)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise InputError(f"cannot write {path}: {e.strerror}") from None
 
 
