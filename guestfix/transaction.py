@@ -103,7 +103,6 @@ class Transaction:
         self.overlays = []
         self._dirs = []
         self._locks = []
-        self.committed = False
 
     def __enter__(self):
         if not self.dry_run:
@@ -171,7 +170,6 @@ class Transaction:
                 f"writing the changes was interrupted ({e.__class__.__name__}: {e})",
                 hint=f"run `guestfix recover --finish {paths}` or "
                      f"`guestfix recover --undo {paths}`") from None
-        self.committed = True
 
 
 def recover(disk_paths, action):
