@@ -42,6 +42,8 @@ $(VENV)/.installed: pyproject.toml
 test: setup
 	$(PY) -m pytest -v -ra --durations=15
 
+# Without the tests marked slow: those launch the appliance, boot a guest or
+# need libvirtd.
 test-fast: venv
 	$(PY) -m pytest -v -m "not slow"
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import storage
+from .fsutil import write_atomically
 from .diskimage import open_disk
 from .domain.model import Domain
 from .errors import BackupMismatch, InputError
@@ -96,12 +97,7 @@ def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_x
         report.seconds = time.monotonic() - started
         manifest = dict(report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         source_xml=os.path.abspath(xml_path) if xml_path else None)
-        tmp = os.path.join(dest, f".{MANIFEST}.partial")
-        with open(tmp, "w") as f:
-            json.dump(manifest, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(dest, MANIFEST))
+        write_atomically(os.path.join(dest, MANIFEST), json.dumps(manifest, indent=1))
     except BaseException:
         for path in written:
             try:

@@ -12,7 +12,6 @@ import re
 # A Xen-era block device name: xvd*, and hd* (Xen HVM's emulated IDE).
 _XEN_DISK = r"(?:xvd[a-z]{1,2}|hd[a-z])"
 DEVICE_RE = re.compile(r"(?<![\w/.-])/dev/(" + _XEN_DISK + r")(p?\d*)(?![\w-])")
-XEN_NAME_RE = re.compile(r"^" + _XEN_DISK + r"\d*$")
 
 
 def virtio_name(index):

@@ -10,7 +10,7 @@ import json
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import DiskLockedError, InputError
 from .runner import run
@@ -32,7 +32,6 @@ class Disk:
     target: str = ""           # the name the guest knew it by on Xen (xvda)
     virtual_size: int = 0
     backing: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def name(self):

@@ -15,22 +15,38 @@ from .errors import InputError
 
 def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fmt=None):
     """Returns (disks, device map, NIC MACs)."""
-    macs = []
     if domain_path:
         domain = Domain.from_file(domain_path)
-        ddisks = domain.guest_disks()
+        disks = domain_disks(domain, allow_backing=allow_backing, writable=writable, fmt=fmt,
+                             paths=disk_args)
         macs = domain.macs()
-        if disk_args and len(disk_args) != len(ddisks):
-            raise InputError(f"{len(disk_args)} disk(s) given but the domain has {len(ddisks)}")
-        entries = []
-        for i, d in enumerate(ddisks):
-            path = disk_args[i] if disk_args else domain.resolve_source(d.source)
-            entries.append((path, d.driver_type if d.driver_type in ("raw", "qcow2") else fmt,
-                            d.target))
     else:
         if not disk_args:
             raise InputError("no disk given", hint="name the guest's disk images, or --domain XML")
-        entries = [(p, fmt, xen_name(i)) for i, p in enumerate(disk_args)]
+        disks = _open_all([(p, fmt, xen_name(i)) for i, p in enumerate(disk_args)],
+                          writable, allow_backing)
+        macs = []
+    return disks, DeviceMap([d.target for d in disks]), macs
+
+
+def domain_disks(domain, allow_backing=False, writable=False, fmt=None, paths=None):
+    """The domain's hard disks as checked Disk objects, in the guest's order,
+    each with its Xen target. The XML's driver type gives the format when it
+    is raw or qcow2 (Xen driver types such as 'aio' are no image format);
+    otherwise `fmt`, and without it the image header. `paths`, if given,
+    replace the XML's sources in order."""
+    ddisks = domain.guest_disks()
+    if paths and len(paths) != len(ddisks):
+        raise InputError(f"{len(paths)} disk(s) given but the domain has {len(ddisks)}")
+    entries = [(paths[i] if paths else domain.resolve_source(d.source),
+                d.driver_type if d.driver_type in ("raw", "qcow2") else fmt, d.target)
+               for i, d in enumerate(ddisks)]
+    return _open_all(entries, writable, allow_backing)
+
+
+def _open_all(entries, writable, allow_backing):
+    """open_disk for each (path, format, target); one image named twice would
+    be two drives over the same data."""
     seen = set()
     disks = []
     for path, disk_fmt, target in entries:
@@ -40,4 +56,4 @@ def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fm
         seen.add(real)
         disks.append(open_disk(path, fmt=disk_fmt, target=target, writable=writable,
                                allow_backing=allow_backing))
-    return disks, DeviceMap([d.target for d in disks]), macs
+    return disks

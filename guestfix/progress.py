@@ -155,9 +155,9 @@ class TeeMonitor(Monitor):
             yield lambda n: (a(n), b(n))
 
 
-def choose(json_mode=False, plain=False):
+def choose(json_mode=False):
     if json_mode:
         return Monitor()
-    if plain or not sys.stderr.isatty():
+    if not sys.stderr.isatty():
         return PlainMonitor()
     return RichMonitor()

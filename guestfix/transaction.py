@@ -29,6 +29,7 @@ import tempfile
 
 from .diskimage import create_overlay
 from .errors import DiskLockedError, GuestfixError, InputError, PendingTransactionError
+from .fsutil import write_atomically
 from .runner import run
 
 
@@ -45,17 +46,7 @@ def journal_dir_for(disk_path):
 
 
 def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
-    dirfd = os.open(os.path.dirname(path), os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    write_atomically(path, json.dumps(data, indent=1))
 
 
 def _read_journal(jdir):
@@ -133,7 +124,6 @@ class Transaction:
         self.overlays = []
         self._dirs = []
         self._locks = []
-        self.committed = False
 
     def __enter__(self):
         check_pending(self.disks)
@@ -195,7 +185,6 @@ class Transaction:
                 f"writing the changes was interrupted ({e.__class__.__name__}: {e})",
                 hint=f"run `guestfix recover --finish {paths}` or "
                      f"`guestfix recover --undo {paths}`") from None
-        self.committed = True
 
 
 def recover(disk_paths, action):

@@ -115,8 +115,10 @@ def test_interrupted_commit_finished(disk):
     assert r.returncode == 0, r.stderr
     check_pending([disk])
     # the 256k pattern written in the overlay is now in the disk
+    # qemu-io exits 1 when the pattern differs or the image cannot be read
     out = subprocess.run(["qemu-io", "-f", disk.format, "-c", "read -P 0xab 1M 256k", disk.path],
                          capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
     assert "Pattern verification failed" not in out.stdout + out.stderr
 
 

@@ -1,8 +1,7 @@
 """Xen domain -> KVM domain, applied to the parsed tree (SPEC X1-X9).
 
 Each device family has its own module with a `to_kvm(domain, ctx)` that
-edits the tree and returns what it changed; elements none of them knows
-survive untouched.
+edits the tree; elements none of them knows survive untouched.
 """
 
 import difflib
@@ -11,6 +10,7 @@ import platform
 import shutil
 from dataclasses import dataclass, field
 
+from .. import fsutil
 from ..diskimage import open_disk
 from ..errors import InputError
 from . import console, disk, interface, osboot
@@ -94,7 +94,7 @@ def disk_formats(domain, opts):
 
 
 def convert(domain, opts):
-    """Convert in place; returns the list of changes made."""
+    """Convert the domain's tree in place."""
     if domain.type not in XEN_TYPES:
         raise InputError(f"{domain.path or 'the domain'} is not a Xen domain "
                          f"(type {domain.type or 'missing'})")
@@ -111,10 +111,8 @@ def convert(domain, opts):
         disk_formats=disk_formats(domain, opts),
         direct_kernel=opts.direct_kernel,
         disk_paths={t: path for t, (path, _fmt) in opts.disk_overrides.items()})
-    changes = []
     for module in (osboot, disk, interface, console):
-        changes.extend(module.to_kvm(domain, ctx))
-    return changes
+        module.to_kvm(domain, ctx)
 
 
 def unified_diff(before, after, name="domain.xml"):
@@ -124,20 +122,11 @@ def unified_diff(before, after, name="domain.xml"):
 
 
 def write_atomically(path, text):
-    """Nothing at `path` changes unless the whole text is written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.guestfix-tmp")
+    """Nothing at `path` changes unless the whole text is written; a failure
+    is the user's problem to fix (a full disk, a read-only directory)."""
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        fsutil.write_atomically(path, text)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise InputError(f"cannot write {path}: {e.strerror}") from None
 
 

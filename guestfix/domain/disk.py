@@ -10,7 +10,6 @@ XEN_DRIVER_NAMES = ("file", "tap", "tap2", "phy", "tapdisk")
 
 
 def to_kvm(domain, ctx):
-    done = []
     hard = [d for d in domain.disks() if d.device == "disk"]
     devmap = DeviceMap([d.target for d in hard])
     for d in hard:
@@ -27,7 +26,6 @@ def to_kvm(domain, ctx):
         new_dev = devmap.rename(d.target)
         target.set("dev", new_dev)
         target.set("bus", "virtio")
-        done.append(f"disk {d.target} -> {new_dev} (virtio, {fmt or 'format unknown'})")
         if d.source_type == "file":
             # libvirt wants absolute paths; -os DIR moves the disks there.
             source = el.find("source")
@@ -39,7 +37,6 @@ def to_kvm(domain, ctx):
                 new_path = os.path.abspath(domain.resolve_source(d.source))
             if new_path != d.source:
                 source.set("file", new_path)
-                done.append(f"disk {new_dev} source -> {new_path}")
         for addr in el.findall("address"):
             el.remove(addr)
     # cdroms and floppies keep their kind; Xen's bus is replaced.
@@ -55,7 +52,6 @@ def to_kvm(domain, ctx):
             sata += 1
             target.set("dev", new_dev)
             target.set("bus", "sata")
-            done.append(f"cdrom {d.target} -> {new_dev} (sata)")
         elif d.device == "floppy":
             target.set("bus", "fdc")
         driver = d.element.find("driver")
@@ -63,4 +59,3 @@ def to_kvm(domain, ctx):
             driver.set("name", "qemu")
         for addr in d.element.findall("address"):
             d.element.remove(addr)
-    return done

@@ -7,11 +7,9 @@ XEN_TARGET_PREFIXES = ("vif", "vnet", "veth")
 
 
 def to_kvm(domain, ctx):
-    done = []
     for el in domain.root.findall("./devices/interface"):
         mac_el = el.find("mac")
         mac = mac_el.get("address", "").lower() if mac_el is not None else ""
-        label = mac or "NIC"
         kind = el.get("type", "")
         source = el.find("source")
         if kind in ("bridge", "network"):
@@ -23,21 +21,15 @@ def to_kvm(domain, ctx):
                     source = sub(el, "source")
                 source.attrib.clear()
                 source.set(new_kind, new_name)
-                done.append(f"{label}: {kind} {name} -> {new_kind} {new_name}")
         model = el.find("model")
         if model is None:
             model = sub(el, "model")
         if model.get("type") != "virtio":
             model.attrib.clear()
             model.set("type", "virtio")
-            done.append(f"{label}: model virtio")
         for tag in ("script", "backenddomain", "address"):
             for child in el.findall(tag):
                 el.remove(child)
-                if tag != "address":
-                    done.append(f"{label}: <{tag}> removed")
         for target in el.findall("target"):
             if target.get("dev", "").startswith(XEN_TARGET_PREFIXES):
                 el.remove(target)
-                done.append(f"{label}: target {target.get('dev')} removed")
-    return done

@@ -9,18 +9,14 @@ XEN_LOADERS = ("hvmloader",)
 
 
 def to_kvm(domain, ctx):
-    root, done = domain.root, []
+    root = domain.root
     if "id" in root.attrib:
         # the running domain's number on the Xen host, meaningless here
         del root.attrib["id"]
-    old_type = root.get("type")
-    if old_type != ctx.virt_type:
-        root.set("type", ctx.virt_type)
-        done.append(f"domain type {old_type} -> {ctx.virt_type}")
+    root.set("type", ctx.virt_type)
     for tag in ("bootloader", "bootloader_args"):
         for el in root.findall(tag):
             root.remove(el)
-            done.append(f"<{tag}> removed")
     os_el = root.find("os")
     if os_el is None:
         os_el = sub(root, "os")
@@ -28,20 +24,16 @@ def to_kvm(domain, ctx):
     if type_el is None:
         type_el = sub(os_el, "type", index=0)
     if (type_el.text or "").strip() != "hvm":
-        done.append(f"os type {(type_el.text or '').strip() or '(none)'} -> hvm")
         type_el.text = "hvm"
     if not type_el.get("arch"):
         type_el.set("arch", ctx.arch)
-        done.append(f"os arch {ctx.arch}")
     if type_el.get("machine") in XEN_MACHINES:
-        done.append(f"Xen machine type {type_el.get('machine')} removed")
         del type_el.attrib["machine"]
     for el in list(os_el):
         is_xen_loader = el.tag == "loader" and any(x in (el.text or "") for x in XEN_LOADERS)
         if (el.tag in ("kernel", "initrd", "cmdline", "root") and not ctx.direct_kernel) \
                 or is_xen_loader:
             os_el.remove(el)
-            done.append(f"os <{el.tag}> from dom0 removed")
     if ctx.direct_kernel:
         for tag, value in (("kernel", ctx.direct_kernel.get("kernel")),
                            ("initrd", ctx.direct_kernel.get("initrd")),
@@ -51,32 +43,26 @@ def to_kvm(domain, ctx):
                 if el is None:
                     el = sub(os_el, tag)
                 el.text = value
-        done.append("direct kernel boot from the guest's own kernel")
     elif os_el.find("boot") is None:
         sub(os_el, "boot", {"dev": "hd"})
-        done.append("boot from the first disk")
     features = root.find("features")
     if features is None:
         features = sub(root, "features", index=list(root).index(os_el) + 1)
     for feat in ("acpi", "apic"):
         if features.find(feat) is None:
             sub(features, feat)
-            done.append(f"feature {feat} enabled")
     devices = domain.devices
     emulator = devices.find("emulator")
     if emulator is None:
         emulator = sub(devices, "emulator", index=0)
     if (emulator.text or "") != ctx.emulator:
-        done.append(f"emulator {emulator.text or '(none)'} -> {ctx.emulator}")
         emulator.text = ctx.emulator
     if ctx.new_name:
         name = root.find("name")
         if name is None:
             name = sub(root, "name", index=0)
-        done.append(f"renamed {name.text} -> {ctx.new_name}, new UUID")
         name.text = ctx.new_name
         uuid_el = root.find("uuid")
         if uuid_el is None:
             uuid_el = sub(root, "uuid", index=1)
         uuid_el.text = str(uuid.uuid4())
-    return done

@@ -62,7 +62,12 @@ def tree_checksums(d):
     return dict(checksums([p for p in paths if p not in links]), **links)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def _param(case):
+    # rows on hostile_images launch the appliance: not for `make test-fast`
+    return pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.appliance else [])
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_row(case, tmp_path, request, state_dir):
     images = request.getfixturevalue("hostile_images") if case.appliance else {}
     d = str(tmp_path)

@@ -12,6 +12,9 @@ from conftest import guestfix
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 NAME = "guestfix-test-define"
 
+# every test here needs a running libvirtd (the `converted` fixture too)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def converted(tmp_path, libvirtd):

@@ -1,13 +1,15 @@
 """Sample guest (a), end to end with the real appliance and QEMU.
 
-The tests run in file order on one copy of the guest: inspect, boot it
-unconverted, fail and kill `fix` at fixed points (disks byte-identical each
-time), dry run, a fix killed during its commit and finished with
-`recover`, the boot that proves it, and a second fix that changes nothing.
+Inspect, boot the guest unconverted, fail and kill `fix` at fixed points
+(disks byte-identical each time), dry run, a fix killed during its commit and
+finished with `recover`, the boot that proves it, and a second fix that
+changes nothing. Each test names the state it needs as a fixture (a copy
+never converted, or one fixed through `recover`), so any order works.
 """
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,14 +18,50 @@ import time
 import pytest
 
 from conftest import REPO, boot_checked, checksums, copy_sample, disk_paths, guestfix
+from guestfix.transaction import journal_dir_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def guest(sample_a, tmp_path_factory, state_dir):
+    """A copy that is never converted: every test on it leaves its disks as
+    they were."""
     xml = copy_sample(sample_a, str(tmp_path_factory.mktemp("a")))
     return {"xml": xml, "disks": disk_paths(xml)}
+
+
+@pytest.fixture
+def killed_run_leftovers(guest):
+    """What a fix killed before its commit leaves behind: a journal in state
+    working for each disk (cleared by the next fix of those disks)."""
+    jdirs = [journal_dir_for(disk) for disk in guest["disks"]]
+    for jdir in jdirs:
+        os.makedirs(jdir, exist_ok=True)
+        with open(os.path.join(jdir, "journal.json"), "w") as f:
+            f.write('{"state": "working"}')
+    yield guest
+    for jdir in jdirs:
+        shutil.rmtree(jdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fixed(sample_a, tmp_path_factory, state_dir):
+    """Another copy, fixed by a run killed during its commit and finished
+    with `recover`; what each command answered is kept for the test of that
+    sequence. Its journals go to a state directory of its own, so that only
+    this run's are counted."""
+    top = tmp_path_factory.mktemp("a-fixed")
+    xml = copy_sample(sample_a, str(top / "guest"))
+    disks = disk_paths(xml)
+    env = {"GUESTFIX_STATE_DIR": str(top / "state")}
+    proc, log = _start(["fix", "--yes", "--domain", xml], dict(env, GUESTFIX_FAULT="sleep@commit"))
+    _kill_when(proc, log, "stalled at commit")
+    journals = os.listdir(os.path.join(env["GUESTFIX_STATE_DIR"], "transactions"))
+    fix_again = guestfix("fix", "--yes", "--domain", xml, env=env)
+    recover = guestfix("recover", "--finish", *disks, env=env)
+    return {"xml": xml, "disks": disks, "journals": journals, "fix_again": fix_again,
+            "recover": recover}
 
 
 def test_inspect_reports_xen_references(sample_a):
@@ -104,7 +142,8 @@ def test_killed_during_a_step_leaves_disks_identical(guest):
     assert checksums(guest["disks"]) == before
 
 
-def test_dry_run_shows_diffs_and_changes_nothing(guest):
+def test_dry_run_shows_diffs_and_changes_nothing(killed_run_leftovers):
+    guest = killed_run_leftovers
     before = checksums(guest["disks"])
     r = guestfix("fix", "--dry-run", "--json", "--domain", guest["xml"])
     assert r.returncode == 0, r.stderr
@@ -114,25 +153,21 @@ def test_dry_run_shows_diffs_and_changes_nothing(guest):
     assert "+/dev/vda1\t/\text4" in by_target["/etc/fstab"]["diff"]
     assert by_target["update-grub"]["kind"] == "command"
     assert checksums(guest["disks"]) == before
-    # the leftovers of the killed run before were cleared, not reported
+    # the leftovers of a killed run are not reported
     assert "interrupted" not in r.stderr
 
 
-def test_fix_killed_during_commit_then_finished(guest):
-    proc, log = _start(["fix", "--yes", "--domain", guest["xml"]],
-                       {"GUESTFIX_FAULT": "sleep@commit"})
-    _kill_when(proc, log, "stalled at commit")
-    journals = os.path.join(os.environ["GUESTFIX_STATE_DIR"], "transactions")
-    assert len(os.listdir(journals)) == 1
-    r = guestfix("fix", "--yes", "--domain", guest["xml"])
+def test_fix_killed_during_commit_then_finished(fixed):
+    assert len(fixed["journals"]) == 1
+    r = fixed["fix_again"]
     assert r.returncode == 8
     assert "guestfix recover --finish" in r.stderr
-    r = guestfix("recover", "--finish", *guest["disks"])
+    r = fixed["recover"]
     assert r.returncode == 0, r.stderr
 
 
-def test_fixed_guest_boots_to_login(guest):
-    result, probe, mounts = boot_checked(guest["xml"])
+def test_fixed_guest_boots_to_login(fixed):
+    result, probe, mounts = boot_checked(fixed["xml"])
     assert result["passed"] and result["stage"] == "login"
     assert mounts["/"] == "/dev/vda1"
     assert probe["swap"] == ["/dev/vda2"]
@@ -141,10 +176,10 @@ def test_fixed_guest_boots_to_login(guest):
     assert "console=ttyS0" in probe["cmdline"]
 
 
-def test_second_fix_changes_nothing(guest):
-    before = checksums(guest["disks"])
-    r = guestfix("fix", "--yes", "--json", "--domain", guest["xml"])
+def test_second_fix_changes_nothing(fixed):
+    before = checksums(fixed["disks"])
+    r = guestfix("fix", "--yes", "--json", "--domain", fixed["xml"])
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["changes"] == [] and not report["committed"]
-    assert checksums(guest["disks"]) == before
+    assert checksums(fixed["disks"]) == before

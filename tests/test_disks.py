@@ -1,0 +1,56 @@
+"""disks.domain_disks: a domain's disks opened in the guest's order (no appliance)."""
+
+import subprocess
+
+import pytest
+
+from guestfix.disks import domain_disks
+from guestfix.domain.model import Domain
+from guestfix.errors import InputError
+
+
+def disk_xml(source, target, driver=""):
+    return (f"<disk type='file' device='disk'>{driver}<source file='{source}'/>"
+            f"<target dev='{target}'/></disk>")
+
+
+@pytest.fixture
+def images(tmp_path):
+    for name in ("a.img", "b.img"):
+        (tmp_path / name).write_bytes(b"\0" * (1 << 20))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "c.qcow2"), "1M"],
+                   check=True)
+    return tmp_path
+
+
+def domain(d, disks):
+    path = d / "dom.xml"
+    path.write_text(f"<domain type='xen'><name>x</name><devices>{disks}</devices></domain>")
+    return Domain.from_file(str(path))
+
+
+def test_guest_order_targets_and_formats(images):
+    dom = domain(images, disk_xml("b.img", "xvdb", "<driver name='tap' type='aio'/>")
+                 + disk_xml(f"{images}/c.qcow2", "xvda", "<driver name='qemu' type='qcow2'/>"))
+    disks = domain_disks(dom)
+    assert [(d.path, d.format, d.target) for d in disks] == [
+        (str(images / "b.img"), "raw", "xvdb"), (str(images / "c.qcow2"), "qcow2", "xvda")]
+
+
+def test_format_from_driver_type_else_fallback(images):
+    dom = domain(images, disk_xml("c.qcow2", "xvda", "<driver name='file' type='raw'/>"))
+    with pytest.raises(InputError, match="declared raw"):
+        domain_disks(dom)
+    dom = domain(images, disk_xml("c.qcow2", "xvda", "<driver name='tap' type='aio'/>"))
+    with pytest.raises(InputError, match="declared raw"):
+        domain_disks(dom, fmt="raw")
+
+
+def test_paths_replace_sources_and_an_image_counts_once(images):
+    dom = domain(images, disk_xml("a.img", "xvda") + disk_xml("b.img", "xvdb"))
+    disks = domain_disks(dom, paths=[str(images / "b.img"), str(images / "a.img")])
+    assert [(d.name, d.target) for d in disks] == [("b.img", "xvda"), ("a.img", "xvdb")]
+    with pytest.raises(InputError, match="given twice"):
+        domain_disks(dom, paths=[str(images / "a.img")] * 2)
+    with pytest.raises(InputError, match="1 disk"):
+        domain_disks(dom, paths=[str(images / "a.img")])
