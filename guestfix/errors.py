@@ -43,11 +43,10 @@ class StepError(GuestfixError):
     """A fix-up step failed; the transaction was rolled back."""
 
 
-class StepOrderError(GuestfixError):
+class StepOrderError(Exception):
     """The steps' declared dependencies name a missing step or form a
-    circle: a programming error, found before anything runs."""
-
-    exit_code = 1
+    circle: a programming error (not a GuestfixError: the user can do
+    nothing about it), found before anything runs."""
 
 
 class BootCheckFailed(GuestfixError):

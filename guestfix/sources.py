@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import backup as backup_mod
 from .devnames import DeviceMap
-from .diskimage import open_disk
+from .disks import domain_disks
 from .domain import convert
 from .domain.model import Domain
 from .errors import UsageError
@@ -45,10 +45,7 @@ class Source:
 
     def open(self, arg):
         domain = self.load_domain(arg)
-        disks = [open_disk(domain.resolve_source(d.source),
-                           fmt=d.driver_type if d.driver_type in ("raw", "qcow2") else None,
-                           target=d.target, allow_backing=self.allow_backing)
-                 for d in domain.guest_disks()]
+        disks = domain_disks(domain, allow_backing=self.allow_backing)
         return SourceGuest(origin=arg, domain=domain, xml_text=domain.to_string(), disks=disks,
                            devmap=DeviceMap([d.target for d in disks]))
 
