@@ -136,8 +136,10 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
     from .packages import PackageSource
     from .session import tcg_requested
     packages = PackageSource.from_options(package_paths, online)
+    # fix edits the disks in place: partition images cannot become one
+    # partitioned disk that way (migrate can), so they are refused first.
     found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
-                                        allow_backing=allow_backing)
+                                        allow_backing=allow_backing, whole_disks=True)
     monitor = progress.choose(json_mode)
     confirm = None if dry_run else _confirmation(
         "Write these changes to the disks?", yes, json_mode,

@@ -28,6 +28,13 @@ def xen_name(index):
     return "x" + virtio_name(index)
 
 
+def is_partition_target(target):
+    """xvda2, sda3, hda1: a Xen target that names one partition, exported
+    to the guest as a disk of its own (as xen-tools does with each image).
+    Whole disks (xvda) and Xen's numeric device numbers are not."""
+    return re.fullmatch(r"[a-z]+\d+", target) is not None
+
+
 class DeviceMap:
     """Maps Xen target names (xvda, or partition targets like xvda1) to
     virtio disk names in domain order."""

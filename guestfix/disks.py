@@ -6,17 +6,23 @@ DISK arguments are xvda, xvdb, ... in the order given.
 """
 
 import os
+import shlex
 
-from .devnames import DeviceMap, xen_name
+from .devnames import DeviceMap, is_partition_target, xen_name
 from .diskimage import open_disk
 from .domain.model import Domain
 from .errors import InputError
 
 
-def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fmt=None):
-    """Returns (disks, device map, NIC MACs)."""
+def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fmt=None,
+            whole_disks=False):
+    """Returns (disks, device map, NIC MACs). With `whole_disks`, a domain
+    whose disks are partition images is refused before any disk is opened
+    (DISK arguments alone are xvda, xvdb, ...: always whole disks)."""
     if domain_path:
         domain = Domain.from_file(domain_path)
+        if whole_disks:
+            refuse_partition_images(domain, domain_path)
         disks = domain_disks(domain, allow_backing=allow_backing, writable=writable, fmt=fmt,
                              paths=disk_args)
         macs = domain.macs()
@@ -27,6 +33,26 @@ def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fm
                           writable, allow_backing)
         macs = []
     return disks, DeviceMap([d.target for d in disks]), macs
+
+
+def refuse_partition_images(domain, domain_path):
+    """Partition images (xen-tools' disk.img as xvda2, swap.img as xvda1)
+    boot on KVM only as partitions of one disk with a partition table.
+    Editing them in place cannot make that disk; migrate writes new disks.
+
+    InputError (exit 3), not UnsupportedGuestError (5): the guest is one
+    guestfix converts, and 5 would tell a script to give up on it; it is
+    these disks, given to this command, that cannot be used."""
+    parts = [d.target for d in domain.guest_disks() if is_partition_target(d.target)]
+    if not parts:
+        return
+    these = f"disk {parts[0]} is a partition image that needs" if len(parts) == 1 else \
+        f"disks {', '.join(parts)} are partition images that need"
+    raise InputError(
+        f"{domain_path}: {these} a partition table, which fix cannot add to disks it "
+        "edits in place",
+        hint=f"use `guestfix migrate {shlex.quote(domain_path)} -o local -os DIR` "
+             "or `-o libvirt -os POOL`, which assembles them into one partitioned disk")
 
 
 def domain_disks(domain, allow_backing=False, writable=False, fmt=None, paths=None):

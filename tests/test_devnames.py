@@ -1,4 +1,4 @@
-from guestfix.devnames import DeviceMap, virtio_name
+from guestfix.devnames import DeviceMap, is_partition_target, virtio_name
 
 
 def test_virtio_names():
@@ -25,3 +25,9 @@ def test_not_fooled_by_lookalikes():
     m = DeviceMap.default(2)
     text = "/mnt/dev/xvda1 /dev/xvdab UUID=/dev/xvda-x LABEL=xvda1 /dev/xvda1p"
     assert m.rewrite(text)[0] == text
+
+
+def test_partition_targets():
+    assert [t for t in ("xvda1", "xvda2", "sda3", "hda1", "xvdaa12") if is_partition_target(t)] \
+        == ["xvda1", "xvda2", "sda3", "hda1", "xvdaa12"]
+    assert not any(is_partition_target(t) for t in ("xvda", "xvdaa", "hdc", "51712", ""))

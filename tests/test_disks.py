@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from guestfix.disks import domain_disks
+from guestfix.disks import domain_disks, resolve
 from guestfix.domain.model import Domain
 from guestfix.errors import InputError
 
@@ -54,3 +54,28 @@ def test_paths_replace_sources_and_an_image_counts_once(images):
         domain_disks(dom, paths=[str(images / "a.img")] * 2)
     with pytest.raises(InputError, match="1 disk"):
         domain_disks(dom, paths=[str(images / "a.img")])
+
+
+def test_whole_disks_refuses_partition_images_before_opening_them(tmp_path):
+    """xen-tools' layout: swap.img as xvda1, disk.img as xvda2. The images
+    do not exist: the refusal comes before anything is opened."""
+    dom = domain(tmp_path, disk_xml("swap.img", "xvda1") + disk_xml("disk.img", "xvda2"))
+    with pytest.raises(InputError, match="disks xvda1, xvda2 are partition images") as e:
+        resolve([], dom.path, whole_disks=True)
+    assert f"guestfix migrate {dom.path} -o local -os DIR" in str(e.value)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="no such disk image"):
+        resolve([], dom.path)
+
+
+def test_whole_disks_refuses_one_partition_among_whole_disks(images):
+    dom = domain(images, disk_xml("a.img", "xvda") + disk_xml("b.img", "hda1"))
+    with pytest.raises(InputError, match="disk hda1 is a partition image"):
+        resolve([str(images / "a.img"), str(images / "b.img")], dom.path, whole_disks=True)
+
+
+def test_whole_disks_accepts_whole_disks_and_bare_disk_arguments(images):
+    dom = domain(images, disk_xml("a.img", "xvda") + disk_xml("b.img", "xvdb"))
+    assert [d.target for d in resolve([], dom.path, whole_disks=True)[0]] == ["xvda", "xvdb"]
+    found = resolve([str(images / "a.img")], whole_disks=True)[0]
+    assert [d.target for d in found] == ["xvda"]

@@ -117,6 +117,23 @@ def _dangling(d, _images):
     return ["fix", "--yes", "--domain", write(d, "dom.xml", domain(file_disk(f"{d}/disk.img")))]
 
 
+@case("xen-tools-partition-images", "domain XML", "fix --domain", 3,
+      "disks xvda1, xvda2 are partition images", "guestfix migrate")
+def _partition_images(d, _images):
+    """xen-create-image's layout: each image a bare filesystem, exported as
+    a partition (swap.img as xvda1, disk.img as xvda2)."""
+    disks = (file_disk(raw_disk(d, "swap.img"), "xvda1")
+             + file_disk(raw_disk(d, "disk.img"), "xvda2"))
+    return ["fix", "--yes", "--domain", write(d, "dom.xml", domain(disks))]
+
+
+# The LV does not exist: the refusal comes before any disk is opened.
+xml_case("xen-tools-partition-lv",
+         domain("<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/host-disk'/>"
+                "<target dev='xvda2'/></disk>"), 3, "disk xvda2 is a partition image",
+         "-o local -os DIR")
+
+
 @case("xml-huge", "domain XML", "xml", 3, "too large")
 def _huge(d, _images):
     xml = write(d, "dom.xml", "<domain type='xen'><name>x</name><description>"
