@@ -11,6 +11,9 @@ from . import netconfig, partitions
 from .devnames import DEVICE_RE
 from .guest import has_program
 
+# Upstart jobs (Ubuntu 10.04-14.04) that keep a getty on the Xen console:
+# scanned like the files below, and replaced by the console step.
+XEN_UPSTART_JOBS = ["/etc/init/hvc0.conf", "/etc/init/xvc0.conf"]
 # Files whose Xen references `inspect` reports and the steps fix.
 SCANNED_FILES = [
     "/etc/fstab", "/etc/crypttab", "/etc/default/grub", "/etc/default/grub.d/*.cfg",
@@ -19,7 +22,7 @@ SCANNED_FILES = [
     "/etc/securetty", "/etc/inittab", "/etc/initramfs-tools/modules",
     "/etc/initramfs-tools/conf.d/*", "/etc/modprobe.d/*.conf", "/etc/modprobe.conf",
     "/etc/sysconfig/kernel", "/etc/dracut.conf", "/etc/dracut.conf.d/*.conf",
-    "/etc/uswsusp.conf", "/etc/sysconfig/bootloader",
+    "/etc/uswsusp.conf", "/etc/sysconfig/bootloader", *XEN_UPSTART_JOBS,
 ]
 XEN_DRIVERS = ["xen-blkfront", "xen-netfront", "xen_blkfront", "xen_netfront",
                "xenblk", "xennet"]

@@ -11,7 +11,7 @@ import pytest
 from guestfix.devnames import DeviceMap
 from guestfix.steps.bootloader_config import (fix_device_map, fix_grub_defaults, fix_menu_lst,
                                               fix_sysconfig_bootloader)
-from guestfix.steps.console import fix_inittab, fix_securetty
+from guestfix.steps.console import fix_inittab, fix_securetty, serial_getty_job
 from guestfix.steps.device_names import rename_devices
 from guestfix.steps.initrd_modules import (fix_modprobe_aliases, fix_modules_list,
                                            fix_shell_lists)
@@ -26,6 +26,7 @@ TRANSFORMS = {
     "menu-lst": lambda t: fix_menu_lst(t, DEVMAP),
     "securetty": fix_securetty,
     "inittab": fix_inittab,
+    "upstart-job": serial_getty_job,
     "initramfs-modules": fix_modules_list,
     "modprobe": fix_modprobe_aliases,
     "sysconfig-kernel": fix_shell_lists,

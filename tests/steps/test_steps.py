@@ -182,6 +182,50 @@ def test_console_keeps_existing_serial_getty():
     assert "make-link" not in kinds and "remove-link" in kinds
 
 
+UPSTART_HVC0 = ("# hvc0 - getty\n\nstart on stopped rc RUNLEVEL=[2345]\n"
+                "stop on runlevel [!2345]\n\nrespawn\nexec /sbin/getty -8 38400 hvc0\n")
+
+
+def plan_console(files):
+    guest = MemoryGuest(files)
+    ctx = StepContext(facts=facts_for_guest(init="unknown"), devmap=DeviceMap.default(1),
+                      guest=guest)
+    changes = console.STEP.plan(ctx)
+    guest.apply(changes)
+    return changes, guest, ctx
+
+
+def test_console_upstart_job_moves_to_ttys0():
+    changes, guest, ctx = plan_console({"/etc/init/hvc0.conf": UPSTART_HVC0,
+                                        "/etc/init/tty1.conf": "exec /sbin/getty 38400 tty1\n"})
+    assert [(c.path, c.before is None, c.after is None) for c in changes] == [
+        ("/etc/init/hvc0.conf", False, True), ("/etc/init/ttyS0.conf", True, False)]
+    assert "/etc/init/hvc0.conf" not in guest.files
+    assert guest.files["/etc/init/ttyS0.conf"] == UPSTART_HVC0.replace("hvc0", "ttyS0")
+    assert guest.files["/etc/init/tty1.conf"] == "exec /sbin/getty 38400 tty1\n"
+    assert console.STEP.plan(ctx) == []
+
+
+def test_console_upstart_keeps_existing_ttys0_job_and_other_jobs():
+    own = "exec /sbin/getty -L 115200 ttyS0 vt102\n"
+    xvc0 = UPSTART_HVC0.replace("hvc0", "xvc0")
+    changes, guest, _ctx = plan_console({"/etc/init/xvc0.conf": xvc0,
+                                         "/etc/init/hvc0.conf": UPSTART_HVC0,
+                                         "/etc/init/ttyS0.conf": own})
+    assert sorted(c.path for c in changes) == ["/etc/init/hvc0.conf", "/etc/init/xvc0.conf"]
+    assert guest.files["/etc/init/ttyS0.conf"] == own
+    # a job named after the console that runs no getty is not ours to remove
+    changes, guest, _ctx = plan_console({"/etc/init/hvc0.conf": "exec /usr/bin/logger hvc0\n"})
+    assert changes == [] and "/etc/init/hvc0.conf" in guest.files
+
+
+def test_inspect_reports_upstart_xen_console_job():
+    from guestfix.facts import _references
+    facts = facts_for_guest()
+    _references(MemoryGuest({"/etc/init/hvc0.conf": UPSTART_HVC0}), facts)
+    assert [(r.path, r.kind) for r in facts.xen_references] == [("/etc/init/hvc0.conf", "console")]
+
+
 def test_dracut_guest_lists_and_dropin():
     from guestfix.steps import initrd_modules
     files = {"/etc/dracut.conf.d/10-xen.conf": 'add_drivers+=" xenblk xennet "\nhostonly="yes"\n'}
