@@ -137,7 +137,7 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
     from .session import tcg_requested
     packages = PackageSource.from_options(package_paths, online)
     # fix edits the disks in place: partition images cannot become one
-    # partitioned disk that way (migrate can), so they are refused first.
+    # partitioned disk that way, so they are refused first.
     found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
                                         allow_backing=allow_backing, whole_disks=True)
     monitor = progress.choose(json_mode)

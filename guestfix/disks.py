@@ -6,7 +6,6 @@ DISK arguments are xvda, xvdb, ... in the order given.
 """
 
 import os
-import shlex
 
 from .devnames import DeviceMap, is_partition_target, xen_name
 from .diskimage import open_disk
@@ -51,8 +50,10 @@ def refuse_partition_images(domain, domain_path):
     raise InputError(
         f"{domain_path}: {these} a partition table, which fix cannot add to disks it "
         "edits in place",
-        hint=f"use `guestfix migrate {shlex.quote(domain_path)} -o local -os DIR` "
-             "or `-o libvirt -os POOL`, which assembles them into one partitioned disk")
+        # migrate's assembly of partition images into one disk is the
+        # next step (issue 15); until then the hint names the manual way.
+        hint="copy them into one disk with a partition table first, each at the "
+             "partition number of its Xen target")
 
 
 def domain_disks(domain, allow_backing=False, writable=False, fmt=None, paths=None):

@@ -118,7 +118,7 @@ def _dangling(d, _images):
 
 
 @case("xen-tools-partition-images", "domain XML", "fix --domain", 3,
-      "disks xvda1, xvda2 are partition images", "guestfix migrate")
+      "disks xvda1, xvda2 are partition images", "cannot add")
 def _partition_images(d, _images):
     """xen-create-image's layout: each image a bare filesystem, exported as
     a partition (swap.img as xvda1, disk.img as xvda2)."""
@@ -131,7 +131,7 @@ def _partition_images(d, _images):
 xml_case("xen-tools-partition-lv",
          domain("<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/host-disk'/>"
                 "<target dev='xvda2'/></disk>"), 3, "disk xvda2 is a partition image",
-         "-o local -os DIR")
+         "partition table")
 
 
 @case("xml-huge", "domain XML", "xml", 3, "too large")
