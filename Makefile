@@ -40,7 +40,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(PY) -m pytest -v -ra --durations=15
+	$(PY) -m pytest -v -ra --durations=25
 
 # Without the tests marked slow: those launch the appliance, boot a guest or
 # need libvirtd.

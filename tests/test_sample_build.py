@@ -19,7 +19,7 @@ from guestfix.demo import sample_guest
 
 pytestmark = pytest.mark.slow
 
-NOISE = "I: Retrieving InRelease (a tool's progress on stdout)"
+NOISE = "I: Retrieving InRelease (progress a tool prints on stdout)"
 LAYOUT = "c15"      # the cheapest layout: a file-level tree, one appliance run
 
 
