@@ -28,7 +28,7 @@ import shutil
 import tempfile
 
 from .diskimage import create_overlay
-from .errors import DiskLockedError, GuestfixError, InputError, PendingTransactionError
+from .errors import DiskLockedError, InputError, PendingTransactionError
 from .fsutil import write_atomically
 from .runner import run
 

@@ -104,6 +104,55 @@ def sample_a():
 
 
 @pytest.fixture(scope="session")
+def fixed_sample_a(sample_a, tmp_path_factory, state_dir):
+    """A copy of (a) fixed by a run killed during its commit and finished
+    with `recover`; what each command answered is kept for the test of that
+    sequence (test_sample_a). Its journals go to a state directory of its
+    own, so that only this run's are counted. Later users only read it:
+    boot-check works on overlays, and migrate reads its sources."""
+    top = tmp_path_factory.mktemp("a-fixed")
+    xml = copy_sample(sample_a, str(top / "guest"))
+    disks = disk_paths(xml)
+    env = {"GUESTFIX_STATE_DIR": str(top / "state")}
+    proc, log = start_guestfix(["fix", "--yes", "--domain", xml],
+                               dict(env, GUESTFIX_FAULT="sleep@commit"))
+    kill_when(proc, log, "stalled at commit")
+    journals = os.listdir(os.path.join(env["GUESTFIX_STATE_DIR"], "transactions"))
+    fix_again = guestfix("fix", "--yes", "--domain", xml, env=env)
+    recover = guestfix("recover", "--finish", *disks, env=env)
+    return {"xml": xml, "disks": disks, "journals": journals, "fix_again": fix_again,
+            "recover": recover}
+
+
+def start_guestfix(args, env):
+    """guestfix in a session of its own (so a test can kill all of it),
+    its output in a log file; returns (process, log)."""
+    log = open(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "run.log"), "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "guestfix.cli", *args], cwd=REPO,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, **env))
+    return proc, log
+
+
+def kill_when(proc, log, text, timeout=900):
+    """SIGKILL the whole run once `text` shows in its log."""
+    import signal
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if text in log.read():
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return
+        assert proc.poll() is None, "guestfix ended before the kill point"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail(f"never reached {text!r}")
+
+
+@pytest.fixture(scope="session")
 def sample_d():
     return build_sample("d")
 

@@ -10,14 +10,11 @@ never converted, or one fixed through `recover`), so any order works.
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from conftest import REPO, boot_checked, checksums, copy_sample, disk_paths, guestfix
+from conftest import (boot_checked, checksums, copy_sample, disk_paths, guestfix, kill_when,
+                      start_guestfix)
 from guestfix.transaction import journal_dir_for
 
 pytestmark = pytest.mark.slow
@@ -46,22 +43,10 @@ def killed_run_leftovers(guest):
 
 
 @pytest.fixture(scope="module")
-def fixed(sample_a, tmp_path_factory, state_dir):
+def fixed(fixed_sample_a):
     """Another copy, fixed by a run killed during its commit and finished
-    with `recover`; what each command answered is kept for the test of that
-    sequence. Its journals go to a state directory of its own, so that only
-    this run's are counted."""
-    top = tmp_path_factory.mktemp("a-fixed")
-    xml = copy_sample(sample_a, str(top / "guest"))
-    disks = disk_paths(xml)
-    env = {"GUESTFIX_STATE_DIR": str(top / "state")}
-    proc, log = _start(["fix", "--yes", "--domain", xml], dict(env, GUESTFIX_FAULT="sleep@commit"))
-    _kill_when(proc, log, "stalled at commit")
-    journals = os.listdir(os.path.join(env["GUESTFIX_STATE_DIR"], "transactions"))
-    fix_again = guestfix("fix", "--yes", "--domain", xml, env=env)
-    recover = guestfix("recover", "--finish", *disks, env=env)
-    return {"xml": xml, "disks": disks, "journals": journals, "fix_again": fix_again,
-            "recover": recover}
+    with `recover` (conftest.fixed_sample_a, shared with test_migrate)."""
+    return fixed_sample_a
 
 
 def test_inspect_reports_xen_references(sample_a):
@@ -111,34 +96,11 @@ def test_failing_step_leaves_disks_identical(guest):
     assert os.listdir(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "transactions")) == []
 
 
-def _start(args, env):
-    log = open(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "run.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "guestfix.cli", *args], cwd=REPO,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, **env))
-    return proc, log
-
-
-def _kill_when(proc, log, text, timeout=900):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        log.seek(0)
-        if text in log.read():
-            time.sleep(0.5)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return
-        assert proc.poll() is None, "guestfix ended before the kill point"
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    pytest.fail(f"never reached {text!r}")
-
-
 def test_killed_during_a_step_leaves_disks_identical(guest):
     before = checksums(guest["disks"])
-    proc, log = _start(["fix", "--yes", "--domain", guest["xml"]],
+    proc, log = start_guestfix(["fix", "--yes", "--domain", guest["xml"]],
                        {"GUESTFIX_FAULT": "sleep@step:console"})
-    _kill_when(proc, log, "stalled at step:console")
+    kill_when(proc, log, "stalled at step:console")
     assert checksums(guest["disks"]) == before
 
 
