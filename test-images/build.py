@@ -432,8 +432,51 @@ def domain_xml(name, disk_paths, spec):
 """
 
 
+def fits_host_tools(spec):
+    """One filesystem (/) and swap, no LVM: the disks can be made on the
+    host, without the appliance (LVM needs device-mapper, which this
+    kernel lacks, and several filesystems would need the tree split)."""
+    mounts = [mnt for parts in spec["parts"].values() for _n, _k, _s, _e, mnt in parts if mnt]
+    return not spec["lvm"] and mounts == ["/"]
+
+
+def make_disks_on_host(name, tree, out_paths, work):
+    """Partition and fill the disks with host tools: mke2fs -d writes the
+    tree into a filesystem image as it creates it (no mount, no loop device,
+    no appliance), and each partition image is copied to its offset. Under
+    TCG this is minutes faster per layout than tar_in through the appliance."""
+    spec = LAYOUTS[name]
+    for (target, size), path in zip(spec["disks"], out_paths):
+        with open(path, "wb") as f:
+            f.truncate(size)
+        parts = sorted(spec["parts"][target])
+        table = ["label: dos"]
+        for num, kind, start, end, _mnt in parts:
+            length = (size if end == -1 else end * MIB) - start * MIB
+            mbr_type = {"swap": "82", "lvm": "8e"}.get(kind, "83")
+            table.append(f"start={start * MIB // 512}, size={length // 512}, type={mbr_type}")
+        run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", path],
+            input="\n".join(table) + "\n", text=True)
+        with open(path, "r+b") as f:
+            f.write(b"\0" * 440)          # no boot code: a pygrub guest has none
+        for num, kind, start, end, mnt in parts:
+            length = (size if end == -1 else end * MIB) - start * MIB
+            image = os.path.join(work, f"{target}{num}.img")
+            with open(image, "wb") as f:
+                f.truncate(length)
+            if kind == "swap":
+                os.chmod(image, 0o600)       # mkswap warns about anything wider
+                run(["mkswap", image])
+            else:
+                run([f"mkfs.{kind}", "-q", "-F", "-d", tree, image])
+            run(["dd", f"if={image}", f"of={path}", "bs=1M", f"seek={start}",
+                 "conv=notrunc,sparse", "status=none"])
+            os.unlink(image)
+
+
 def make_disks(name, tree, out_paths):
-    """Partition, format and fill the disks with libguestfs (no loop devices)."""
+    """Partition, format and fill the disks with libguestfs (no loop
+    devices): the layouts with LVM or several filesystems."""
     import guestfs
     spec = LAYOUTS[name]
     g = guestfs.GuestFS(python_return_dict=True)
@@ -504,11 +547,15 @@ def build(name, cache):
         else:
             run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base_tarball(cache)])
             configure_xen_guest(tree, name, os.path.join(staging, "packages"))
-        tree_tar = os.path.join(work, "tree.tar")
-        run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-cf", tree_tar, "."])
-        shutil.rmtree(tree)
         names = [f"xenguest-{name}-{target}.img" for target, _ in spec["disks"]]
-        make_disks(name, tree_tar, [os.path.join(staging, n) for n in names])
+        paths = [os.path.join(staging, n) for n in names]
+        if fits_host_tools(spec):
+            make_disks_on_host(name, tree, paths, work)
+        else:
+            tree_tar = os.path.join(work, "tree.tar")
+            run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-cf", tree_tar, "."])
+            shutil.rmtree(tree)
+            make_disks(name, tree_tar, paths)
         with open(os.path.join(staging, os.path.basename(xml_path)), "w") as f:
             f.write(domain_xml(name, [os.path.join(outdir, n) for n in names], spec))
         for n in names:

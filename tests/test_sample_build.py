@@ -3,9 +3,9 @@ call it: whatever the tools it runs print on standard output never reaches
 the caller, which gets exactly the domain XML's path.
 
 A warm cache returns before any tool runs, so these tests build into an
-empty cache of their own, with the tools the build runs (tar, and the
-libguestfs appliance) behind a PATH whose `tar` first prints progress
-lines on its stdout, as debootstrap and update-initramfs do.
+empty cache of their own, with the tools the build runs behind a PATH
+whose `sfdisk` first prints progress lines on its stdout, as debootstrap
+and update-initramfs do (and mke2fs and mkswap print their own).
 """
 
 import os
@@ -20,15 +20,15 @@ from guestfix.demo import sample_guest
 pytestmark = pytest.mark.slow
 
 NOISE = "I: Retrieving InRelease (progress a tool prints on stdout)"
-LAYOUT = "c15"      # the cheapest layout: a file-level tree, one appliance run
+LAYOUT = "c15"      # the cheapest layout: a file-level tree, made with host tools
 
 
 @pytest.fixture(scope="module")
 def noisy_env(tmp_path_factory):
     bin_dir = tmp_path_factory.mktemp("noisy-bin")
-    tar = bin_dir / "tar"
-    tar.write_text(f"#!/bin/sh\necho '{NOISE}'\necho '{NOISE}' >&1\nexec /bin/tar \"$@\"\n")
-    tar.chmod(0o755)
+    sfdisk = bin_dir / "sfdisk"
+    sfdisk.write_text(f"#!/bin/sh\necho '{NOISE}'\nexec /usr/sbin/sfdisk \"$@\"\n")
+    sfdisk.chmod(0o755)
     return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
 
 
