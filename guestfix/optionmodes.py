@@ -38,6 +38,19 @@ def _output(p):
     return f"-o {p['output_mode']}"
 
 
+def _packages_from_one_place(command):
+    """--package and --online are two answers to one question."""
+    return OptionRule(command, "online", "--online", lambda p: not p["package_paths"],
+                      "without --package (packages come from files or from the guest's "
+                      "repositories, not both)")
+
+
+def _not_with_verify(param, flag, why=""):
+    """backup --verify DIR only reads the manifest: nothing else applies."""
+    return OptionRule("backup", param, flag, lambda p: not p["verify_dir"],
+                      f"when making a backup, not with --verify DIR{why}")
+
+
 RULES = [
     # migrate
     OptionRule("migrate", "input_uri", "-ic", lambda p: p["input_mode"] == "libvirt",
@@ -46,9 +59,7 @@ RULES = [
                "with -o libvirt (where the domain is defined)", _output),
     OptionRule("migrate", "boot_timeout", "--boot-timeout", lambda p: p["boot_check"],
                "with --boot-check"),
-    OptionRule("migrate", "online", "--online", lambda p: not p["package_paths"],
-               "without --package (packages come from files or from the guest's "
-               "repositories, not both)"),
+    _packages_from_one_place("migrate"),
     # xml
     OptionRule("xml", "input_uri", "-ic", lambda p: p["input_mode"] == "libvirt",
                "with -i libvirt (the source's libvirt connection)", _input),
@@ -59,17 +70,11 @@ RULES = [
                "without --dry-run (a dry run writes nothing, so there is nothing to confirm)"),
     OptionRule("fix", "direct_boot_dir", "--direct-boot", lambda p: not p["dry_run"],
                "without --dry-run (the kernel is copied out of the committed disks)"),
-    OptionRule("fix", "online", "--online", lambda p: not p["package_paths"],
-               "without --package (packages come from files or from the guest's "
-               "repositories, not both)"),
+    _packages_from_one_place("fix"),
     # backup
-    OptionRule("backup", "source_args", "SOURCE", lambda p: not p["verify_dir"],
-               "when making a backup, not with --verify DIR (which reads the manifest)"),
-    OptionRule("backup", "dest", "--to", lambda p: not p["verify_dir"],
-               "when making a backup, not with --verify DIR"),
-    OptionRule("backup", "md5", "--md5", lambda p: not p["verify_dir"],
-               "when making a backup, not with --verify DIR (which checks what the "
-               "manifest records)"),
+    _not_with_verify("source_args", "SOURCE", " (which reads the manifest)"),
+    _not_with_verify("dest", "--to"),
+    _not_with_verify("md5", "--md5", " (which checks what the manifest records)"),
 ]
 
 
