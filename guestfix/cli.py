@@ -133,6 +133,7 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, tcg):
 def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, direct_boot_dir,
         package_paths, online, tcg):
     from . import disks, fixer, progress, render
+    from .domain.model import Domain
     from .packages import PackageSource
     from .session import tcg_requested
     packages = PackageSource.from_options(package_paths, online)
@@ -145,8 +146,9 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
         "Write these changes to the disks?", yes, json_mode,
         UsageError("fix would change the disks and there is no terminal to ask",
                    hint="pass --yes, or --dry-run to see the changes"))
+    boot_args = Domain.from_file(domain).boot_args() if domain else ""
     opts = fixer.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
-                            dry_run=dry_run)
+                            dry_run=dry_run, boot_args=boot_args)
     report = fixer.fix_disks(found, devmap, monitor, opts, confirm=confirm,
                              direct_boot_dir=direct_boot_dir)
     if json_mode:

@@ -129,6 +129,12 @@ def copy_guest(xml, dest):
     with open(domain, "w") as f:
         f.write(text)
     shutil.copymode(xml, domain)
+    for name in os.listdir(src):
+        if name.endswith(".cfg"):        # an xl.cfg next to the XML names the same disks
+            with open(os.path.join(src, name)) as f:
+                text = f.read().replace(f"file:{src}/", f"file:{dest}/")
+            with open(os.path.join(dest, name), "w") as f:
+                f.write(text)
     return domain
 
 

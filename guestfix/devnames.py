@@ -1,10 +1,12 @@
 """Xen device names -> the names the disks get on virtio.
 
 The disks keep their domain order and are renamed vda, vdb, ... in that
-order, so xvda+xvdc become vda+vdb. A Xen guest may also be given single
-partitions as disks (xvda1, xvda2): each becomes a whole virtio disk (vda,
-vdb). References to a disk keep their partition number: /dev/xvda2 ->
-/dev/vda2. The same map is used by the XML conversion.
+order, so xvda+xvdc become vda+vdb. References to a disk keep their
+partition number: /dev/xvda2 -> /dev/vda2. Partition images (xvda1 +
+xvda2) that migrate assembles into one disk are mapped as that disk
+(xvda); a bare filesystem that becomes partition 1 of a new disk has an
+alias (xvda -> xvda1), so /dev/xvda becomes /dev/vda1. The same map is
+used by the XML conversion.
 """
 
 import re
@@ -39,9 +41,14 @@ class DeviceMap:
     """Maps Xen target names (xvda, or partition targets like xvda1) to
     virtio disk names in domain order."""
 
-    def __init__(self, xen_targets):
+    def __init__(self, xen_targets, aliases=None):
         self.targets = list(xen_targets)
         self.disk_map = {t: virtio_name(i) for i, t in enumerate(self.targets)}
+        self.aliases = dict(aliases or {})   # reference name -> the name it now is
+
+    def disk_name(self, target):
+        """The virtio name of the disk itself (vda), never of a partition."""
+        return self.disk_map[target]
 
     @classmethod
     def default(cls, count):
@@ -51,6 +58,7 @@ class DeviceMap:
     def rename(self, name):
         """'xvda1' -> 'vda1'; a partition target 'xvda2' -> 'vdb'.
         Returns None for a name that is not one of the guest's disks."""
+        name = self.aliases.get(name, name)
         if name in self.disk_map:
             return self.disk_map[name]
         m = re.match(r"^([a-z]+)(p?\d+)$", name)
@@ -73,4 +81,4 @@ class DeviceMap:
         return DEVICE_RE.sub(sub, text), unknown
 
     def as_dict(self):
-        return dict(self.disk_map)
+        return dict(self.disk_map, **{k: self.rename(k) for k in self.aliases})

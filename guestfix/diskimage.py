@@ -32,6 +32,7 @@ class Disk:
     target: str = ""           # the name the guest knew it by on Xen (xvda)
     virtual_size: int = 0
     backing: str = ""
+    parts: tuple = ()          # an assembled disk (assembly.py): the images it is made of
 
     @property
     def name(self):

@@ -7,6 +7,7 @@ DISK arguments are xvda, xvdb, ... in the order given.
 
 import os
 
+from .assembly import bare_filesystem, read_head
 from .devnames import DeviceMap, is_partition_target, xen_name
 from .diskimage import open_disk
 from .domain.model import Domain
@@ -15,9 +16,9 @@ from .errors import InputError
 
 def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fmt=None,
             whole_disks=False):
-    """Returns (disks, device map, NIC MACs). With `whole_disks`, a domain
-    whose disks are partition images is refused before any disk is opened
-    (DISK arguments alone are xvda, xvdb, ...: always whole disks)."""
+    """Returns (disks, device map, NIC MACs). With `whole_disks`, disks
+    that need a partition table first (partition images, a bare filesystem
+    as the first disk) are refused before anything is changed."""
     if domain_path:
         domain = Domain.from_file(domain_path)
         if whole_disks:
@@ -31,13 +32,21 @@ def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fm
         disks = _open_all([(p, fmt, xen_name(i)) for i, p in enumerate(disk_args)],
                           writable, allow_backing)
         macs = []
+    if whole_disks:
+        refuse_bare_filesystem(disks[0], domain_path)
     return disks, DeviceMap([d.target for d in disks]), macs
+
+
+def _migrate_hint(domain_path):
+    source = f"-i libvirtxml {domain_path}" if domain_path else "-i libvirtxml DOMAIN.xml"
+    return (f"guestfix migrate {source} -o local -os DIR makes that disk from copies "
+            "and leaves these untouched")
 
 
 def refuse_partition_images(domain, domain_path):
     """Partition images (xen-tools' disk.img as xvda2, swap.img as xvda1)
     boot on KVM only as partitions of one disk with a partition table.
-    Editing them in place cannot make that disk; migrate writes new disks.
+    Editing them in place cannot make that disk; migrate assembles it.
 
     InputError (exit 3), not UnsupportedGuestError (5): the guest is one
     guestfix converts, and 5 would tell a script to give up on it; it is
@@ -49,11 +58,17 @@ def refuse_partition_images(domain, domain_path):
         f"disks {', '.join(parts)} are partition images that need"
     raise InputError(
         f"{domain_path}: {these} a partition table, which fix cannot add to disks it "
-        "edits in place",
-        # migrate's assembly of partition images into one disk is the
-        # next step (issue 15); until then the hint names the manual way.
-        hint="copy them into one disk with a partition table first, each at the "
-             "partition number of its Xen target")
+        "edits in place", hint=_migrate_hint(domain_path))
+
+
+def refuse_bare_filesystem(disk, domain_path):
+    """A first disk that is one bare filesystem has no room for boot code."""
+    kind = bare_filesystem(read_head(disk))
+    if kind:
+        raise InputError(
+            f"{disk.path} ({disk.target}) holds a bare {kind} filesystem with no partition "
+            "table, which fix cannot add to a disk it edits in place",
+            hint=_migrate_hint(domain_path))
 
 
 def domain_disks(domain, allow_backing=False, writable=False, fmt=None, paths=None):

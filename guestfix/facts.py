@@ -84,6 +84,7 @@ class GuestFacts:
     grub_dir: str = ""           # /boot/grub or /boot/grub2
     grub_cfg: str = ""
     grub_installer: str = ""     # grub-install / grub2-install if the guest has it
+    legacy_menu: str = ""        # a GRUB legacy menu.lst next to a GRUB 2 to be configured
     boot_code: bool = False
     partition_table: str = ""    # msdos, gpt, or "" for a partitionless disk
     bios_boot_partition: bool = False
@@ -171,7 +172,7 @@ def collect(session, disks, devmap, list_initrd=True):
     f.mountpoints = dict(session.mountpoints)
     f.appliance_disks = session.kernel_devices()
     f.disks = [{"path": d.path, "format": d.format, "target": d.target,
-                "virtio": devmap.rename(d.target) or ""} for d in disks]
+                "virtio": devmap.disk_map.get(d.target, "")} for d in disks]
 
     _init_system(session, f)
     _kernels(session, f)
@@ -235,18 +236,20 @@ def _bootloader(session, f):
             f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
             break
     else:
-        for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/etc/grub.conf"):
-            if session.is_file(p):
-                f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", p
-                break
-        else:
-            mkconfig = f.grub_installer.replace("install", "mkconfig")
-            if f.grub_installer and (session.exists("/etc/default/grub")
-                                     or has_program(session, mkconfig)):
-                # GRUB 2 installed but never configured (the guest booted
-                # from dom0's kernel): grub.cfg is to be generated.
-                d = "/boot/grub2" if f.grub_installer.startswith("grub2") else "/boot/grub"
-                f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
+        legacy = next((p for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf",
+                                   "/etc/grub.conf") if session.is_file(p)), "")
+        mkconfig = f.grub_installer.replace("install", "mkconfig")
+        # GRUB 2 installed but never configured: the guest booted dom0's
+        # kernel, or pygrub read a hand-written menu.lst. GRUB 2's own
+        # grub-mkconfig is the proof it is GRUB 2 (legacy's grub-install has
+        # none); grub.cfg is to be generated and becomes what boots.
+        if f.grub_installer and (has_program(session, mkconfig) or
+                                 (not legacy and session.exists("/etc/default/grub"))):
+            d = "/boot/grub2" if f.grub_installer.startswith("grub2") else "/boot/grub"
+            f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
+            f.legacy_menu = legacy
+        elif legacy:
+            f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", legacy
     f.partition_table, f.bios_boot_partition, f.boot_code = \
         disk_boot_info(session, session.appliance_devices()[0])
 

@@ -67,6 +67,7 @@ class FixOptions:
     root: str = None                             # --root: the OS root when several
     packages: object = None                      # PackageSource: a missing kernel/boot loader
     dry_run: bool = False                        # only reported: nothing is committed
+    boot_args: str = ""                          # the domain's <cmdline> when it booted dom0's kernel
 
 
 class FixedGuest:
@@ -155,7 +156,7 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
             ctx = StepContext(facts=facts, devmap=devmap, guest=session,
                               macs=list(opts.macs), earlier=report.changes,
                               notes=report.notes, packages=packages,
-                              direct_boot=direct_boot)
+                              direct_boot=direct_boot, boot_args=opts.boot_args)
             for step in registry():
                 _run_step(step, ctx, session, monitor, report)
                 if step.changes_facts and ctx.changed(step.name):

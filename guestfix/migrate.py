@@ -3,7 +3,8 @@
 A straight line of stages, each with its own entry in the report and the
 log:
 
-    source      read the domain, open the disks read-only     sources.py
+    source      read the domain, open the disks read-only;     sources.py
+                partition images served as one disk            assembly.py
     backup      (--backup) a verified copy of both             backup.py
     fix         the fix, on overlays over the originals        fixer.py
     copy        overlay + original -> the destination          outputs.py
@@ -21,9 +22,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import bootcheck, fixer
+from . import assembly, bootcheck, fixer
 from .diskimage import Disk
 from .domain import convert
+from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
 from .errors import Aborted, GuestfixError
 from .faults import fault_point
@@ -59,6 +61,7 @@ class MigrateReport:
     name: str = ""
     output: str = ""
     disks: list = field(default_factory=list)
+    assembled: list = field(default_factory=list)   # partition images made one disk
     domain_xml: str = ""
     defined: bool = False
     stages: list = field(default_factory=list)
@@ -67,7 +70,7 @@ class MigrateReport:
 
     def as_dict(self):
         return {"source": self.source, "name": self.name, "output": self.output,
-                "disks": self.disks, "domain_xml": self.domain_xml, "defined": self.defined,
+                "disks": self.disks, "assembled": self.assembled, "domain_xml": self.domain_xml, "defined": self.defined,
                 "stages": self.stages,
                 "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
                 "notes": self.fix.notes if self.fix else [],
@@ -125,28 +128,37 @@ class Migration:
 
     def _stages(self, source_arg, report):
         opts, monitor = self.opts, self.monitor
-        with self.stage(report, "source", "reading the source guest"):
-            guest = self.source.open(source_arg)
-            report.name = opts.new_name or guest.name
-            self.output.prepare(report.name, guest.disks, guest.devmap)
-        if opts.backup_dir:
-            with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
-                self.source.backup(guest, opts.backup_dir, monitor)
-        with contextlib.ExitStack() as fixed_scope:
+        with contextlib.ExitStack() as disks_scope:
+            with self.stage(report, "source", "reading the source guest"):
+                guest = self.source.open(source_arg)
+                report.name = opts.new_name or guest.name
+                # partition images: one disk, served until the copy is made
+                kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
+                for a in guest.layout.assemblies:
+                    report.assembled.append(a.describe())
+                    monitor.note(f"assembled: {a.describe()}")
+                self.output.prepare(report.name, kvm_disks, guest.devmap)
+            if opts.backup_dir:
+                with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
+                    self.source.backup(guest, opts.backup_dir, monitor)
             with self.stage(report, "fix", "fixing the guest (overlays over the originals)"):
-                fixed = fixed_scope.enter_context(fixer.fixed_overlays(
-                    guest.disks, guest.devmap, monitor,
+                fixed = disks_scope.enter_context(fixer.fixed_overlays(
+                    kvm_disks, guest.devmap, monitor,
                     fixer.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
-                                     packages=opts.packages)))
+                                     packages=opts.packages,
+                                     boot_args=guest.domain.boot_args())))
                 report.fix = fixed.report
                 if self.confirm is not None and not self.confirm(fixed.report):
                     raise Aborted("declined: nothing was written")
             with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):
-                for overlay, disk in zip(fixed.overlays, guest.disks):
+                for overlay, disk in zip(fixed.overlays, kvm_disks):
                     report.disks.append(self.output.copy_disk(overlay, disk, monitor))
                 fault_point("migrate:copied")
         with self.stage(report, "domain", "writing the KVM domain"):
             domain = guest.domain
+            merge_partition_images(domain, {
+                a.target: [d.target for _n, d in a.parts]
+                for a in guest.layout.assemblies if not a.bare})
             convert.convert(domain, convert.ConvertOptions(
                 virt_type=opts.virt_type, emulator=opts.emulator,
                 output_uri=self.output.emulator_uri, new_name=opts.new_name,

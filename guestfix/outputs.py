@@ -41,16 +41,18 @@ class Output:
 
     def file_name(self, disk):
         fmt = self.format_for(disk)
-        return f"{self.name}-{self.devmap.rename(disk.target)}." \
+        return f"{self.name}-{self.devmap.disk_name(disk.target)}." \
                f"{'qcow2' if fmt == 'qcow2' else 'img'}"
 
     def needed_bytes(self):
         if self.opts.allocation == "preallocated":
             return sum(d.virtual_size for d in self.disks)
-        return sum(os.stat(d.path).st_blocks * 512 for d in self.disks)
+        # an assembled disk (partition images) takes what its images hold
+        return sum(os.stat(p.path).st_blocks * 512 for d in self.disks for p in d.parts or [d])
 
     def _entry(self, disk, path):
-        return {"target": self.devmap.rename(disk.target), "source": disk.path, "path": path,
+        source = " + ".join(p.path for p in disk.parts) if disk.parts else disk.path
+        return {"target": self.devmap.disk_name(disk.target), "source": source, "path": path,
                 "format": self.format_for(disk), "size": disk.virtual_size,
                 "xen_target": disk.target}
 

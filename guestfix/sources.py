@@ -9,6 +9,7 @@ migrate.py.
 
 from dataclasses import dataclass
 
+from . import assembly
 from . import backup as backup_mod
 from .devnames import DeviceMap
 from .disks import domain_disks
@@ -24,7 +25,8 @@ class SourceGuest:
     domain: Domain           # parsed; migrate converts it in place
     xml_text: str            # the domain as read, before any conversion
     disks: list              # Disk objects, in the guest's order (xvda first)
-    devmap: DeviceMap        # Xen names -> virtio names
+    layout: assembly.Layout  # the disks as KVM gets them (partition images assembled)
+    devmap: DeviceMap        # Xen names -> virtio names, of the KVM layout
 
     @property
     def name(self):
@@ -46,8 +48,9 @@ class Source:
     def open(self, arg):
         domain = self.load_domain(arg)
         disks = domain_disks(domain, allow_backing=self.allow_backing)
+        layout = assembly.plan(disks)
         return SourceGuest(origin=arg, domain=domain, xml_text=domain.to_string(), disks=disks,
-                           devmap=DeviceMap([d.target for d in disks]))
+                           layout=layout, devmap=DeviceMap(layout.targets, layout.aliases()))
 
     def backup(self, guest, dest, monitor):
         """The disks and the domain XML as read (there is no file of it)."""

@@ -22,12 +22,19 @@ Layouts:
   d  two disks: xvda1 /boot, xvda2 root; xvdb1 swap, xvdb2 an LVM volume
      group holding /srv; root=/dev/xvda2 typed into GRUB_CMDLINE_LINUX and
      GRUB_DISABLE_LINUX_UUID=true, so grub-mkconfig writes device names.
-  e  as a, but the kernel lived in dom0 (the domain boots <kernel> from the
-     host): no kernel package, no boot loader, no grub.cfg. The packages
-     that repair it (fetched with apt-get download from the guest's own
-     mirror) are left in packages/ next to the image.
   c11, c15  file-level SLES 11 / SLES 15 guests with stand-in programs
      (see suse.py), and their fake package files in packages/.
+  xk, xp  laid out as xen-tools' xen-create-image makes guests: one image
+     per partition with no partition table, disk.img (root, ext4) exported
+     as xvda2 and swap.img as xvda1, fstab and `root` naming /dev/xvda2, an
+     xl.cfg as xen-tools writes it next to the domain XML, eth0 in
+     /etc/network/interfaces, a getty on hvc0.
+     xk: the guest booted dom0's kernel (`kernel`, `ramdisk`, `extra =
+         'elevator=noop'`): no kernel package, only a few of that kernel's
+         modules left in /lib/modules, no boot loader; the repairing .deb
+         files are left in packages/ (as for e).
+     xp: pygrub: the kernel package installed, a hand-written GRUB legacy
+         /boot/grub/menu.lst (root (hd0,0)), no GRUB package, no grub.cfg.
 
 Images are cached outside the repository, keyed by a hash of this file, and
 are never modified after they are built: callers copy them.
@@ -85,16 +92,6 @@ LAYOUTS = {
         "mac": "00:16:3e:5a:11:02",
         "uuid": "6c1b0b0b-7e52-4d3a-9b58-0a1f2e3d4c5b",
     },
-    "e": {
-        "disks": [("xvda", 3 * GIB)],
-        "parts": {
-            "xvda": [(1, "ext4", 1, 2560, "/"), (2, "swap", 2560, -1, None)],
-        },
-        "lvm": None,
-        "dom0_kernel": True,
-        "mac": "00:16:3e:5a:11:05",
-        "uuid": "6c1b0e0e-7e52-4d3a-9b58-0a1f2e3d4c5b",
-    },
     "c11": {
         "disks": [("xvda", 512 * MIB)],
         "parts": {
@@ -114,6 +111,22 @@ LAYOUTS = {
         "file_level": True,
         "mac": "00:16:3e:5a:11:0f",
         "uuid": "6c1b0c15-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "xk": {
+        # the order xen-tools writes disk = [...]: the root image first
+        "disks": [("xvda2", 2 * GIB), ("xvda1", 256 * MIB)],
+        "images": {"xvda2": ("disk.img", "ext4", "/"), "xvda1": ("swap.img", "swap", None)},
+        "xen_tools": True,
+        "dom0_kernel": True,
+        "mac": "00:16:3e:5a:11:0a",
+        "uuid": "6c1b0a1a-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "xp": {
+        "disks": [("xvda2", 2 * GIB), ("xvda1", 256 * MIB)],
+        "images": {"xvda2": ("disk.img", "ext4", "/"), "xvda1": ("swap.img", "swap", None)},
+        "xen_tools": True,
+        "mac": "00:16:3e:5a:11:0c",
+        "uuid": "6c1b0a1c-7e52-4d3a-9b58-0a1f2e3d4c5b",
     },
     "d": {
         "disks": [("xvda", 3 * GIB), ("xvdb", 1 * GIB)],
@@ -275,9 +288,65 @@ def remove_kernel_and_boot_loader(root, kver, packages_dir):
             os.remove(path)
 
 
+XEN_TOOLS_BOOT_LOADER = ["grub-pc", "grub-pc-bin", "grub2-common", "grub-common"]
+# What xen-tools' modules hook leaves of dom0's kernel in the guest (all of
+# /lib/modules/VERSION there; a few directories here keep the image small).
+DOM0_MODULE_DIRS = ["kernel/drivers/xen", "kernel/drivers/block", "kernel/drivers/net"]
+
+
+def configure_xen_tools_guest(root, name, packages_dir):
+    """Lay the tree out as xen-create-image leaves a guest (see LAYOUTS)."""
+    spec = LAYOUTS[name]
+    kver = kernel_version(root)
+    write(root, "/etc/fstab",
+          "# /etc/fstab: static file system information.\n"
+          "#\n"
+          "# <file system> <mount point>   <type>  <options>       <dump>  <pass>\n"
+          "proc            /proc           proc    defaults        0       0\n"
+          "/dev/xvda1 none swap sw 0 0\n"
+          "/dev/xvda2 / ext4 noatime,nodiratime,errors=remount-ro 0 1\n")
+    write(root, "/etc/hostname", f"xenguest-{name}\n")
+    write(root, "/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\txenguest-{name}\n")
+    write(root, "/etc/network/interfaces",
+          "# This file describes the network interfaces available on your system\n"
+          "# and how to activate them. For more information, see interfaces(5).\n\n"
+          "# The loopback network interface\nauto lo\niface lo inet loopback\n\n"
+          "# The primary network interface\nauto eth0\niface eth0 inet dhcp\n")
+    symlink(root, "/lib/systemd/system/serial-getty@.service",
+            "/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service")
+    xen_only_initramfs(root)
+    if spec.get("dom0_kernel"):
+        keep = os.path.join(os.path.dirname(root), "dom0-modules")
+        moddir = os.path.join(root, "lib/modules", kver)
+        for sub_dir in DOM0_MODULE_DIRS:
+            shutil.copytree(os.path.join(moddir, sub_dir), os.path.join(keep, sub_dir))
+        for n in os.listdir(moddir):
+            if n.startswith("modules."):
+                shutil.copy2(os.path.join(moddir, n), os.path.join(keep, n))
+        remove_kernel_and_boot_loader(root, kver, packages_dir)
+        shutil.copytree(keep, moddir)
+        shutil.rmtree(keep)
+        return
+    with Mounts(root):
+        chroot(root, ["update-initramfs", "-u", "-k", kver])
+        chroot(root, ["dpkg", "--purge"] + XEN_TOOLS_BOOT_LOADER)
+    shutil.rmtree(os.path.join(root, "boot/grub"), ignore_errors=True)
+    # what pygrub read: GRUB legacy syntax, written by hand (root (hd0,0)
+    # is the disk pygrub was handed, the root image itself)
+    write(root, "/boot/grub/menu.lst",
+          "default 0\ntimeout 2\n\n"
+          f"title Debian GNU/Linux, kernel {kver}\n"
+          "root (hd0,0)\n"
+          f"kernel /boot/vmlinuz-{kver} root=/dev/xvda2 ro elevator=noop console=hvc0\n"
+          f"initrd /boot/initrd.img-{kver}\n")
+
+
 def configure_xen_guest(root, name, packages_dir):
     """Lay the installed tree out as the guest looked on Xen."""
     spec = LAYOUTS[name]
+    if spec.get("xen_tools"):
+        configure_xen_tools_guest(root, name, packages_dir)
+        return
     kver = kernel_version(root)
     fstab = ["# /etc/fstab: static file system information.",
              "#",
@@ -395,8 +464,43 @@ DOM0_KERNEL_BOOT = """  <os>
 """
 
 
+XEN_TOOLS_KERNEL = "/boot/vmlinuz-6.1.0-xen-host"
+XEN_TOOLS_RAMDISK = "/boot/initrd.img-6.1.0-xen-host"
+
+
+def xen_tools_cfg(name, disk_paths, spec):
+    """The xl.cfg xen-create-image writes (its xm.tmpl), for these images."""
+    if spec.get("dom0_kernel"):
+        boot = ("#\n#  Kernel + memory size\n#\n"
+                f"kernel      = '{XEN_TOOLS_KERNEL}'\n"
+                "extra       = 'elevator=noop'\n"
+                f"ramdisk     = '{XEN_TOOLS_RAMDISK}'\n")
+    else:
+        boot = ("#\n#  Bootloader\n#\n"
+                "bootloader  = '/usr/lib/xen-4.17/bin/pygrub'\n")
+    disks = "".join(f"                  'file:{path},{target},w',\n"
+                    for (target, _size), path in zip(spec["disks"], disk_paths))
+    return (f"#\n# Configuration file for the Xen instance xenguest-{name}, created\n"
+            "# by xen-tools 4.9.2 on Sat Nov 28 12:00:00 2026.\n#\n\n"
+            f"{boot}\n"
+            "vcpus       = '1'\nmemory      = '1024'\n\n"
+            "#\n#  Disk device(s).\n#\n"
+            "root        = '/dev/xvda2 ro'\n"
+            f"disk        = [\n{disks}              ]\n\n"
+            f"#\n#  Hostname\n#\nname        = 'xenguest-{name}'\n\n"
+            "#\n#  Networking\n#\n"
+            f"vif         = [ 'mac={spec['mac']},bridge=br0' ]\n\n"
+            "#\n#  Behaviour\n#\n"
+            "on_poweroff = 'destroy'\non_reboot   = 'restart'\non_crash    = 'restart'\n")
+
+
 def domain_xml(name, disk_paths, spec):
     boot = DOM0_KERNEL_BOOT if spec.get("dom0_kernel") else PYGRUB_BOOT
+    if spec.get("xen_tools") and spec.get("dom0_kernel"):
+        boot = (f"  <os>\n    <type arch='x86_64' machine='xenpv'>linux</type>\n"
+                f"    <kernel>{XEN_TOOLS_KERNEL}</kernel>\n"
+                f"    <initrd>{XEN_TOOLS_RAMDISK}</initrd>\n"
+                "    <cmdline>root=/dev/xvda2 ro elevator=noop</cmdline>\n  </os>\n")
     disks = "".join(
         f"""    <disk type='file' device='disk'>
       <driver name='file'/>
@@ -436,6 +540,8 @@ def fits_host_tools(spec):
     """One filesystem (/) and swap, no LVM: the disks can be made on the
     host, without the appliance (LVM needs device-mapper, which this
     kernel lacks, and several filesystems would need the tree split)."""
+    if spec.get("xen_tools"):
+        return False
     mounts = [mnt for parts in spec["parts"].values() for _n, _k, _s, _e, mnt in parts if mnt]
     return not spec["lvm"] and mounts == ["/"]
 
@@ -472,6 +578,20 @@ def make_disks_on_host(name, tree, out_paths, work):
             run(["dd", f"if={image}", f"of={path}", "bs=1M", f"seek={start}",
                  "conv=notrunc,sparse", "status=none"])
             os.unlink(image)
+
+
+def make_partition_images(name, tree, out_paths):
+    """xen-tools' images: each one filesystem (or swap), no partition table."""
+    spec = LAYOUTS[name]
+    for (target, size), path in zip(spec["disks"], out_paths):
+        _image, kind, _mnt = spec["images"][target]
+        with open(path, "wb") as f:
+            f.truncate(size)
+        if kind == "swap":
+            os.chmod(path, 0o600)
+            run(["mkswap", path])
+        else:
+            run([f"mkfs.{kind}", "-q", "-F", "-d", tree, path])
 
 
 def make_disks(name, tree, out_paths):
@@ -547,9 +667,14 @@ def build(name, cache):
         else:
             run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base_tarball(cache)])
             configure_xen_guest(tree, name, os.path.join(staging, "packages"))
-        names = [f"xenguest-{name}-{target}.img" for target, _ in spec["disks"]]
+        names = [spec["images"][target][0] if spec.get("xen_tools")
+                 else f"xenguest-{name}-{target}.img" for target, _ in spec["disks"]]
         paths = [os.path.join(staging, n) for n in names]
-        if fits_host_tools(spec):
+        if spec.get("xen_tools"):
+            make_partition_images(name, tree, paths)
+            with open(os.path.join(staging, f"xenguest-{name}.cfg"), "w") as f:
+                f.write(xen_tools_cfg(name, [os.path.join(outdir, n) for n in names], spec))
+        elif fits_host_tools(spec):
             make_disks_on_host(name, tree, paths, work)
         else:
             tree_tar = os.path.join(work, "tree.tar")

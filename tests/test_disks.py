@@ -62,7 +62,8 @@ def test_whole_disks_refuses_partition_images_before_opening_them(tmp_path):
     dom = domain(tmp_path, disk_xml("swap.img", "xvda1") + disk_xml("disk.img", "xvda2"))
     with pytest.raises(InputError, match="disks xvda1, xvda2 are partition images") as e:
         resolve([], dom.path, whole_disks=True)
-    assert "partition number of its Xen target" in str(e.value)
+    # the hint names the command that can: migrate assembles them
+    assert f"guestfix migrate -i libvirtxml {dom.path} -o local -os DIR" in str(e.value)
     assert "\n" not in str(e.value)
     with pytest.raises(InputError, match="no such disk image"):
         resolve([], dom.path)

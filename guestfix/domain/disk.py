@@ -9,6 +9,24 @@ from .model import sub
 XEN_DRIVER_NAMES = ("file", "tap", "tap2", "phy", "tapdisk")
 
 
+def merge_partition_images(domain, groups):
+    """The <disk> elements of partition images assembled into one disk
+    become one element: the first member's, with the whole disk's target
+    (xvda2 + xvda1 -> xvda; its source is set by the conversion). `groups`
+    maps each whole-disk target to its members' targets."""
+    devices = domain.devices
+    by_target = {d.target: d.element for d in domain.disks() if d.device == "disk"}
+    for whole, members in groups.items():
+        kept = None
+        for el in [e for e in devices.findall("disk") if e in
+                   [by_target[m] for m in members]]:
+            if kept is None:
+                kept = el
+                el.find("target").set("dev", whole)
+            else:
+                devices.remove(el)
+
+
 def to_kvm(domain, ctx):
     hard = [d for d in domain.disks() if d.device == "disk"]
     devmap = DeviceMap([d.target for d in hard])

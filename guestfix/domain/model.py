@@ -114,6 +114,14 @@ class Domain:
                 device=el.get("device", "disk"), element=el))
         return out
 
+    def boot_args(self):
+        """The kernel arguments of a domain that booted dom0's kernel
+        (<os><kernel> with <cmdline>), or "" (pygrub, hvmloader)."""
+        os_el = self.root.find("os")
+        if os_el is None or not (os_el.findtext("kernel") or "").strip():
+            return ""
+        return " ".join((os_el.findtext("cmdline") or "").split())
+
     def macs(self):
         return [m.get("address", "").lower()
                 for m in self.root.findall("./devices/interface/mac") if m.get("address")]

@@ -24,6 +24,7 @@ class StepContext:
     notes: list = field(default_factory=list)     # things the user must know
     packages: object = None       # PackageSource for missing kernel/boot loader
     direct_boot: bool = False     # the guest will be booted from its kernel directly
+    boot_args: str = ""           # kernel arguments from the domain, when it booted dom0's kernel
 
     def changed(self, *steps):
         """True when one of the named steps changed something this run."""
@@ -53,9 +54,10 @@ def registry():
     """The steps in the order they run, derived from their declarations."""
     from . import (boot_code, bootloader_config, check_grub_cfg, cleanup, console,
                    default_kernel, device_names, initrd_modules, install_packages,
-                   nic_names, regenerate_grub_cfg, regenerate_initrd)
+                   kernel_arguments, nic_names, regenerate_grub_cfg, regenerate_initrd)
     from .order import ordered
     return ordered(m.STEP for m in (boot_code, bootloader_config, check_grub_cfg, cleanup,
                                     console, default_kernel, device_names, initrd_modules,
-                                    install_packages, nic_names, regenerate_grub_cfg,
+                                    install_packages, kernel_arguments, nic_names,
+                                    regenerate_grub_cfg,
                                     regenerate_initrd))

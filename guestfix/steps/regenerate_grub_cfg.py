@@ -24,8 +24,8 @@ class RegenerateGrubCfg(Step):
     title = "grub.cfg regenerated"
     changes = "grub.cfg (by update-grub / grub-mkconfig)"
     # the steps whose changes grub-mkconfig reads (kernels, initrds, settings)
-    reads = ("install-packages", "device-names", "bootloader-config", "boot-code",
-             "regenerate-initrd")
+    reads = ("install-packages", "device-names", "bootloader-config", "kernel-arguments",
+             "boot-code", "regenerate-initrd")
     position = 9
 
     def applies(self, facts):

@@ -247,3 +247,50 @@ def test_selinux_guest_relabels_after_changes():
     (change,) = cleanup.STEP.plan(ctx_for(facts, {}, earlier=earlier))
     assert change.path == "/.autorelabel" and change.before is None
     assert cleanup.STEP.plan(ctx_for(grub2_facts(selinux="disabled"), {}, earlier=earlier)) == []
+
+
+# -- kernel arguments the guest booted with on Xen ------------------------------
+from guestfix.steps import kernel_arguments  # noqa: E402
+
+PACKAGED_DEFAULTS = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n'
+
+
+def _defaults_after(ctx):
+    changes = kernel_arguments.STEP.plan(ctx)
+    return changes[0].after if changes else None
+
+
+def test_dom0_kernel_arguments_carry_into_grub_without_the_xen_ones():
+    """xen-tools' config: root = '/dev/xvda2 ro', extra = 'elevator=noop',
+    plus the consoles an administrator added."""
+    facts = debian_facts(bootloader="grub2", grub_cfg="/boot/grub/grub.cfg")
+    ctx = ctx_for(facts, {"/etc/default/grub": PACKAGED_DEFAULTS}, boot_args=(
+        "root=/dev/xvda2 ro elevator=noop console=hvc0 xencons=tty clocksource=xen "
+        "quiet resume=/dev/xvda1"))
+    after = _defaults_after(ctx)
+    assert 'GRUB_CMDLINE_LINUX="elevator=noop resume=/dev/vda1 console=tty0 console=ttyS0"' \
+        in after
+    assert 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"' in after       # not added twice
+    assert 'GRUB_TERMINAL="console serial"' in after           # the Xen console moved to serial
+
+
+def test_pygrub_menu_lst_arguments_carry_when_grub2_is_configured_first():
+    menu = ("default 1\ntimeout 2\n"
+            "title old\n root (hd0,0)\n kernel /boot/vmlinuz-old root=/dev/xvda2 ro\n"
+            "title Debian\n root (hd0,0)\n"
+            " kernel /boot/vmlinuz-6.1 root=/dev/xvda2 ro elevator=noop nomodeset\n"
+            " initrd /boot/initrd.img-6.1\n")
+    facts = debian_facts(bootloader="grub2", grub_cfg="/boot/grub/grub.cfg",
+                         legacy_menu="/boot/grub/menu.lst")
+    files = {"/etc/default/grub": PACKAGED_DEFAULTS, "/boot/grub/menu.lst": menu}
+    assert 'GRUB_CMDLINE_LINUX="elevator=noop nomodeset"' in _defaults_after(ctx_for(facts, files))
+    # once grub.cfg exists, GRUB 2 is what booted: menu.lst is history
+    files["/boot/grub/grub.cfg"] = "menuentry x {}\n"
+    assert _defaults_after(ctx_for(facts, files)) is None
+
+
+def test_no_domain_arguments_no_change():
+    facts = debian_facts(bootloader="grub2", grub_cfg="/boot/grub/grub.cfg")
+    assert _defaults_after(ctx_for(facts, {"/etc/default/grub": PACKAGED_DEFAULTS})) is None
+    ctx = ctx_for(facts, {"/etc/default/grub": PACKAGED_DEFAULTS}, boot_args="root=/dev/xvda2 ro")
+    assert _defaults_after(ctx) is None

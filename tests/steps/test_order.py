@@ -16,7 +16,8 @@ def step(name, position=0, reads=(), after=(), changes_facts=False):
 
 def test_derived_order_is_the_documented_one():
     assert [s.name for s in registry()] == [
-        "install-packages", "initrd-modules", "device-names", "bootloader-config", "console",
+        "install-packages", "initrd-modules", "device-names", "bootloader-config",
+        "kernel-arguments", "console",
         "nic-names", "cleanup", "regenerate-initrd", "boot-code", "regenerate-grub-cfg",
         "default-kernel", "check-grub-cfg"]
 

@@ -1,0 +1,270 @@
+"""Xen partition images and bare filesystems -> partitioned virtio disks.
+
+xen-tools gives a guest one image per partition: disk.img exported as
+xvda2 (root), swap.img as xvda1, neither with a partition table. On KVM a
+BIOS guest boots from a disk that has a partition table and room for boot
+code, so migrate makes one: the images that share a Xen disk (xvda1 +
+xvda2) become one virtio disk whose partition numbers are the ones the
+guest already uses (/dev/xvda2 -> /dev/vda2). A first disk holding a bare
+filesystem (ext4 directly on xvda) becomes partition 1 of a new disk, and
+the guest's references to /dev/xvda become /dev/vda1.
+
+The assembled disk is served by nbdkit's partitioning plugin, read-only,
+over a private Unix socket. Why nbdkit rather than qemu-img writing each
+image at its offset in the destination: the assembled disk exists before
+anything is written, so the fix runs on a qcow2 overlay over it exactly as
+on any other disk (the boot code GRUB installs lands in that overlay), and
+the copy stage's one `qemu-img convert` reads partition table, images and
+fix in a single pass. The plugin aligns partitions at 1 MiB, which leaves
+GRUB's core image its usual gap after the MBR. It serves regular files
+only (it sizes them with stat), so partition images on block devices are
+refused with the manual way named.
+"""
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from .devnames import is_partition_target
+from .diskimage import Disk
+from .errors import InputError, ToolError
+
+MIB = 1024 * 1024
+# An MBR holds 4 primary partitions; more would mean an extended partition
+# that shifts every later number, which the guest's references do not expect.
+MAX_PARTITIONS = 4
+PLACEHOLDER_BYTES = MIB          # fills a partition number no image uses
+SWAP_MBR_ID = "0x82"
+PLACEHOLDER_MBR_ID = "0xda"      # "non-FS data": nothing mounts or swaps it
+
+
+@dataclass
+class Assembly:
+    """One virtio disk made of Xen partition images (or one bare filesystem)."""
+    target: str                      # the Xen whole-disk name: xvda
+    parts: list                      # [(partition number, Disk)], ascending
+    bare: bool = False               # a whole disk's bare filesystem as partition 1
+    disk: Disk = None                # the served disk, while assembled
+
+    def describe(self):
+        if self.bare:
+            return f"{self.target} (a bare filesystem) -> partition 1"
+        return " + ".join(f"{d.target}" for _n, d in self.parts) + f" -> one disk {self.target}"
+
+
+@dataclass
+class Layout:
+    """The guest's disks as KVM will have them, in the guest's order: each
+    entry a Disk kept as it is or an Assembly of several."""
+    entries: list = field(default_factory=list)
+
+    @property
+    def assemblies(self):
+        return [e for e in self.entries if isinstance(e, Assembly)]
+
+    @property
+    def targets(self):
+        return [e.target for e in self.entries]
+
+    def aliases(self):
+        """Reference renames the device map applies first: /dev/xvda of a
+        bare filesystem is partition 1 of the new disk."""
+        return {a.target: f"{a.target}1" for a in self.assemblies if a.bare}
+
+
+def _split_target(target):
+    m = re.fullmatch(r"([a-z]+?)(\d+)", target)
+    return m.group(1), int(m.group(2))
+
+
+# Superblock magics of the filesystems a Xen guest's root may use:
+# (offset, bytes). ext2/3/4 at 1024+56, XFS at 0, btrfs at 64 KiB + 64.
+FILESYSTEM_MAGICS = [(1080, b"\x53\xef", "ext"), (0, b"XFSB", "xfs"),
+                     (65600, b"_BHRfS_M", "btrfs"), (0x8001, b"CD001", "iso9660")]
+HEADER_BYTES = 65600 + 8
+
+
+def read_head(disk, length=HEADER_BYTES):
+    """The first bytes the guest sees on `disk` (through qcow2 if need be)."""
+    if disk.format == "raw":
+        with open(disk.path, "rb") as f:
+            return f.read(length)
+    with tempfile.TemporaryDirectory(prefix="guestfix-head-") as tmp:
+        out = os.path.join(tmp, "head")
+        result = subprocess.run(["qemu-img", "dd", "-f", disk.format, "-O", "raw", "bs=512",
+                                 f"count={(length + 511) // 512}", f"if={disk.path}",
+                                 f"of={out}"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ToolError(f"{disk.path}: cannot read its first sectors: "
+                            f"{(result.stderr.strip().splitlines() or ['?'])[-1]}")
+        with open(out, "rb") as f:
+            return f.read(length)
+
+
+def bare_filesystem(head):
+    """The kind of filesystem that starts at byte 0 of a disk, or "" (a
+    partition table, swap, LVM or nothing known)."""
+    for offset, magic, kind in FILESYSTEM_MAGICS:
+        if head[offset:offset + len(magic)] == magic:
+            return kind
+    return ""
+
+
+def plan(disks, probe_bare=True):
+    """The Layout of `disks` (Disk objects in the guest's order, each with
+    its Xen target). Partition images are grouped by their disk; the first
+    whole disk is checked for a bare filesystem (later ones, data disks
+    mounted as /dev/xvdb, work on virtio as they are)."""
+    groups, entries = {}, []
+    whole = {d.target for d in disks if not is_partition_target(d.target)}
+    for disk in disks:
+        if not is_partition_target(disk.target):
+            entries.append(disk)
+            continue
+        base, number = _split_target(disk.target)
+        if base in whole:
+            raise InputError(f"the domain has both the disk {base} and its partition "
+                             f"{disk.target} as disks")
+        if base not in groups:
+            groups[base] = Assembly(target=base, parts=[])
+            entries.append(groups[base])
+        if any(n == number for n, _d in groups[base].parts):
+            raise InputError(f"two disks are exported as {disk.target}")
+        groups[base].parts.append((number, disk))
+    for a in groups.values():
+        a.parts.sort(key=lambda p: p[0])
+        if a.parts[-1][0] > MAX_PARTITIONS:
+            raise InputError(f"partition image {a.target}{a.parts[-1][0]}: guestfix assembles "
+                             f"partitions 1 to {MAX_PARTITIONS} (primary partitions of an "
+                             "MBR disk)")
+    if probe_bare and entries and isinstance(entries[0], Disk) and \
+            bare_filesystem(read_head(entries[0])):
+        first = entries[0]
+        entries[0] = Assembly(target=first.target, parts=[(1, first)], bare=True)
+    for a in groups.values():
+        _check_servable(a)
+    if entries and isinstance(entries[0], Assembly):
+        _check_servable(entries[0])
+    return Layout(entries)
+
+
+def _check_servable(assembly):
+    for number, disk in assembly.parts:
+        what = "bare filesystem" if assembly.bare else "partition image"
+        if disk.format != "raw":
+            raise InputError(f"{disk.path}: the {what} {disk.target} is {disk.format}; "
+                             "guestfix assembles raw images",
+                             hint=f"qemu-img convert -f {disk.format} -O raw {disk.path} NEW.img, "
+                                  "and name NEW.img in the domain")
+        if not stat.S_ISREG(os.stat(disk.path).st_mode):
+            raise InputError(f"{disk.path}: the {what} {disk.target} is a block device; "
+                             "guestfix assembles image files",
+                             hint=f"copy it to a file first (dd if={disk.path} of=FILE "
+                                  "conv=sparse) and name FILE in the domain")
+
+
+def _nbdkit_args(assembly, placeholder_dir):
+    """The partitioning plugin's arguments: each image at its number, a
+    small placeholder where the guest has no image (xvda2 alone still
+    becomes partition 2), swap typed 0x82."""
+    args, by_number = [], dict(assembly.parts)
+    for number in range(1, assembly.parts[-1][0] + 1):
+        disk = by_number.get(number)
+        if disk is None:
+            path = os.path.join(placeholder_dir, f"placeholder-{number}.img")
+            with open(path, "wb") as f:
+                f.truncate(PLACEHOLDER_BYTES)
+            args += [f"mbr-id={PLACEHOLDER_MBR_ID}", f"file={path}"]
+        else:
+            args += [f"mbr-id={SWAP_MBR_ID if is_swap(disk) else 'default'}",
+                     f"file={disk.path}"]
+    return ["partition-type=mbr"] + args
+
+
+def is_swap(disk):
+    """A Linux swap signature at the end of the first page."""
+    try:
+        head = read_head(disk, 4096)
+    except (OSError, ToolError):
+        return False
+    return head[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE")
+
+
+def assembled_size(assembly):
+    """What the partitioning plugin will serve: a 1 MiB-aligned start for
+    each partition, sizes rounded up to sectors."""
+    size, by_number = 0, dict(assembly.parts)
+    for number in range(1, assembly.parts[-1][0] + 1):
+        disk = by_number.get(number)
+        size = -(-size // MIB) * MIB if size else MIB
+        length = disk.virtual_size if disk else PLACEHOLDER_BYTES
+        size += -(-length // 512) * 512
+    return size
+
+
+@contextlib.contextmanager
+def served(layout, startup_timeout=30):
+    """Serve every Assembly of `layout` read-only; yields the disks the fix
+    and copy work on, in the guest's order (kept disks as they are, each
+    Assembly as an NBD disk with the Xen whole-disk target). The servers
+    stop when the block ends, and with this process if it is killed."""
+    if not layout.assemblies:
+        yield list(layout.entries)
+        return
+    if not shutil.which("nbdkit"):
+        raise ToolError("nbdkit is not installed; it assembles partition images into "
+                        "one disk", hint="apt-get install nbdkit")
+    workdir = tempfile.mkdtemp(prefix="guestfix-assembly-")
+    procs = []
+    try:
+        disks = []
+        for i, entry in enumerate(layout.entries):
+            if not isinstance(entry, Assembly):
+                disks.append(entry)
+                continue
+            sock = os.path.join(workdir, f"disk{i}.sock")
+            pidfile = os.path.join(workdir, f"disk{i}.pid")
+            argv = ["nbdkit", "--exit-with-parent", "--foreground", "--readonly",
+                    "--unix", sock, "--pidfile", pidfile, "partitioning",
+                    *_nbdkit_args(entry, workdir)]
+            # its messages go to a file: a pipe nobody reads could fill and stall it
+            log_path = os.path.join(workdir, f"disk{i}.log")
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
+            procs.append(proc)
+            _wait_ready(proc, pidfile, log_path, startup_timeout, entry)
+            entry.disk = Disk(path=f"nbd+unix:///?socket={sock}", format="raw",
+                              target=entry.target, virtual_size=assembled_size(entry),
+                              parts=tuple(d for _n, d in entry.parts))
+            disks.append(entry.disk)
+        yield disks
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_ready(proc, pidfile, log_path, timeout, assembly):
+    """nbdkit writes its pidfile once it accepts connections."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(pidfile):
+        if proc.poll() is not None:
+            with open(log_path, encoding="utf-8", errors="replace") as log:
+                err = log.read().strip().splitlines()
+            raise ToolError(f"nbdkit could not assemble {assembly.describe()}: "
+                            f"{err[-1] if err else f'exit {proc.returncode}'}")
+        if time.monotonic() > deadline:
+            raise ToolError(f"nbdkit did not start within {timeout} s")
+        time.sleep(0.05)

@@ -1,0 +1,143 @@
+"""Partition images and bare filesystems assembled into one partitioned
+disk (assembly.py): real nbdkit, real qemu-img and sfdisk, no appliance."""
+
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from guestfix import assembly
+from guestfix.devnames import DeviceMap
+from guestfix.diskimage import open_disk
+from guestfix.disks import resolve
+from guestfix.domain.disk import merge_partition_images
+from guestfix.domain.model import Domain
+from guestfix.errors import InputError
+
+MIB = 1 << 20
+
+
+def make_fs(path, size_mib, kind="ext4"):
+    with open(path, "wb") as f:
+        f.truncate(size_mib * MIB)
+    if kind == "swap":
+        os.chmod(path, 0o600)
+        subprocess.run(["mkswap", "-q", str(path)], check=True, capture_output=True)
+    else:
+        subprocess.run([f"mkfs.{kind}", "-q", "-F", str(path)], check=True)
+    return str(path)
+
+
+@pytest.fixture
+def xen_tools_images(tmp_path):
+    """disk.img exported as xvda2 and swap.img as xvda1, in that order, as
+    xen-tools writes disk = [...]."""
+    root = open_disk(make_fs(tmp_path / "disk.img", 40), target="xvda2")
+    swap = open_disk(make_fs(tmp_path / "swap.img", 16, "swap"), target="xvda1")
+    return [root, swap]
+
+
+def partition_table(path_or_uri):
+    """sfdisk's view of the first MiB the assembled disk serves."""
+    with tempfile.TemporaryDirectory() as tmp:
+        head = os.path.join(tmp, "head.img")
+        subprocess.run(["qemu-img", "dd", "-f", "raw", "-O", "raw", "bs=512", "count=2048",
+                        f"if={path_or_uri}", f"of={head}"], check=True, capture_output=True)
+        out = subprocess.run(["sfdisk", "--json", head], check=True, capture_output=True,
+                             text=True).stdout
+    return json.loads(out)["partitiontable"]["partitions"]
+
+
+def test_partition_images_share_one_disk_with_their_numbers(xen_tools_images):
+    layout = assembly.plan(xen_tools_images)
+    assert layout.targets == ["xvda"]
+    (a,) = layout.assemblies
+    assert [(n, d.target) for n, d in a.parts] == [(1, "xvda1"), (2, "xvda2")]
+    devmap = DeviceMap(layout.targets, layout.aliases())
+    assert devmap.rename("xvda2") == "vda2" and devmap.rename("xvda1") == "vda1"
+    with assembly.served(layout) as disks:
+        (disk,) = disks
+        assert disk.path.startswith("nbd+unix:///?socket=") and disk.format == "raw"
+        parts = partition_table(disk.path)
+        # swap typed as swap, root as Linux, both where the plugin aligns them
+        assert [(p["type"], p["start"]) for p in parts] == [("82", 2048), ("83", 2048 + 16 * 2048)]
+        assert parts[0]["size"] == 16 * 2048 and parts[1]["size"] == 40 * 2048
+        assert disk.virtual_size == (1 + 16 + 40) * MIB
+        assert [p.target for p in disk.parts] == ["xvda1", "xvda2"]
+    # the server is gone with the block
+    assert not os.path.exists(disk.path.split("socket=")[1])
+
+
+def test_a_missing_number_gets_a_placeholder(tmp_path):
+    root = open_disk(make_fs(tmp_path / "disk.img", 20), target="xvda2")
+    layout = assembly.plan([root])
+    with assembly.served(layout) as (disk,):
+        parts = partition_table(disk.path)
+    assert [p["node"][-1] for p in parts] == ["1", "2"]
+    assert parts[0]["type"] == "da" and parts[1]["type"] == "83"
+
+
+def test_a_bare_filesystem_first_disk_becomes_partition_1(tmp_path):
+    bare = open_disk(make_fs(tmp_path / "root.img", 20), target="xvda")
+    data = open_disk(make_fs(tmp_path / "data.img", 20), target="xvdb")
+    layout = assembly.plan([bare, data])
+    assert [type(e).__name__ for e in layout.entries] == ["Assembly", "Disk"]
+    devmap = DeviceMap(layout.targets, layout.aliases())
+    # every reference to the bare disk now means its partition; data disks
+    # mounted as /dev/xvdb work on virtio as they are
+    assert devmap.rewrite("/dev/xvda / ext4\n/dev/xvdb /srv ext4")[0] == \
+        "/dev/vda1 / ext4\n/dev/vdb /srv ext4"
+    assert devmap.disk_name("xvda") == "vda"
+    with assembly.served(layout) as disks:
+        assert disks[1] is data
+        assert [p["start"] for p in partition_table(disks[0].path)] == [2048]
+
+
+def test_plain_disks_need_no_server(tmp_path):
+    disk = tmp_path / "whole.img"
+    disk.write_bytes(b"\0" * MIB)
+    layout = assembly.plan([open_disk(str(disk), target="xvda")])
+    assert layout.assemblies == []
+    with assembly.served(layout) as disks:
+        assert disks[0].path == str(disk)
+
+
+def test_images_it_cannot_serve_are_refused_with_the_way_out(tmp_path):
+    qcow = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "8M"], check=True)
+    with pytest.raises(InputError, match="xvda2 is qcow2; guestfix assembles raw") as e:
+        assembly.plan([open_disk(str(qcow), target="xvda2")])
+    assert "qemu-img convert" in str(e.value)
+    swap = open_disk(make_fs(tmp_path / "swap.img", 8, "swap"), target="xvda1")
+    with pytest.raises(InputError, match="partitions 1 to 4"):
+        assembly.plan([swap, open_disk(make_fs(tmp_path / "x.img", 8), target="xvda5")])
+    with pytest.raises(InputError, match="both the disk xvda and its partition xvda1"):
+        assembly.plan([open_disk(make_fs(tmp_path / "w.img", 8), target="xvda"), swap])
+
+
+def test_fix_refuses_a_bare_filesystem_and_names_migrate(tmp_path):
+    path = make_fs(tmp_path / "root.img", 20)
+    before = open(path, "rb").read()
+    with pytest.raises(InputError, match="bare ext filesystem with no partition table") as e:
+        resolve([path], whole_disks=True)
+    assert "guestfix migrate -i libvirtxml" in str(e.value)
+    assert open(path, "rb").read() == before
+
+
+def test_the_domain_keeps_one_disk_element_per_assembled_disk(tmp_path):
+    xml = tmp_path / "web.xml"
+    xml.write_text(
+        "<domain type='xen'><name>web</name><devices>"
+        "<disk type='file' device='disk'><source file='disk.img'/>"
+        "<target dev='xvda2' bus='xen'/></disk>"
+        "<disk type='file' device='disk'><source file='swap.img'/>"
+        "<target dev='xvda1' bus='xen'/></disk>"
+        "<disk type='file' device='cdrom'><source file='x.iso'/>"
+        "<target dev='hdc' bus='ide'/></disk>"
+        "</devices></domain>")
+    dom = Domain.from_file(str(xml))
+    merge_partition_images(dom, {"xvda": ["xvda2", "xvda1"]})
+    assert [(d.target, d.source, d.device) for d in dom.disks()] == [
+        ("xvda", "disk.img", "disk"), ("hdc", "x.iso", "cdrom")]
