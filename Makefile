@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libvirt-daemon-system libvirt-clients python3-venv python3-guestfs \
-	python3-libvirt debootstrap libxml2-utils busybox
+	python3-libvirt debootstrap libxml2-utils busybox nbdkit
 # What `make bench` compares against (nbdcopy, which virt-v2v copies with,
 # is in libnbd-bin).
-BENCH_PACKAGES := virt-v2v nbdkit libnbd-bin
+BENCH_PACKAGES := virt-v2v libnbd-bin
 # Nested KVM is not usable on the CI machines: libguestfs and test boots
 # run under TCG unless the caller says otherwise.
 export LIBGUESTFS_BACKEND_SETTINGS ?= force_tcg

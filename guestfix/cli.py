@@ -225,9 +225,17 @@ def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name,
                 virt_type, bridges, networks, macs, map_file, allow_backing, direct_boot_file,
                 out_file, print_diff):
     from . import directboot
+    from .devnames import is_partition_target
     from .domain import convert, networks as netmap
     domain = convert.load_source(source, input_mode, input_uri)
     before = domain.to_string()
+    parts = [d.target for d in domain.disks()
+             if d.device == "disk" and is_partition_target(d.target)]
+    if parts:
+        # xml converts the domain only; the disks stay what they are
+        click.echo(f"warning: {', '.join(parts)} are partition images: this domain names "
+                   "them as separate disks, which do not boot on KVM; `guestfix migrate "
+                   f"-i {input_mode} {source}` assembles them into one disk", err=True)
     opts = convert.ConvertOptions(
         virt_type=virt_type, emulator=emulator, output_uri=output_uri, new_name=new_name,
         output_dir=os.path.abspath(output_dir) if output_dir else "",

@@ -1,0 +1,121 @@
+"""Guests laid out as xen-tools makes them (layouts xk and xp): disk.img as
+xvda2 and swap.img as xvda1, no partition table, an xl.cfg as
+xen-create-image writes it. Each is migrated with `-i xl` in one command
+(fix, copy, domain, boot-check) and boots from its own boot code.
+
+xk booted dom0's kernel: the kernel and GRUB come from the .deb files the
+image build fetched (--package, offline). xp is a pygrub guest with a
+hand-written menu.lst and no GRUB package: --online installs grub-pc with
+the guest's own apt from the guest's own mirror, through the appliance's
+network."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import build_sample, checksums, copy_sample, guestfix
+
+pytestmark = pytest.mark.slow
+
+
+def migrated(layout, tmp_path_factory, *options):
+    built = build_sample(layout)
+    top = tmp_path_factory.mktemp(layout)
+    xml = copy_sample(built, str(top / "xen"))
+    cfg = xml[:-len(".xml")] + ".cfg"
+    disks = [os.path.join(top, "xen", n) for n in ("disk.img", "swap.img")]
+    before = checksums(disks)
+    out = top / "kvm"
+    out.mkdir()
+    r = guestfix("migrate", "-i", "xl", cfg, "-o", "local", "-os", out, "--virt-type", "qemu",
+                 "--boot-check", "--yes", "--json", *options)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {"report": json.loads(r.stdout), "out": out, "disks": disks, "before": before,
+            "xml": xml, "packages": os.path.join(os.path.dirname(built), "packages")}
+
+
+@pytest.fixture(scope="module")
+def dom0_kernel(tmp_path_factory, state_dir):
+    packages = os.path.join(os.path.dirname(build_sample("xk")), "packages")
+    return migrated("xk", tmp_path_factory, "--package", packages)
+
+
+@pytest.fixture(scope="module")
+def pygrub(tmp_path_factory, state_dir):
+    return migrated("xp", tmp_path_factory, "--online")
+
+
+def booted(run):
+    probe = run["report"]["boot_check"]["probe"]
+    return probe, {m["target"]: m["source"] for m in probe["mounts"]}
+
+
+def partitions(path):
+    out = subprocess.run(["sfdisk", "--json", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out)["partitiontable"]
+
+
+def check_common(run):
+    """What both variants must show: one assembled disk with the Xen
+    partition numbers and boot code, booted to login with root on vda2,
+    swap on vda1 and eth0 kept, and the originals never written."""
+    report = run["report"]
+    assert report["assembled"] == ["xvda1 + xvda2 -> one disk xvda"]
+    (disk,) = report["disks"]
+    assert disk["target"] == "vda" and disk["xen_target"] == "xvda"
+    table = partitions(disk["path"])
+    assert table["label"] == "dos"
+    assert [p["type"] for p in table["partitions"]] == ["82", "83"]
+    with open(disk["path"], "rb") as f:
+        assert f.read(440).strip(b"\0"), "no boot code in the MBR"
+    probe, mounts = booted(run)
+    assert report["boot_check"]["stage"] == "login"
+    assert mounts["/"] == "/dev/vda2"
+    assert probe["swap"] == ["/dev/vda1"]
+    assert [n["name"] for n in probe["nics"] if n["name"] != "lo"] == ["eth0"]
+    assert probe["failed"] == []
+    assert "elevator=noop" in probe["cmdline"].split()     # carried from Xen
+    assert checksums(run["disks"]) == run["before"]
+    domain = open(os.path.join(run["out"], os.path.basename(run["xml"]))).read()
+    assert "<kernel>" not in domain and "<boot dev=\"hd\"" in domain
+    assert domain.count("<disk ") == 1
+
+
+def test_dom0_kernel_guest_gets_its_own_kernel_and_boots(dom0_kernel):
+    check_common(dom0_kernel)
+    report = dom0_kernel["report"]
+    install = report["changes"][0]
+    assert install["step"] == "install-packages"
+    assert install["target"].startswith("env DEBIAN_FRONTEND=noninteractive INITRD=No "
+                                        "dpkg --install")
+    assert "linux-image-amd64_" in install["target"] and "grub-pc_" in install["target"]
+    commands = [c["target"].split()[0] for c in report["changes"] if c["kind"] == "command"]
+    # the initrd is built once, by guestfix, after the module list is fixed
+    assert commands[1:] == ["update-initramfs", "grub-install", "update-grub"]
+
+
+def test_pygrub_guest_gets_grub2_from_its_own_mirror_and_boots(pygrub):
+    check_common(pygrub)
+    report = pygrub["report"]
+    install = report["changes"][0]
+    assert "apt-get update" in install["target"]
+    assert "apt-get install --yes --no-install-recommends " in install["target"]
+    assert install["target"].endswith(" grub-pc")
+    steps = [c["step"] for c in report["changes"]]
+    assert "kernel-arguments" in steps and "regenerate-grub-cfg" in steps
+    # the Xen console of the menu.lst line became the serial console
+    assert "console=ttyS0" in booted(pygrub)[0]["cmdline"].split()
+
+
+def test_fix_in_place_refuses_and_names_migrate(dom0_kernel):
+    """fix cannot add a partition table to disks it edits in place."""
+    r = guestfix("fix", "--yes", "--package", dom0_kernel["packages"],
+                 "--domain", dom0_kernel["xml"])
+    assert r.returncode == 3
+    assert "partition images that need a partition table" in r.stderr
+    assert "guestfix migrate -i libvirtxml" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert checksums(dom0_kernel["disks"]) == dom0_kernel["before"]
