@@ -134,6 +134,55 @@ xml_case("xen-tools-partition-lv",
          "partition table")
 
 
+def _migrate_argv(d, disks_xml):
+    os.makedirs(os.path.join(d, "out"), exist_ok=True)
+    return ["migrate", write(d, "dom.xml", domain(disks_xml)), "-o", "local",
+            "-os", os.path.join(d, "out"), "--json"]
+
+
+@case("xen-tools-qcow2-partition-image", "domain XML", "migrate (partition images)", 3,
+      "xvda2 is qcow2", "qemu-img convert")
+def _qcow2_partition(d, _images):
+    qemu_img("create", "-q", "-f", "qcow2", os.path.join(d, "disk.qcow2"), "8M")
+    return _migrate_argv(d, file_disk(f"{d}/disk.qcow2", "xvda2")
+                         + file_disk(raw_disk(d, "swap.img"), "xvda1"))
+
+
+@case("xen-tools-partition-on-block-device", "domain XML", "migrate (partition images)", 3,
+      "is a block device", "dd if=")
+def _block_partition(d, _images):
+    """phy:/dev/vg/host-disk as xvda2: nbdkit's plugin serves files only."""
+    loop = subprocess.run(["losetup", "--find", "--show", "--read-only",
+                           raw_disk(d, "lv.img", 8 << 20)], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    try:
+        yield _migrate_argv(d, f"<disk type='block' device='disk'><source dev='{loop}'/>"
+                               "<target dev='xvda2'/></disk>")
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+
+
+@case("xen-tools-disk-and-its-partition", "domain XML", "migrate (partition images)", 3,
+      "both the disk xvda and its partition xvda1")
+def _disk_and_partition(d, _images):
+    return _migrate_argv(d, file_disk(raw_disk(d, "a.img"), "xvda")
+                         + file_disk(raw_disk(d, "b.img"), "xvda1"))
+
+
+@case("xen-tools-partition-5", "domain XML", "migrate (partition images)", 3,
+      "partitions 1 to 4")
+def _partition_5(d, _images):
+    return _migrate_argv(d, file_disk(raw_disk(d, "a.img"), "xvda5"))
+
+
+@case("bare-filesystem-fix-in-place", "disk image", "fix DISK", 3,
+      "bare ext filesystem", "guestfix migrate")
+def _bare_fs(d, _images):
+    path = raw_disk(d, "root.img", 8 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", path], check=True)
+    return ["fix", "--yes", path]
+
+
 @case("xml-huge", "domain XML", "xml", 3, "too large")
 def _huge(d, _images):
     xml = write(d, "dom.xml", "<domain type='xen'><name>x</name><description>"
