@@ -31,8 +31,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from .devnames import is_partition_target
-from .diskimage import Disk
+from .devnames import DeviceMap, is_partition_target
+from .diskimage import Disk, create_overlay
 from .errors import InputError, ToolError
 
 MIB = 1024 * 1024
@@ -268,3 +268,27 @@ def _wait_ready(proc, pidfile, log_path, timeout, assembly):
         if time.monotonic() > deadline:
             raise ToolError(f"nbdkit did not start within {timeout} s")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def readable(disks):
+    """For read-only consumers (inspect): `disks` as KVM will have them,
+    each assembled disk behind a throwaway qcow2 overlay, which libguestfs
+    opens like any image file. Yields (disks, device map)."""
+    layout = plan(disks)
+    with served(layout) as kvm_disks:
+        if not layout.assemblies:
+            yield kvm_disks, DeviceMap(layout.targets, layout.aliases())
+            return
+        workdir = tempfile.mkdtemp(prefix="guestfix-assembly-ro-")
+        try:
+            shown = []
+            for d in kvm_disks:
+                if d.parts:
+                    overlay = create_overlay(d, os.path.join(workdir, f"{d.target}.qcow2"))
+                    overlay.parts = d.parts      # what it is made of, for reports
+                    d = overlay
+                shown.append(d)
+            yield shown, DeviceMap(layout.targets, layout.aliases())
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)

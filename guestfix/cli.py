@@ -107,11 +107,14 @@ def _emit_json(data):
 @click.option("--root", help="The OS root device when the disks hold several.")
 @tcg_option
 def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, tcg):
-    from . import disks, inspector, progress, render
+    from . import assembly, disks, inspector, progress, render
     from .session import tcg_requested
-    found, devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
+    found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
     monitor = progress.choose(json_mode)
-    result = inspector.inspect(found, devmap, macs, monitor, tcg=tcg_requested(tcg), root=root)
+    # partition images are read as the one partitioned disk migrate makes
+    with assembly.readable(found) as (kvm_disks, devmap):
+        result = inspector.inspect(kvm_disks, devmap, macs, monitor, tcg=tcg_requested(tcg),
+                                   root=root)
     if json_mode:
         _emit_json(result)
     else:

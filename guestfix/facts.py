@@ -171,7 +171,8 @@ def collect(session, disks, devmap, list_initrd=True):
     f.hostname = ins("hostname")
     f.mountpoints = dict(session.mountpoints)
     f.appliance_disks = session.kernel_devices()
-    f.disks = [{"path": d.path, "format": d.format, "target": d.target,
+    f.disks = [{"path": " + ".join(p.path for p in d.parts) if d.parts else d.path,
+                "format": d.format, "target": d.target,
                 "virtio": devmap.disk_map.get(d.target, "")} for d in disks]
 
     _init_system(session, f)

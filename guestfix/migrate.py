@@ -74,6 +74,7 @@ class MigrateReport:
                 "stages": self.stages,
                 "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
                 "notes": self.fix.notes if self.fix else [],
+                "fix_timings": self.fix.timings if self.fix else [],
                 "boot_check": self.boot.as_dict() if self.boot else None}
 
 

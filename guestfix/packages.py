@@ -117,23 +117,17 @@ def install_commands(facts, wanted, guest_files, has_program=lambda name: True):
     """argv lists that install `wanted` in the guest. `guest_files` are the
     supplied files' paths inside the guest. Kernel postinst initrd builds are
     suppressed where the tool allows it: the regenerate-initrd step builds
-    the boot kernel's initrd once, with the virtio drivers. dpkg skips its
-    fsync per file (--force-unsafe-io): it writes into an overlay that any
-    failure throws away whole, and the session syncs once when it closes,
-    so the fsyncs protect nothing here and cost minutes for a kernel's
-    thousands of modules on a slow (TCG) appliance."""
+    the boot kernel's initrd once, with the virtio drivers."""
     if guest_files:
         if facts.package_format == "deb":
             return [["env", "DEBIAN_FRONTEND=noninteractive", "INITRD=No",
-                     "dpkg", "--install", "--force-confdef", "--force-confold",
-                     "--force-unsafe-io", *guest_files]]
+                     "dpkg", "--install", "--force-confdef", "--force-confold", *guest_files]]
         return [["rpm", "--upgrade", "--verbose", "--hash", *guest_files]]
     names = [p.name for p in wanted]
     if facts.package_format == "deb":
         env = ["env", "DEBIAN_FRONTEND=noninteractive", "INITRD=No"]
         return [env + ["apt-get", "update"],
-                env + ["apt-get", "install", "--yes", "--no-install-recommends",
-                       "-o", "Dpkg::Options::=--force-unsafe-io", *names]]
+                env + ["apt-get", "install", "--yes", "--no-install-recommends", *names]]
     if facts.family == "suse":
         return [["zypper", "--non-interactive", "install", "--no-recommends", *names]]
     return [["dnf" if has_program("dnf") else "yum", "--assumeyes", "install", *names]]

@@ -39,11 +39,11 @@ def xen_tools_images(tmp_path):
     return [root, swap]
 
 
-def partition_table(path_or_uri):
+def partition_table(path_or_uri, fmt="raw"):
     """sfdisk's view of the first MiB the assembled disk serves."""
     with tempfile.TemporaryDirectory() as tmp:
         head = os.path.join(tmp, "head.img")
-        subprocess.run(["qemu-img", "dd", "-f", "raw", "-O", "raw", "bs=512", "count=2048",
+        subprocess.run(["qemu-img", "dd", "-f", fmt, "-O", "raw", "bs=512", "count=2048",
                         f"if={path_or_uri}", f"of={head}"], check=True, capture_output=True)
         out = subprocess.run(["sfdisk", "--json", head], check=True, capture_output=True,
                              text=True).stdout
@@ -141,3 +141,13 @@ def test_the_domain_keeps_one_disk_element_per_assembled_disk(tmp_path):
     merge_partition_images(dom, {"xvda": ["xvda2", "xvda1"]})
     assert [(d.target, d.source, d.device) for d in dom.disks()] == [
         ("xvda", "disk.img", "disk"), ("hdc", "x.iso", "cdrom")]
+
+
+def test_read_only_consumers_get_the_assembled_disk_as_an_image_file(xen_tools_images):
+    """inspect opens what libguestfs can open: an overlay over the NBD disk."""
+    with assembly.readable(xen_tools_images) as (disks, devmap):
+        (disk,) = disks
+        assert disk.path.endswith(".qcow2") and os.path.isfile(disk.path)
+        assert [p["type"] for p in partition_table(disk.path, "qcow2")] == ["82", "83"]
+        assert devmap.rename("xvda2") == "vda2"
+    assert not os.path.exists(disk.path)
