@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import build_sample, checksums, copy_sample, guestfix
+from conftest import build_sample, checksums, copy_sample, guestfix, start_guestfix
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +119,44 @@ def test_fix_in_place_refuses_and_names_migrate(dom0_kernel):
     assert "guestfix migrate -i libvirtxml" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert checksums(dom0_kernel["disks"]) == dom0_kernel["before"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_interrupted_migrate_stops_the_disk_server_and_leaves_nothing(signal_name, tmp_path,
+                                                                       state_dir):
+    """Killed while the assembled disk is being served: nbdkit goes with
+    guestfix (--exit-with-parent, even for a SIGKILL nothing can catch),
+    the destination stays empty, the images are unchanged."""
+    import signal
+    import time
+    xml = copy_sample(build_sample("xk"), str(tmp_path / "xen"))
+    disks = [os.path.join(tmp_path, "xen", n) for n in ("disk.img", "swap.img")]
+    before = checksums(disks)
+    out = tmp_path / "kvm"
+    out.mkdir()
+    proc, log = start_guestfix(["migrate", "-i", "xl", xml[:-4] + ".cfg", "-o", "local",
+                                "-os", str(out), "--yes"],
+                               {"GUESTFIX_FAULT": "sleep@migrate:fix"})
+    deadline = time.monotonic() + 120
+    while "stalled at migrate:fix" not in (log.seek(0) or log.read()):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read()
+        time.sleep(0.2)
+    servers = subprocess.run(["pgrep", "-P", str(proc.pid), "nbdkit"], capture_output=True,
+                             text=True).stdout.split()
+    assert len(servers) == 1
+    os.kill(proc.pid, getattr(signal, signal_name))      # guestfix alone, not its group
+    code = proc.wait(timeout=60)
+    assert code == (130 if signal_name == "SIGTERM" else -9)
+    def running(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"    # a zombie has exited
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while running(servers[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(servers[0]), "nbdkit outlived guestfix"
+    assert list(out.iterdir()) == []
+    assert checksums(disks) == before
