@@ -4,6 +4,7 @@ on the calls the stand-in programs recorded (mkinitrd, dracut, rpm,
 grub-install, grub2-*; see test-images/suse.py)."""
 
 import json
+import re
 import os
 
 import pytest
@@ -82,7 +83,9 @@ def test_sles11_fixed_with_kernel_default_package(sles11):
                         "-m virtio_blk virtio_pci virtio_net virtio_balloon")
     assert "virtio_blk.ko" in files[f"/boot/initrd-{v}"]
     # G5 for GRUB legacy: boot code on the first disk
-    assert calls[2] == "grub-install --no-floppy /dev/sda"
+    # the appliance's kernel name of the guest's disk: sda, or sdb when the
+    # kernel enumerated the disks the other way (about 1 launch in 8)
+    assert re.fullmatch(r"grub-install --no-floppy /dev/sd[ab]", calls[2])
     assert len(calls) == 3
     # G4: fstab
     assert files["/etc/fstab"].startswith("/dev/vda2  /     ext3")
@@ -150,6 +153,9 @@ def test_sles15_fixed_with_grub2_package(sles15):
         listings=["/etc/systemd/system/getty.target.wants"])
     calls = [c for c in files[STANDIN_LOG].splitlines() if not c.startswith("lsinitrd")]
     drivers = "virtio_blk virtio_pci virtio_net virtio_balloon virtio_scsi"
+    # the appliance's kernel name of the guest's disk: sda, or sdb when the
+    # kernel enumerated the disks the other way (about 1 launch in 8)
+    calls = [re.sub(r"^(grub2-install --target=i386-pc /dev/)sdb$", r"\1sda", c) for c in calls]
     assert calls == [
         # G5: grub2 installed from the supplied rpm, offline
         "rpm --upgrade --verbose --hash "
