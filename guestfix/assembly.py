@@ -50,7 +50,6 @@ class Assembly:
     target: str                      # the Xen whole-disk name: xvda
     parts: list                      # [(partition number, Disk)], ascending
     bare: bool = False               # a whole disk's bare filesystem as partition 1
-    disk: Disk = None                # the served disk, while assembled
 
     def describe(self):
         if self.bare:
@@ -116,7 +115,7 @@ def bare_filesystem(head):
     return ""
 
 
-def plan(disks, probe_bare=True):
+def plan(disks):
     """The Layout of `disks` (Disk objects in the guest's order, each with
     its Xen target). Partition images are grouped by their disk; the first
     whole disk is checked for a bare filesystem (later ones, data disks
@@ -143,15 +142,13 @@ def plan(disks, probe_bare=True):
             raise InputError(f"partition image {a.target}{a.parts[-1][0]}: guestfix assembles "
                              f"partitions 1 to {MAX_PARTITIONS} (primary partitions of an "
                              "MBR disk)")
-    if probe_bare and entries and isinstance(entries[0], Disk) and \
-            bare_filesystem(read_head(entries[0])):
+    if entries and isinstance(entries[0], Disk) and bare_filesystem(read_head(entries[0])):
         first = entries[0]
         entries[0] = Assembly(target=first.target, parts=[(1, first)], bare=True)
-    for a in groups.values():
+    layout = Layout(entries)
+    for a in layout.assemblies:
         _check_servable(a)
-    if entries and isinstance(entries[0], Assembly):
-        _check_servable(entries[0])
-    return Layout(entries)
+    return layout
 
 
 def _check_servable(assembly):
@@ -239,10 +236,9 @@ def served(layout, startup_timeout=30):
                 proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
             procs.append(proc)
             _wait_ready(proc, pidfile, log_path, startup_timeout, entry)
-            entry.disk = Disk(path=f"nbd+unix:///?socket={sock}", format="raw",
+            disks.append(Disk(path=f"nbd+unix:///?socket={sock}", format="raw",
                               target=entry.target, virtual_size=assembled_size(entry),
-                              parts=tuple(d for _n, d in entry.parts))
-            disks.append(entry.disk)
+                              parts=tuple(d for _n, d in entry.parts)))
         yield disks
     finally:
         for proc in procs:

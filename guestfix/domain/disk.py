@@ -17,13 +17,11 @@ def merge_partition_images(domain, groups):
     devices = domain.devices
     by_target = {d.target: d.element for d in domain.disks() if d.device == "disk"}
     for whole, members in groups.items():
-        kept = None
-        for el in [e for e in devices.findall("disk") if e in
-                   [by_target[m] for m in members]]:
-            if kept is None:
-                kept = el
-                el.find("target").set("dev", whole)
-            else:
+        elements = [by_target[m] for m in members]
+        first = next(e for e in devices.findall("disk") if any(e is m for m in elements))
+        first.find("target").set("dev", whole)
+        for el in elements:
+            if el is not first:
                 devices.remove(el)
 
 
