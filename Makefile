@@ -4,7 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libvirt-daemon-system libvirt-clients python3-venv python3-guestfs \
-	python3-libvirt debootstrap libxml2-utils busybox nbdkit
+	python3-libvirt debootstrap libxml2-utils busybox nbdkit nbdkit-plugin-python
+# The tests run their own sshd (a stand-in Xen host on 127.0.0.1). Installed
+# with services kept from starting (policy-rc.d), so the machine does not
+# get an sshd of its own on port 22 from `make test`.
+TEST_PACKAGES := openssh-server
 # What `make bench` compares against (nbdcopy, which virt-v2v copies with,
 # is in libnbd-bin).
 BENCH_PACKAGES := virt-v2v libnbd-bin
@@ -14,7 +18,7 @@ export LIBGUESTFS_BACKEND_SETTINGS ?= force_tcg
 export GUESTFIX_TCG ?= 1
 export GUESTFIX_TEST_CACHE ?= /var/cache/guestfix-test
 
-.PHONY: setup apt venv test test-fast demo bench clean
+.PHONY: setup apt venv test test-packages test-fast demo bench clean
 
 # Install the Debian packages among $(1) that are missing.
 define apt_install
@@ -39,12 +43,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-test: setup
+test: setup test-packages
 	$(PY) -m pytest -v -ra --durations=25
+
+test-packages:
+	@if ! dpkg-query -W -f='$${Status}\n' $(TEST_PACKAGES) 2>/dev/null | grep -q '^install ok installed'; then \
+		guard=; [ -e /usr/sbin/policy-rc.d ] || { guard=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(TEST_PACKAGES); rc=$$?; \
+		[ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; \
+	fi
 
 # Without the tests marked slow: those launch the appliance, boot a guest or
 # need libvirtd.
-test-fast: venv
+test-fast: venv test-packages
 	$(PY) -m pytest -v -m "not slow"
 
 demo: setup

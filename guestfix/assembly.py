@@ -19,9 +19,15 @@ fix in a single pass. The plugin aligns partitions at 1 MiB, which leaves
 GRUB's core image its usual gap after the MBR. It serves regular files
 only (it sizes them with stat), so partition images on block devices are
 refused with the manual way named.
+
+`served` also serves the disks of a remote Xen host (remote.py), through
+nbdkit's python plugin running nbd_remote_plugin.py: QEMU reads them like
+any NBD disk, and the fix reads over ssh only the ranges it needs.
 """
 
 import contextlib
+import dataclasses
+import json
 import os
 import re
 import shutil
@@ -36,6 +42,7 @@ from .diskimage import Disk, create_overlay
 from .errors import InputError, ToolError
 
 MIB = 1024 * 1024
+REMOTE_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_remote_plugin.py")
 # An MBR holds 4 primary partitions; more would mean an extended partition
 # that shifts every later number, which the guest's references do not expect.
 MAX_PARTITIONS = 4
@@ -91,6 +98,8 @@ HEADER_BYTES = 65600 + 8
 
 def read_head(disk, length=HEADER_BYTES):
     """The first bytes the guest sees on `disk` (through qcow2 if need be)."""
+    if disk.remote is not None and disk.format == "raw":
+        return disk.remote.head[:length]      # read when the host was first asked
     if disk.format == "raw":
         with open(disk.path, "rb") as f:
             return f.read(length)
@@ -145,15 +154,32 @@ def plan(disks):
     if entries and isinstance(entries[0], Disk) and bare_filesystem(read_head(entries[0])):
         first = entries[0]
         entries[0] = Assembly(target=first.target, parts=[(1, first)], bare=True)
-    layout = Layout(entries)
-    for a in layout.assemblies:
-        _check_servable(a)
-    return layout
+    return Layout(entries)
+
+
+def planned_disks(layout):
+    """The disks KVM will get, before anything is served: what an output
+    needs to name and size them (an Assembly as a Disk with no path yet)."""
+    return [Disk(path="", format="raw", target=e.target, virtual_size=assembled_size(e),
+                 parts=tuple(d for _n, d in e.parts)) if isinstance(e, Assembly) else e
+            for e in layout.entries]
+
+
+def check_servable(layout):
+    """Refuse what the partitioning plugin cannot serve, before any work."""
+    for assembly in layout.assemblies:
+        _check_servable(assembly)
 
 
 def _check_servable(assembly):
     for number, disk in assembly.parts:
         what = "bare filesystem" if assembly.bare else "partition image"
+        if disk.remote is not None:
+            raise InputError(
+                f"{disk.path}: the {what} {disk.target} is on the Xen host; guestfix "
+                "assembles images it has here, and cannot read them over ssh for that",
+                hint="add --backup DIR: the images are copied (verified) into DIR first "
+                     "and assembled from those copies")
         if disk.format != "raw":
             raise InputError(f"{disk.path}: the {what} {disk.target} is {disk.format}; "
                              "guestfix assembles raw images",
@@ -207,38 +233,51 @@ def assembled_size(assembly):
 
 @contextlib.contextmanager
 def served(layout, startup_timeout=30):
-    """Serve every Assembly of `layout` read-only; yields the disks the fix
-    and copy work on, in the guest's order (kept disks as they are, each
-    Assembly as an NBD disk with the Xen whole-disk target). The servers
-    stop when the block ends, and with this process if it is killed."""
-    if not layout.assemblies:
+    """Serve, read-only, what QEMU cannot open as a plain image: every
+    Assembly of `layout` (nbdkit's partitioning plugin) and every disk on
+    a remote host (nbd_remote_plugin.py over ssh). Yields the disks the
+    fix and copy work on, in the guest's order; local image files are
+    passed through. The servers stop when the block ends, and with this
+    process if it is killed."""
+    if not any(isinstance(e, Assembly) or e.remote is not None for e in layout.entries):
         yield list(layout.entries)
         return
+    check_servable(layout)
     if not shutil.which("nbdkit"):
-        raise ToolError("nbdkit is not installed; it assembles partition images into "
-                        "one disk", hint="apt-get install nbdkit")
-    workdir = tempfile.mkdtemp(prefix="guestfix-assembly-")
+        raise ToolError("nbdkit is not installed; it serves partition images as one disk "
+                        "and disks read over ssh", hint="run `make setup`")
+    workdir = tempfile.mkdtemp(prefix="guestfix-nbd-")
     procs = []
+
+    def serve(name, plugin_args, what):
+        sock = os.path.join(workdir, f"{name}.sock")
+        pidfile = os.path.join(workdir, f"{name}.pid")
+        argv = ["nbdkit", "--exit-with-parent", "--foreground", "--readonly",
+                "--unix", sock, "--pidfile", pidfile, *plugin_args]
+        # its messages go to a file: a pipe nobody reads could fill and stall it
+        log_path = os.path.join(workdir, f"{name}.log")
+        with open(log_path, "wb") as log:
+            procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log))
+        _wait_ready(procs[-1], pidfile, log_path, startup_timeout, what)
+        return f"nbd+unix:///?socket={sock}"
+
     try:
         disks = []
         for i, entry in enumerate(layout.entries):
-            if not isinstance(entry, Assembly):
+            if isinstance(entry, Assembly):
+                uri = serve(f"disk{i}", ["partitioning", *_nbdkit_args(entry, workdir)],
+                            f"assemble {entry.describe()}")
+                disks.append(Disk(path=uri, format="raw", target=entry.target,
+                                  virtual_size=assembled_size(entry),
+                                  parts=tuple(d for _n, d in entry.parts)))
+            elif entry.remote is not None:
+                uri = serve(f"disk{i}", ["python", REMOTE_PLUGIN,
+                                         f"command={json.dumps(entry.remote.reader_command())}",
+                                         f"size={entry.remote.size}"],
+                            f"serve {entry.path}")
+                disks.append(dataclasses.replace(entry, path=uri))
+            else:
                 disks.append(entry)
-                continue
-            sock = os.path.join(workdir, f"disk{i}.sock")
-            pidfile = os.path.join(workdir, f"disk{i}.pid")
-            argv = ["nbdkit", "--exit-with-parent", "--foreground", "--readonly",
-                    "--unix", sock, "--pidfile", pidfile, "partitioning",
-                    *_nbdkit_args(entry, workdir)]
-            # its messages go to a file: a pipe nobody reads could fill and stall it
-            log_path = os.path.join(workdir, f"disk{i}.log")
-            with open(log_path, "wb") as log:
-                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
-            procs.append(proc)
-            _wait_ready(proc, pidfile, log_path, startup_timeout, entry)
-            disks.append(Disk(path=f"nbd+unix:///?socket={sock}", format="raw",
-                              target=entry.target, virtual_size=assembled_size(entry),
-                              parts=tuple(d for _n, d in entry.parts)))
         yield disks
     finally:
         for proc in procs:
@@ -252,14 +291,14 @@ def served(layout, startup_timeout=30):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait_ready(proc, pidfile, log_path, timeout, assembly):
+def _wait_ready(proc, pidfile, log_path, timeout, what):
     """nbdkit writes its pidfile once it accepts connections."""
     deadline = time.monotonic() + timeout
     while not os.path.exists(pidfile):
         if proc.poll() is not None:
             with open(log_path, encoding="utf-8", errors="replace") as log:
                 err = log.read().strip().splitlines()
-            raise ToolError(f"nbdkit could not assemble {assembly.describe()}: "
+            raise ToolError(f"nbdkit could not {what}: "
                             f"{err[-1] if err else f'exit {proc.returncode}'}")
         if time.monotonic() > deadline:
             raise ToolError(f"nbdkit did not start within {timeout} s")
@@ -269,20 +308,18 @@ def _wait_ready(proc, pidfile, log_path, timeout, assembly):
 @contextlib.contextmanager
 def readable(disks):
     """For read-only consumers (inspect): `disks` as KVM will have them,
-    each assembled disk behind a throwaway qcow2 overlay, which libguestfs
-    opens like any image file. Yields (disks, device map)."""
+    each served disk (assembled, or on a remote host) behind a throwaway
+    qcow2 overlay, which libguestfs opens like any image file. Yields
+    (disks, device map)."""
     layout = plan(disks)
     with served(layout) as kvm_disks:
-        if not layout.assemblies:
-            yield kvm_disks, DeviceMap(layout.targets, layout.aliases())
-            return
-        workdir = tempfile.mkdtemp(prefix="guestfix-assembly-ro-")
+        workdir = tempfile.mkdtemp(prefix="guestfix-nbd-ro-")
         try:
             shown = []
             for d in kvm_disks:
-                if d.parts:
+                if d.parts or d.remote is not None:
                     overlay = create_overlay(d, os.path.join(workdir, f"{d.target}.qcow2"))
-                    overlay.parts = d.parts      # what it is made of, for reports
+                    overlay.parts, overlay.remote = d.parts, d.remote   # for reports
                     d = overlay
                 shown.append(d)
             yield shown, DeviceMap(layout.targets, layout.aliases())

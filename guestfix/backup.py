@@ -10,7 +10,6 @@ removes what it wrote.
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -48,18 +47,36 @@ def sources(source_args):
 def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_xml_name=None):
     """Back up a domain XML's disks (or disk images). `domain_xml_text`
     gives the XML when it did not come from a file (a libvirt source)."""
-    started = time.monotonic()
     xml_path, disk_paths = sources(source_args)
     disks = [open_disk(p) for p in disk_paths]     # refuses locked, odd or chained images
+    files = []
+    if xml_path:
+        with open(xml_path, "rb") as f:            # the user's file, byte for byte
+            files.append((os.path.basename(xml_path), f.read()))
+    elif domain_xml_text:
+        files.append((domain_xml_name or "domain.xml", domain_xml_text))
+    return backup_disks(disks, dest, monitor, md5=md5, files=files,
+                        source_xml=os.path.abspath(xml_path) if xml_path else None)
+
+
+def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_xml=None):
+    """Copy `disks` (Disk objects; remote ones are read over ssh, once)
+    into dest with their checksums, verify each copy, and write `files`
+    ((name, text or bytes)). With `domain`, NAME.xml is written too,
+    naming the copies, so that the directory is a guest of its own."""
+    started = time.monotonic()
     dest = os.path.abspath(dest)
     if os.path.exists(os.path.join(dest, MANIFEST)):
         raise InputError(f"{dest} already holds a backup", hint="choose an empty directory")
     os.makedirs(dest, exist_ok=True)
     names = _target_names([d.path for d in disks])
-    for name in names:
+    files = list(files)
+    if domain is not None:
+        files.insert(0, (f"{domain.name}.xml", _domain_naming_copies(domain, disks, names)))
+    for name in names + [n for n, _text in files]:
         if os.path.lexists(os.path.join(dest, name)):
             raise InputError(f"{os.path.join(dest, name)} already exists")
-    storage.check_room(dest, sum(storage.allocated(d.path) for d in disks))
+    storage.check_room(dest, sum(_allocated(d) for d in disks))
     algorithms = ("sha256", "md5") if md5 else ("sha256",)
     report = BackupReport(directory=dest)
     written = []
@@ -68,9 +85,12 @@ def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_x
             final = os.path.join(dest, name)
             partial = os.path.join(dest, f".{name}.partial")
             written.append(partial)
-            size = os.path.getsize(disk.path)
-            with monitor.transfer(f"copying {disk.name}", size) as advance:
-                sums = storage.copy_sparse(disk.path, partial, algorithms, advance)
+            size = disk.remote.size if disk.remote else os.path.getsize(disk.path)
+            if disk.remote:
+                sums = disk.remote.stream_to(partial, monitor, algorithms)
+            else:
+                with monitor.transfer(f"copying {disk.name}", size) as advance:
+                    sums = storage.copy_sparse(disk.path, partial, algorithms, advance)
             with monitor.transfer(f"verifying {name}", size) as advance:
                 check = storage.checksum(partial, ("sha256",), advance)
             if check["sha256"] != sums["sha256"]:
@@ -81,22 +101,21 @@ def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_x
             written[-1] = final
             entry = {"source": disk.path, "file": name, "format": disk.format,
                      "target": disk.target, "size": size,
-                     "allocated": storage.allocated(final), "source_allocated":
-                     storage.allocated(disk.path)}
+                     "allocated": storage.allocated(final), "source_allocated": _allocated(disk)}
+            if disk.remote:
+                entry["read_from_host"] = disk.remote.stats
             entry.update(sums)
             report.disks.append(entry)
-        if xml_path:
-            report.domain_xml = os.path.basename(xml_path)
-            shutil.copyfile(xml_path, os.path.join(dest, report.domain_xml))
-            written.append(os.path.join(dest, report.domain_xml))
-        elif domain_xml_text:
-            report.domain_xml = domain_xml_name or "domain.xml"
-            with open(os.path.join(dest, report.domain_xml), "w") as f:
-                f.write(domain_xml_text)
-            written.append(os.path.join(dest, report.domain_xml))
+        for name, content in files:
+            path = os.path.join(dest, name)
+            written.append(path)
+            with open(path, "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
+            if name.endswith(".xml") and not report.domain_xml:
+                report.domain_xml = name
         report.seconds = time.monotonic() - started
         manifest = dict(report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        source_xml=os.path.abspath(xml_path) if xml_path else None)
+                        source_xml=source_xml)
         write_atomically(os.path.join(dest, MANIFEST), json.dumps(manifest, indent=1))
     except BaseException:
         for path in written:
@@ -106,6 +125,26 @@ def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_x
                 pass
         raise
     return report
+
+
+def opened_copies(report):
+    """The disks of a backup just made, opened as the guest's disks."""
+    return [open_disk(os.path.join(report.directory, d["file"]), fmt=d["format"],
+                      target=d["target"]) for d in report.disks]
+
+
+def _allocated(disk):
+    return disk.remote.allocated if disk.remote else storage.allocated(disk.path)
+
+
+def _domain_naming_copies(domain, disks, names):
+    """The domain's XML with each disk's source the copy's file name
+    (relative: domain XML paths resolve from the XML's directory)."""
+    copy = Domain.from_string(domain.to_string(), domain.path or "the domain")
+    by_target = {d.target: name for d, name in zip(disks, names)}
+    for d in copy.guest_disks():
+        d.set_file_source(by_target[d.target])
+    return copy.to_string()
 
 
 def _target_names(paths):

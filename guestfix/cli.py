@@ -80,6 +80,30 @@ def disk_options(f):
     return f
 
 
+INPUT_MODES = ["libvirtxml", "libvirt", "xl"]
+INPUT_URI_HELP = ("Where the source is: a libvirt URI for -i libvirt (xen+ssh://root@host/ "
+                  "reads the disks over ssh too), ssh://[USER@]HOST[:PORT] for -i xl.")
+
+
+def source_options(f):
+    """-i/-ic for commands that otherwise take disk paths: with -i, the one
+    argument is a source as migrate reads it."""
+    f = click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)(f)
+    f = click.option("-i", "input_mode", type=click.Choice(INPUT_MODES), default=None,
+                     help="Read the guest as migrate does: the argument is then a domain "
+                          "XML, a libvirt domain name or an xl.cfg.")(f)
+    return f
+
+
+def _open_source(input_mode, input_uri, args, allow_backing=False):
+    """(Source, SourceGuest) for `-i MODE [-ic URI] SOURCE`."""
+    from . import sources
+    if len(args) != 1:
+        raise UsageError(f"-i {input_mode} takes one SOURCE, not {len(args)} arguments")
+    source = sources.source_for(input_mode, input_uri, allow_backing)
+    return source, source.open(args[0])
+
+
 def _confirmation(question, yes, json_mode, no_terminal):
     """The confirm(report) a writing command asks before it writes: None
     with --yes or --json (nobody to ask); without a terminal to ask on, the
@@ -105,11 +129,17 @@ def _emit_json(data):
 @disk_options
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON object.")
 @click.option("--root", help="The OS root device when the disks hold several.")
+@source_options
 @tcg_option
-def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, tcg):
+def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode, input_uri, tcg):
     from . import assembly, disks, inspector, progress, render
     from .session import tcg_requested
-    found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
+    if input_mode:
+        _source, guest = _open_source(input_mode, input_uri, disk_paths, allow_backing)
+        found, macs = guest.disks, guest.domain.macs()
+    else:
+        found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt,
+                                             allow_backing=allow_backing)
     monitor = progress.choose(json_mode)
     # partition images are read as the one partitioned disk migrate makes
     with assembly.readable(found) as (kvm_disks, devmap):
@@ -207,8 +237,7 @@ def mapping_options(f):
 @click.argument("source")
 @click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
               default="libvirtxml", show_default=True, help="What SOURCE is.")
-@click.option("-ic", "input_uri", default="", metavar="URI",
-              help="libvirt connection of the source (-i libvirt), e.g. xen+ssh://root@host/.")
+@click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
 @click.option("-oc", "output_uri", default="", metavar="URI",
               help="Target libvirt connection: its KVM emulator is used.")
 @click.option("-os", "output_dir", default="", metavar="DIR",
@@ -230,7 +259,9 @@ def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name,
     from . import directboot
     from .devnames import is_partition_target
     from .domain import convert, networks as netmap
+    from .remote import host_for
     domain = convert.load_source(source, input_mode, input_uri)
+    disks_here = host_for(input_mode, input_uri) is None    # not over ssh on the Xen host
     before = domain.to_string()
     parts = [d.target for d in domain.disks()
              if d.device == "disk" and is_partition_target(d.target)]
@@ -243,7 +274,8 @@ def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name,
         virt_type=virt_type, emulator=emulator, output_uri=output_uri, new_name=new_name,
         output_dir=os.path.abspath(output_dir) if output_dir else "",
         network_map=netmap.build(bridges, networks, macs, map_file),
-        allow_backing=allow_backing, check_disks=input_mode != "libvirt" or bool(output_dir),
+        allow_backing=allow_backing,
+        check_disks=disks_here and (input_mode != "libvirt" or bool(output_dir)),
         direct_kernel=directboot.load(direct_boot_file) if direct_boot_file else None)
     convert.convert(domain, opts)
     after = domain.to_string()
@@ -275,13 +307,15 @@ def define(xml_file, output_uri, replace):
 
 # -- backup -------------------------------------------------------------------
 @cli.command(help="Back up a guest (its domain XML and disks), verified by checksum. "
-                  "SOURCE is a domain XML or disk images.")
+                  "SOURCE is a domain XML or disk images, or with -i a source as migrate "
+                  "reads it (-i xl -ic ssh://HOST CFG: from the Xen host).")
 @click.argument("source_args", metavar="SOURCE...", nargs=-1)
 @click.option("--to", "dest", metavar="DIR", help="Directory for the backup.")
 @click.option("--md5", is_flag=True, help="Also record md5 sums, as the guide uses.")
 @click.option("--verify", "verify_dir", metavar="DIR", help="Re-check an existing backup.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
-def backup(source_args, dest, md5, verify_dir, json_mode):
+@source_options
+def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri):
     from . import backup as backup_mod, progress
     monitor = progress.choose(json_mode)
     if verify_dir:
@@ -293,13 +327,21 @@ def backup(source_args, dest, md5, verify_dir, json_mode):
         return
     if not dest:
         raise UsageError("say where the backup goes", hint="--to DIR")
-    report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
+    if input_mode:
+        source, guest = _open_source(input_mode, input_uri, source_args)
+        report = source.backup(guest, dest, monitor, md5=md5)
+    else:
+        report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
     if json_mode:
         _emit_json(report.as_dict())
         return
     for d in report.disks:
         click.echo(f"{d['source']} -> {os.path.join(report.directory, d['file'])}  "
                    f"sha256 {d['sha256']}" + (f"  md5 {d['md5']}" if "md5" in d else ""))
+        if "read_from_host" in d:
+            r = d["read_from_host"]
+            click.echo(f"  read {r['bytes_read']} bytes from the host in {r['seconds']} s "
+                       f"({r['mb_per_s']} MB/s, {r['sent_as']})")
     click.echo(f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json")
 
 
@@ -309,7 +351,7 @@ def backup(source_args, dest, md5, verify_dir, json_mode):
 @click.argument("source")
 @click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
               default="libvirtxml", show_default=True, help="What SOURCE is.")
-@click.option("-ic", "input_uri", default="", metavar="URI", help="Source libvirt connection.")
+@click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
 @click.option("-o", "output_mode", type=click.Choice(["local", "libvirt"]), default="libvirt",
               show_default=True, help="Write to a directory, or to a libvirt pool + domain.")
 @click.option("-os", "output_storage", required=True, metavar="DIR|POOL",
@@ -343,6 +385,8 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
     from .errors import BootCheckFailed
     from .packages import PackageSource
     from .session import tcg_requested
+    from .remote import host_for
+    host_for(input_mode, input_uri)      # an -ic that does not fit -i: refused first
     opts = migrate_mod.MigrateOptions(
         input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
         output_storage=output_storage,

@@ -33,6 +33,7 @@ class Disk:
     virtual_size: int = 0
     backing: str = ""
     parts: tuple = ()          # an assembled disk (assembly.py): the images it is made of
+    remote: object = None      # a disk on the Xen host (remote.RemoteImage), read over ssh
 
     @property
     def name(self):
@@ -42,7 +43,10 @@ class Disk:
 def detect_format(path):
     """'qcow2' or 'raw', from the header; other formats are refused."""
     with open(path, "rb") as f:
-        head = f.read(64)
+        return format_of_header(f.read(64), path)
+
+
+def format_of_header(head, path):
     if head.startswith(QCOW2_MAGIC):
         return "qcow2"
     for magic, fmt in FOREIGN_MAGICS.items():
@@ -51,6 +55,18 @@ def detect_format(path):
                 f"{path} is a {fmt} image",
                 hint=f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img")
     return "raw"
+
+
+def checked_format(path, fmt, detected):
+    """The format to use: the declared one, else the header's; a qcow2
+    header declared raw is refused (QEMU would hand the guest the header)."""
+    fmt = fmt or detected
+    if fmt not in ("raw", "qcow2"):
+        raise InputError(f"{path}: unsupported format {fmt!r} (raw or qcow2)")
+    if fmt == "raw" and detected == "qcow2":
+        raise InputError(f"{path} has a qcow2 header but was declared raw",
+                         hint="check the domain XML's driver type")
+    return fmt
 
 
 def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
@@ -74,15 +90,10 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
     if held_by_qemu(path):
         raise DiskLockedError(f"{path} is in use by a running virtual machine",
                               hint="shut the guest down first")
-    detected = detect_format(path)
-    fmt = fmt or detected
-    if fmt not in ("raw", "qcow2"):
-        raise InputError(f"{path}: unsupported format {fmt!r} (raw or qcow2)")
-    if fmt == "raw" and detected == "qcow2":
-        raise InputError(f"{path} has a qcow2 header but was declared raw",
-                         hint="check the domain XML's driver type")
+    fmt = checked_format(path, fmt, detect_format(path))
     if fmt == "qcow2" and stat.S_ISREG(st.st_mode):
-        check_qcow2_tables(path, st.st_size)
+        with open(path, "rb") as f:
+            check_qcow2_tables(f.read(64), path, st.st_size)
     info = image_info(path, fmt)
     backing = info.get("full-backing-filename") or info.get("backing-filename") or ""
     if backing and not allow_backing:
@@ -92,12 +103,10 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
                 virtual_size=int(info.get("virtual-size", 0)), backing=backing)
 
 
-def check_qcow2_tables(path, size):
+def check_qcow2_tables(header, path, size):
     """A qcow2 cut short (a copy interrupted, a full disk) still has a valid
     header, and qemu-img info accepts it; QEMU fails only later, deep in
     libguestfs. Its L1 and refcount tables must lie inside the file."""
-    with open(path, "rb") as f:
-        header = f.read(64)
     if len(header) < 64:
         raise InputError(f"{path} is a truncated qcow2 image (no complete header)")
     cluster_bits, = struct.unpack(">I", header[20:24])

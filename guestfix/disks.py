@@ -73,17 +73,22 @@ def refuse_bare_filesystem(disk, domain_path):
 
 def domain_disks(domain, allow_backing=False, writable=False, fmt=None, paths=None):
     """The domain's hard disks as checked Disk objects, in the guest's order,
-    each with its Xen target. The XML's driver type gives the format when it
-    is raw or qcow2 (Xen driver types such as 'aio' are no image format);
-    otherwise `fmt`, and without it the image header. `paths`, if given,
-    replace the XML's sources in order."""
+    each with its Xen target. `paths`, if given, replace the XML's sources
+    in order."""
+    return _open_all(disk_entries(domain, fmt, paths), writable, allow_backing)
+
+
+def disk_entries(domain, fmt=None, paths=None):
+    """(path, format or None, Xen target) of each hard disk, in the guest's
+    order. The XML's driver type gives the format when it is raw or qcow2
+    (Xen driver types such as 'aio' are no image format); otherwise `fmt`,
+    and without it the image header will."""
     ddisks = domain.guest_disks()
     if paths and len(paths) != len(ddisks):
         raise InputError(f"{len(paths)} disk(s) given but the domain has {len(ddisks)}")
-    entries = [(paths[i] if paths else domain.resolve_source(d.source),
-                d.driver_type if d.driver_type in ("raw", "qcow2") else fmt, d.target)
-               for i, d in enumerate(ddisks)]
-    return _open_all(entries, writable, allow_backing)
+    return [(paths[i] if paths else domain.resolve_source(d.source),
+             d.driver_type if d.driver_type in ("raw", "qcow2") else fmt, d.target)
+            for i, d in enumerate(ddisks)]
 
 
 def _open_all(entries, writable, allow_backing):

@@ -73,6 +73,10 @@ class BackupMismatch(GuestfixError):
     """A backup copy differs from its source or its manifest."""
 
 
+class RemoteHostError(GuestfixError):
+    """The source host could not be reached over ssh, or stopped answering."""
+
+
 ExitCode = namedtuple("ExitCode", "code meaning error")
 
 # The single table: README.md's table must match it row for row
@@ -92,6 +96,8 @@ EXIT_CODES = (
     ExitCode(10, "declined at the prompt", Aborted),
     ExitCode(11, "libvirt refused the request or could not be reached", LibvirtError),
     ExitCode(12, "a backup copy does not match its source or manifest", BackupMismatch),
+    ExitCode(13, "the source host could not be reached over ssh or stopped answering",
+             RemoteHostError),
     ExitCode(130, "interrupted (Ctrl-C)", None),
 )
 INTERRUPTED = 130

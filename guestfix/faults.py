@@ -2,9 +2,12 @@
 
 GUESTFIX_FAULT=fail@POINT raises a StepError at POINT; sleep@POINT stalls
 there (announced on stderr) so a test can kill the process at a known
-point. The points are step:NAME (after a fix step's changes), commit
-(journal written, before the first disk is written), and migrate:STAGE,
-migrate:copying and migrate:copied.
+point; pause@POINT stalls for 5 seconds only, so a test can break
+something under the run (drop its ssh connection) and watch it go on.
+The points are step:NAME (after a fix step's changes), commit (journal
+written, before the first disk is written), migrate:STAGE,
+migrate:copying, migrate:copied, and remote:streaming (a disk is being
+read from the Xen host).
 """
 
 import os
@@ -21,6 +24,6 @@ def fault_point(name):
         return
     if action == "fail":
         raise StepError(f"injected failure at {name}")
-    if action == "sleep":
+    if action in ("sleep", "pause"):
         print(f"guestfix: test hook: stalled at {name}", file=sys.stderr, flush=True)
-        time.sleep(3600)
+        time.sleep(3600 if action == "sleep" else 5)

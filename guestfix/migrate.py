@@ -3,11 +3,15 @@
 A straight line of stages, each with its own entry in the report and the
 log:
 
-    source      read the domain, open the disks read-only;     sources.py
-                partition images served as one disk            assembly.py
-    backup      (--backup) a verified copy of both             backup.py
-    fix         the fix, on overlays over the originals        fixer.py
-    copy        overlay + original -> the destination          outputs.py
+    source      read the domain, open the disks read-only      sources.py
+                (here, or on the Xen host over ssh)            remote.py
+    backup      (--backup) a verified copy of both; a remote   backup.py
+                guest is then read from these copies
+    fix         the fix, on overlays over the originals;       fixer.py
+                partition images served as one disk, remote    assembly.py
+                disks read over ssh range by range
+    copy        overlay + original -> the destination (a       outputs.py
+                remote disk: streamed once, the fix on top)
     domain      the KVM domain written (-o local) or defined   domain/, outputs.py
     boot-check  (--boot-check) boot it, wait for login         bootcheck.py
 
@@ -23,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import assembly, bootcheck, fixer
+from . import backup as backup_mod
 from .diskimage import Disk
 from .domain import convert
 from .domain.disk import merge_partition_images
@@ -62,6 +67,8 @@ class MigrateReport:
     output: str = ""
     disks: list = field(default_factory=list)
     assembled: list = field(default_factory=list)   # partition images made one disk
+    host: str = ""                                  # the Xen host, for a remote source
+    read_from_host: list = field(default_factory=list)   # per disk: bytes, seconds, MB/s
     domain_xml: str = ""
     defined: bool = False
     stages: list = field(default_factory=list)
@@ -69,9 +76,10 @@ class MigrateReport:
     boot: object = None
 
     def as_dict(self):
-        return {"source": self.source, "name": self.name, "output": self.output,
-                "disks": self.disks, "assembled": self.assembled, "domain_xml": self.domain_xml, "defined": self.defined,
-                "stages": self.stages,
+        return {"source": self.source, "host": self.host, "name": self.name,
+                "output": self.output, "disks": self.disks, "assembled": self.assembled,
+                "read_from_host": self.read_from_host, "domain_xml": self.domain_xml,
+                "defined": self.defined, "stages": self.stages,
                 "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
                 "notes": self.fix.notes if self.fix else [],
                 "fix_timings": self.fix.timings if self.fix else [],
@@ -133,16 +141,27 @@ class Migration:
             with self.stage(report, "source", "reading the source guest"):
                 guest = self.source.open(source_arg)
                 report.name = opts.new_name or guest.name
-                # partition images: one disk, served until the copy is made
-                kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
+                report.host = str(guest.host or "")
+                # partition images on a remote host are assembled from the
+                # backup's local copies; anything else is checked now
+                if not (guest.host and opts.backup_dir):
+                    assembly.check_servable(guest.layout)
                 for a in guest.layout.assemblies:
                     report.assembled.append(a.describe())
                     monitor.note(f"assembled: {a.describe()}")
-                self.output.prepare(report.name, kvm_disks, guest.devmap)
+                self.output.prepare(report.name, assembly.planned_disks(guest.layout),
+                                    guest.devmap)
             if opts.backup_dir:
                 with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
-                    self.source.backup(guest, opts.backup_dir, monitor)
+                    kept = self.source.backup(guest, opts.backup_dir, monitor)
+                    if guest.host:
+                        # verified copies of the host's disks: the fix and the
+                        # copy read those, and the data crosses the network once
+                        guest = guest.with_disks(backup_mod.opened_copies(kept))
+                        report.read_from_host = [d["read_from_host"] for d in kept.disks]
             with self.stage(report, "fix", "fixing the guest (overlays over the originals)"):
+                # partition images and remote disks: served until the copy is made
+                kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
                 fixed = disks_scope.enter_context(fixer.fixed_overlays(
                     kvm_disks, guest.devmap, monitor,
                     fixer.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
@@ -154,6 +173,8 @@ class Migration:
             with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):
                 for overlay, disk in zip(fixed.overlays, kvm_disks):
                     report.disks.append(self.output.copy_disk(overlay, disk, monitor))
+                    if disk.remote is not None:
+                        report.read_from_host.append(disk.remote.stats)
                 fault_point("migrate:copied")
         with self.stage(report, "domain", "writing the KVM domain"):
             domain = guest.domain

@@ -51,18 +51,31 @@ def _not_with_verify(param, flag, why=""):
                       f"when making a backup, not with --verify DIR{why}")
 
 
+def _remote_input(command):
+    """-ic: a libvirt connection (-i libvirt), or the ssh host an xl.cfg is on."""
+    return OptionRule(command, "input_uri", "-ic",
+                      lambda p: p["input_mode"] in ("libvirt", "xl"),
+                      "with -i libvirt (the source's libvirt connection) or -i xl "
+                      "(ssh://[USER@]HOST[:PORT], the host the configuration is on)",
+                      lambda p: f"-i {p['input_mode'] or 'not given'}")
+
+
+def _not_with_input(command, param, flag):
+    """DISK arguments and a SOURCE given with -i are two ways to name disks."""
+    return OptionRule(command, param, flag, lambda p: not p["input_mode"],
+                      "without -i (with -i, the disks come from SOURCE)", _input)
+
+
 RULES = [
     # migrate
-    OptionRule("migrate", "input_uri", "-ic", lambda p: p["input_mode"] == "libvirt",
-               "with -i libvirt (the source's libvirt connection)", _input),
+    _remote_input("migrate"),
     OptionRule("migrate", "output_uri", "-oc", lambda p: p["output_mode"] == "libvirt",
                "with -o libvirt (where the domain is defined)", _output),
     OptionRule("migrate", "boot_timeout", "--boot-timeout", lambda p: p["boot_check"],
                "with --boot-check"),
     _packages_from_one_place("migrate"),
     # xml
-    OptionRule("xml", "input_uri", "-ic", lambda p: p["input_mode"] == "libvirt",
-               "with -i libvirt (the source's libvirt connection)", _input),
+    _remote_input("xml"),
     OptionRule("xml", "output_uri", "-oc", lambda p: not p["emulator"],
                "without --emulator (-oc is where xml looks the emulator up)"),
     # fix
@@ -71,7 +84,13 @@ RULES = [
     OptionRule("fix", "direct_boot_dir", "--direct-boot", lambda p: not p["dry_run"],
                "without --dry-run (the kernel is copied out of the committed disks)"),
     _packages_from_one_place("fix"),
+    # inspect
+    _remote_input("inspect"),
+    _not_with_input("inspect", "domain", "--domain"),
+    _not_with_input("inspect", "fmt", "--format"),
     # backup
+    _remote_input("backup"),
+    _not_with_verify("input_mode", "-i"),
     _not_with_verify("source_args", "SOURCE", " (which reads the manifest)"),
     _not_with_verify("dest", "--to"),
     _not_with_verify("md5", "--md5", " (which checks what the manifest records)"),

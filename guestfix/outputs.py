@@ -47,14 +47,43 @@ class Output:
     def needed_bytes(self):
         if self.opts.allocation == "preallocated":
             return sum(d.virtual_size for d in self.disks)
-        # an assembled disk (partition images) takes what its images hold
-        return sum(os.stat(p.path).st_blocks * 512 for d in self.disks for p in d.parts or [d])
+        # an assembled disk (partition images) takes what its images hold;
+        # a remote disk in another format passes through a staging copy
+        return sum(_allocated(p) * (2 if p.remote and self.format_for(d) != p.format else 1)
+                   for d in self.disks for p in d.parts or [d])
 
     def _entry(self, disk, path):
-        source = " + ".join(p.path for p in disk.parts) if disk.parts else disk.path
+        source = " + ".join(p.path for p in disk.parts) if disk.parts else \
+            (disk.remote.url if disk.remote else disk.path)
         return {"target": self.devmap.disk_name(disk.target), "source": source, "path": path,
                 "format": self.format_for(disk), "size": disk.virtual_size,
                 "xen_target": disk.target}
+
+    def _write_disk(self, overlay, disk, path, monitor, create=True):
+        """The fixed disk (overlay over disk) into `path`."""
+        fmt, prealloc = self.format_for(disk), self.opts.allocation == "preallocated"
+        if disk.remote is None:
+            qemuimg.convert(overlay.path, "qcow2", path, fmt, monitor, disk.virtual_size,
+                            preallocate=prealloc, create=create)
+            return
+        # On the Xen host: its one full read lands in the new disk, and the
+        # fix's clusters are written on top. Another format needs a staging
+        # copy to convert from.
+        base = path if fmt == disk.format else f"{path}.from-host"
+        if base != path:
+            self._files.append(base)
+        disk.remote.stream_to(base, monitor)
+        qemuimg.commit_into(overlay.path, base, disk.format)
+        if base != path:
+            qemuimg.convert(base, disk.format, path, fmt, monitor, disk.virtual_size,
+                            preallocate=prealloc, create=create)
+            os.unlink(base)
+        elif prealloc and fmt == "raw":
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.posix_fallocate(fd, 0, disk.virtual_size)
+            finally:
+                os.close(fd)
 
     # -- the interface ----------------------------------------------------------
     def prepare(self, name, disks, devmap):
@@ -103,8 +132,7 @@ class LocalDirectory(Output):
     def copy_disk(self, overlay, disk, monitor):
         path = os.path.join(self.directory, self.file_name(disk))
         self._files.append(path)
-        qemuimg.convert(overlay.path, "qcow2", path, self.format_for(disk), monitor,
-                        disk.virtual_size, preallocate=self.opts.allocation == "preallocated")
+        self._write_disk(overlay, disk, path, monitor)
         return self._entry(disk, path)
 
     def write_domain(self, xml_text):
@@ -169,8 +197,7 @@ class LibvirtPool(Output):
         if not os.path.exists(path):
             raise GuestfixError(f"pool {self.opts.output_storage}: volume {name} has no "
                                 "local path (only directory-like pools are supported)")
-        qemuimg.convert(overlay.path, "qcow2", path, fmt, monitor, disk.virtual_size,
-                        create=False)
+        self._write_disk(overlay, disk, path, monitor, create=False)
         return self._entry(disk, path)
 
     def _create_volume(self, name, fmt, size):
@@ -213,6 +240,10 @@ class LibvirtPool(Output):
                 self.conn.close()
             finally:
                 self.conn = self.pool = None
+
+
+def _allocated(disk):
+    return disk.remote.allocated if disk.remote else os.stat(disk.path).st_blocks * 512
 
 
 OUTPUTS = {cls.mode: cls for cls in (LocalDirectory, LibvirtPool)}

@@ -111,6 +111,9 @@ def migrate_report(r, log_file):
     t.add_column(overflow="fold")
     for d in r.disks:
         t.add_row(f"disk {d['target']}", f"{d['path']} ({d['format']}) from {d['source']}")
+    for read in r.read_from_host:
+        t.add_row("read from the host", f"{read['bytes_read'] / 1e6:.0f} MB in {read['seconds']}s "
+                                         f"({read['mb_per_s']} MB/s, {read['sent_as']})")
     t.add_row("changes in the guest", str(len(r.fix.changes)) if r.fix else "0")
     t.add_row("domain", r.domain_xml)
     t.add_row("stages", ", ".join(f"{s['name']} {s['seconds']}s" for s in r.stages))

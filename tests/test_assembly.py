@@ -108,7 +108,7 @@ def test_images_it_cannot_serve_are_refused_with_the_way_out(tmp_path):
     qcow = tmp_path / "disk.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "8M"], check=True)
     with pytest.raises(InputError, match="xvda2 is qcow2; guestfix assembles raw") as e:
-        assembly.plan([open_disk(str(qcow), target="xvda2")])
+        assembly.check_servable(assembly.plan([open_disk(str(qcow), target="xvda2")]))
     assert "qemu-img convert" in str(e.value)
     swap = open_disk(make_fs(tmp_path / "swap.img", 8, "swap"), target="xvda1")
     with pytest.raises(InputError, match="partitions 1 to 4"):

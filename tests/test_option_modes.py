@@ -30,6 +30,11 @@ REFUSED = [
     (["backup", "--verify", "/tmp/b", "g.xml"], "SOURCE"),
     (["backup", "--verify", "/tmp/b", "--to", "/tmp/c"], "--to"),
     (["backup", "--verify", "/tmp/b", "--md5"], "--md5"),
+    (["inspect", "disk.img", "-ic", "ssh://root@xenhost"], "-ic"),
+    (["inspect", "g.cfg", "-i", "xl", "--domain", "g.xml"], "--domain"),
+    (["inspect", "g.cfg", "-i", "xl", "--format", "raw"], "--format"),
+    (["backup", "--verify", "/tmp/b", "-i", "xl"], "-i"),
+    (["backup", "g.cfg", "-ic", "ssh://root@xenhost", "--to", "/tmp/b"], "-ic"),
     (["recover", "disk.img", "--finish", "--undo"], "--undo"),
     (["recover", "disk.img"], "--finish"),
 ]
@@ -45,6 +50,9 @@ ACCEPTED = [
     ["xml", "no-such.xml", "-oc", "qemu:///nowhere"],
     ["fix", "no-such.img", "--dry-run"],
     ["backup", "no-such.xml", "--to", "/tmp/nowhere", "--md5"],
+    ["inspect", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg"],
+    ["backup", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg", "--to",
+     "/tmp/nowhere"],
 ]
 
 

@@ -139,5 +139,9 @@ def load_source(source, input_mode="libvirtxml", input_uri=""):
         return Domain.from_string(dump_domain(input_uri, source), f"domain {source}")
     if input_mode == "xl":
         from .xlcfg import domain_from_xl
-        return domain_from_xl(source)
+        from ..remote import host_for
+        host = host_for(input_mode, input_uri)
+        if host is None:
+            return domain_from_xl(source)
+        return domain_from_xl(source, host.read_file(source, "the Xen configuration"))
     raise InputError(f"unknown input mode {input_mode!r} (libvirtxml, libvirt, xl)")

@@ -42,12 +42,13 @@ def to_kvm(domain, ctx):
         new_dev = devmap.rename(d.target)
         target.set("dev", new_dev)
         target.set("bus", "virtio")
-        if d.source_type == "file":
+        if d.target in ctx.disk_paths:
+            # written elsewhere by migrate: a file there, whatever it was on Xen
+            d.set_file_source(ctx.disk_paths[d.target])
+        elif d.source_type == "file":
             # libvirt wants absolute paths; -os DIR moves the disks there.
             source = el.find("source")
-            if d.target in ctx.disk_paths:
-                new_path = ctx.disk_paths[d.target]
-            elif ctx.output_dir:
+            if ctx.output_dir:
                 new_path = os.path.join(ctx.output_dir, os.path.basename(d.source))
             else:
                 new_path = os.path.abspath(domain.resolve_source(d.source))

@@ -25,6 +25,19 @@ class DomainDisk:
     device: str          # disk, cdrom, floppy
     element: object = None
 
+    def set_file_source(self, path):
+        """Make this an image-file disk at `path` (a copy of a block device
+        is a file: <disk type='block'><source dev=...> would still name the
+        device)."""
+        self.element.set("type", "file")
+        source = self.element.find("source")
+        if source is None:
+            source = ET.SubElement(self.element, "source")
+        for attr in ("dev", "file", "name"):
+            source.attrib.pop(attr, None)
+        source.set("file", path)
+        self.source, self.source_type = path, "file"
+
 
 def parse_xml_text(text, origin="domain XML"):
     if not text.strip():
@@ -68,6 +81,7 @@ class Domain:
             raise InputError(f"{path or 'the XML'} is not a libvirt domain (root element <{root.tag}>)")
         self.root = root
         self.path = path
+        self.source_text = None     # the native configuration it was made from (xl.cfg)
 
     @classmethod
     def from_file(cls, path):

@@ -116,8 +116,13 @@ def _disk_spec(spec, path):
             "block": prefix == "phy" or rest.startswith("/dev/")}
 
 
-def domain_from_xl(path):
-    cfg = parse(read_text_file(path, "Xen configuration"), path)
+def domain_from_xl(path, text=None):
+    """The domain of an xl.cfg: the file at `path`, or its `text` as read
+    elsewhere (a remote host); `path` then names it in messages and
+    anchors relative disk paths."""
+    if text is None:
+        text = read_text_file(path, "Xen configuration")
+    cfg = parse(text, path)
     if "name" not in cfg:
         raise InputError(f"{path}: no name = ... in the Xen configuration")
     root = ET.Element("domain", {"type": "xen"})
@@ -177,4 +182,6 @@ def domain_from_xl(path):
     vfb = cfg.get("vfb", [])
     if cfg.get("vnc") == 1 or any("vnc=1" in str(v) for v in vfb):
         sub(devices, "graphics", {"type": "vnc", "port": "-1", "autoport": "yes"})
-    return Domain(root, path)
+    domain = Domain(root, path)
+    domain.source_text = text
+    return domain
