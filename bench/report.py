@@ -89,6 +89,22 @@ def markdown(data):
             lines.append(f"| {label} | {_s(seconds)} | {bak['size'] / seconds / (1 << 20):.0f} "
                          f"MiB/s | {speed:.2f}× | {verdict} |")
         lines.append("")
+    rem = data.get("remote_copy")
+    if rem:
+        lines += ["**5. Reading the disks from a Xen host over ssh**: the stream of "
+                  "`guestfix backup -i xl -ic ssh://HOST` (written sparse, SHA-256 on the way "
+                  "and checked against the host's `sha256sum`) vs `ssh HOST cat DISK > "
+                  f"/dev/null` of the same disk ({rem['runs_count']} runs; sshd on 127.0.0.1, "
+                  "so loopback, not a network link)", "",
+                  "| disk | size (data) | guestfix | bytes sent | `ssh cat` | ratio |",
+                  "|---|---|---|---|---|---|"]
+        for label, r in rem["disks"].items():
+            g, c = r["guestfix_median"], r["cat_median"]
+            lines.append(f"| {label} ({r['sent_as']}) | {r['size'] / (1 << 30):.0f} GiB "
+                         f"({r['data'] / (1 << 30):.0f} GiB) | {_s(g)}, "
+                         f"{r['size'] / g / 1e6:.0f} MB/s | {r['bytes_read'] / 1e6:.0f} MB | "
+                         f"{_s(c)}, {r['size'] / c / 1e6:.0f} MB/s | {g / c:.2f} |")
+        lines.append("")
     prof = data.get("profile")
     if prof and fix:
         layouts = [l for l in prof if l in fix]

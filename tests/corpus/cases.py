@@ -433,6 +433,28 @@ def _recover(d, _images):
     return ["recover", "--finish", raw_disk(d)]
 
 
+@case("remote-host-unreachable", "remote source", "migrate -i xl -ic ssh://HOST", 13,
+      "the ssh connection failed", "Connection refused")
+def _remote_unreachable(d, _images):
+    # port 1 on loopback: nothing listens, the refusal is immediate
+    return ["migrate", "-i", "xl", "-ic", "ssh://root@127.0.0.1:1", "/etc/xen/web.cfg",
+            "-o", "local", "-os", d, "--json"]
+
+
+@case("remote-uri-for-the-wrong-mode", "remote source", "migrate -i xl -ic xen+ssh://", 2,
+      "use ssh://")
+def _remote_wrong_scheme(d, _images):
+    return ["migrate", "-i", "xl", "-ic", "xen+ssh://root@xenhost/", "/etc/xen/web.cfg",
+            "-o", "local", "-os", d, "--json"]
+
+
+@case("remote-uri-with-a-path", "remote source", "backup -i xl -ic ssh://HOST/PATH", 3,
+      "the configuration's path is the argument")
+def _remote_uri_path(d, _images):
+    return ["backup", "-i", "xl", "-ic", "ssh://root@xenhost/etc/xen/web.cfg",
+            "/etc/xen/web.cfg", "--to", os.path.join(d, "b")]
+
+
 # -- the table as documentation ---------------------------------------------------------
 HEADER = """# Reliability: hostile and broken inputs
 
@@ -459,6 +481,12 @@ Covered by other tests, because they need a whole guest or libvirtd:
 | guest lacking the default kernel or boot loader, no packages given | tests/integration/test_suse_layouts.py | 5 |
 | fstab with tabs, comments and odd spacing; non-UTF-8 bytes; missing files | tests/steps (golden files) | 0 |
 | a backup copy differing from its manifest | tests/test_backup.py | 12 |
+| remote source: the host key does not match known_hosts | tests/test_remote.py | 13 |
+| remote source: a disk missing on the host | tests/test_remote.py | 3 |
+| remote source: no room at the destination (migrate and backup) | tests/test_remote.py | 3 |
+| remote source: the connection dropped mid-copy | tests/test_remote.py | 13 |
+| remote source: Ctrl-C while a disk is read from the host | tests/test_remote.py | 130 |
+| remote source: disk paths with spaces and shell syntax (run as data only) | tests/test_remote.py | 0 |
 """
 
 

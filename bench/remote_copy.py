@@ -1,0 +1,88 @@
+"""Benchmark 5: reading a guest's disks from a Xen host over ssh.
+
+`guestfix backup -i xl -ic ssh://HOST CFG` (the copy migrate makes: the
+disk streamed once, zero blocks not written, checksummed on the way and
+against the host's sha256sum) against a plain `ssh HOST cat DISK >
+/dev/null` of the same disk, which writes nothing and checks nothing. The
+host is the tests' stand-in (tests/xenhost.py: a real sshd on 127.0.0.1,
+the disks in its private tmpfs), so the network is loopback: the numbers
+measure guestfix's overhead over ssh itself, not a link.
+
+Disks: a block device (a loop device) and a sparse image file, both
+BLOCK_SIZE / FILE_SIZE with DATA bytes of random data spread over them.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+from lib import GUESTFIX, REPO, drop_caches, log, median, timed
+
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from xenhost import XenHost  # noqa: E402
+
+BLOCK_SIZE = 2 << 30
+FILE_SIZE = 8 << 30
+DATA = 1 << 30
+EXTENT = 8 << 20
+DISKS = {"block device": "/srv/xen/vg0/bench-root", "image file": "/srv/xen/images/bench-data.img"}
+
+
+def _image(path, size):
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return path
+    with open(path, "wb") as f:
+        f.truncate(size)
+        count = DATA // EXTENT
+        for i in range(count):
+            f.seek(i * (size // count))
+            f.write(os.urandom(EXTENT))
+    return path
+
+
+def run(workdir, runs):
+    root = _image(os.path.join(workdir, "remote-root.img"), BLOCK_SIZE)
+    data = _image(os.path.join(workdir, "remote-data.img"), FILE_SIZE)
+    cfg = ('name = "bench"\nmemory = 512\n'
+           f"disk = [ 'phy:{DISKS['block device']},xvda,w', "
+           f"'file:{DISKS['image file']},xvdb,w' ]\n")
+    shutil.rmtree(os.path.join(workdir, "xenhost"), ignore_errors=True)
+    host = XenHost(os.path.join(workdir, "xenhost")).start(
+        files={"bench.cfg": cfg, "images/bench-data.img": data},
+        block_devices={"bench-root": root})
+    results = {label: {"guestfix": [], "cat": [], "bytes_read": None} for label in DISKS}
+    try:
+        for i in range(runs):
+            dest = os.path.join(workdir, "remote-backup")
+            shutil.rmtree(dest, ignore_errors=True)
+            drop_caches()
+            _, proc = timed(host.client_argv(GUESTFIX + [
+                "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/bench.cfg", "--to", dest,
+                "--json"]))
+            for entry, label in zip(json.loads(proc.stdout)["disks"], DISKS):
+                read = entry["read_from_host"]
+                results[label]["guestfix"].append(read["seconds"])
+                results[label]["bytes_read"] = read["bytes_read"]
+                results[label]["sent_as"] = read["sent_as"]
+            shutil.rmtree(dest, ignore_errors=True)
+            for label, path in DISKS.items():
+                drop_caches()
+                started = time.monotonic()
+                subprocess.run(host.client_argv(["ssh", "-o", "BatchMode=yes", "xenhost",
+                                                 f"cat {shlex.quote(path)}"]),
+                               stdout=subprocess.DEVNULL, check=True)
+                results[label]["cat"].append(time.monotonic() - started)
+            log(f"remote run {i + 1}/{runs}: " + ", ".join(
+                f"{label}: guestfix {r['guestfix'][-1]:.1f} s, cat {r['cat'][-1]:.1f} s"
+                for label, r in results.items()))
+    finally:
+        host.stop()
+    sizes = {"block device": BLOCK_SIZE, "image file": FILE_SIZE}
+    for label, r in results.items():
+        r.update(size=sizes[label], data=DATA, guestfix_median=median(r["guestfix"]),
+                 cat_median=median(r["cat"]))
+    return {"runs_count": runs, "disks": results}
