@@ -92,10 +92,12 @@ def markdown(data):
     rem = data.get("remote_copy")
     if rem:
         lines += ["**5. Reading the disks from a Xen host over ssh**: the stream of "
-                  "`guestfix backup -i xl -ic ssh://HOST` (written sparse, SHA-256 on the way "
-                  "and checked against the host's `sha256sum`) vs `ssh HOST cat DISK > "
-                  f"/dev/null` of the same disk ({rem['runs_count']} runs; sshd on 127.0.0.1, "
-                  "so loopback, not a network link)", "",
+                  "`guestfix backup -i xl -ic ssh://HOST` (written sparse, the image's SHA-256 "
+                  "on the way, the transfer checked against the host's `sha1sum`) vs `ssh HOST "
+                  f"cat DISK > /dev/null` of the same disk ({rem['runs_count']} runs). The "
+                  "host is the tests' sshd on 127.0.0.1: loopback, not a network link, and the "
+                  "host's side (ssh, tar, sha1sum) shares this machine's cores with guestfix's.",
+                  "",
                   "| disk | size (data) | guestfix | bytes sent | `ssh cat` | ratio |",
                   "|---|---|---|---|---|---|"]
         for label, r in rem["disks"].items():

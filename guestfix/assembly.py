@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from .devnames import DeviceMap, is_partition_target
 from .diskimage import Disk, create_overlay
-from .errors import InputError, ToolError
+from .errors import GuestfixError, InputError, RemoteHostError, ToolError, first_line
 
 MIB = 1024 * 1024
 REMOTE_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_remote_plugin.py")
@@ -278,7 +278,16 @@ def served(layout, startup_timeout=30):
                 disks.append(dataclasses.replace(entry, path=uri))
             else:
                 disks.append(entry)
-        yield disks
+        try:
+            yield disks
+        except GuestfixError as e:
+            # a read error of the fix (or inspect) whose cause is the ssh
+            # connection: say that, not what libguestfs made of it
+            lost = _lost_remote(layout, workdir)
+            if lost:
+                raise RemoteHostError(f"{lost.remote.host}: the connection was lost while "
+                                      f"{lost.remote.path} was read ({first_line(e)})") from None
+            raise
     finally:
         for proc in procs:
             proc.terminate()
@@ -289,6 +298,19 @@ def served(layout, startup_timeout=30):
                 proc.kill()
                 proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _lost_remote(layout, workdir):
+    """The remote disk whose server logged a lost connection, if any."""
+    for i, entry in enumerate(layout.entries):
+        if isinstance(entry, Disk) and entry.remote is not None:
+            try:
+                with open(os.path.join(workdir, f"disk{i}.log"), errors="replace") as log:
+                    if "connection to the host was lost" in log.read():
+                        return entry
+            except OSError:
+                pass
+    return None
 
 
 def _wait_ready(proc, pidfile, log_path, timeout, what):

@@ -72,7 +72,7 @@ class Output:
         base = path if fmt == disk.format else f"{path}.from-host"
         if base != path:
             self._files.append(base)
-        disk.remote.stream_to(base, monitor)
+        disk.remote.stream_to(base, monitor, algorithms=())   # checked against the host
         qemuimg.commit_into(overlay.path, base, disk.format)
         if base != path:
             qemuimg.convert(base, disk.format, path, fmt, monitor, disk.virtual_size,

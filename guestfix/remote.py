@@ -22,6 +22,7 @@ How the data crosses the network once:
     with the host's own `sha256sum` of the disk.
 """
 
+import hashlib
 import os
 import shlex
 import subprocess
@@ -30,7 +31,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-from .errors import InputError, RemoteHostError, UsageError
+from .diskimage import Disk, check_qcow2_tables, checked_format, format_of_header
+from .errors import DiskLockedError, InputError, RemoteHostError, UsageError
 from .faults import fault_point
 from .storage import new_hashers
 
@@ -73,16 +75,34 @@ done
 
 # The whole disk, once: a sparse file as a pax archive whose sparse map
 # leaves the holes out (when the host has GNU tar), anything else as is.
+# The host's SHA-1 of what it sends follows on stderr, and guestfix
+# compares it with its own of what arrived. For a plain stream, sha1sum
+# reads the image alongside (in parallel: tee's small copies would halve
+# the stream); for tar, it hashes the archive through tee (a second read
+# of a sparse file would hash every hole). SHA-1, not SHA-256: this checks
+# the transfer, and coreutils' sha256sum is half as fast, slower than the
+# network. A failed read says so on stderr (a pipeline's status is its
+# last command's).
 STREAM = r"""
 p=$1 how=$2
 if [ "$how" = tar ]; then
-  cd "$(dirname "$p")" && exec tar --format=posix --sparse --sparse-version=1.0 \
-    -cf - -- "./$(basename "$p")"
-fi
-exec cat -- "$p"
+  {
+    { cd "$(dirname "$p")" && tar --format=posix --sparse --sparse-version=1.0 \
+        -cf - -- "./$(basename "$p")"; } || echo "guestfix: tar could not read $p" >&2
+  } | tee /dev/fd/3 | sha1sum | { read -r sum _; echo "guestfix-sha1 $sum" >&2; }
+else
+  { sum=$(sha1sum < "$p") && echo "guestfix-sha1 ${sum%% *}" >&2; } 3>&- &
+  cat -- "$p" || echo "guestfix: cat could not read $p" >&2
+  wait
+fi 3>&1
 """
 
-SHA256 = r"""exec sha256sum -- "$1" """
+# Exit 0 when the domain runs there (xl knows a domid for it), 1 when it
+# does not, 2 when the host has no xl to ask.
+RUNNING = r"""
+command -v xl >/dev/null 2>&1 || exit 2
+xl domid "$1" >/dev/null 2>&1 || exit 1
+"""
 
 HAS_GNU_TAR = r"""tar --version 2>/dev/null | head -n 1"""
 
@@ -182,15 +202,28 @@ class SshHost:
 
     def describe(self, paths):
         """RemoteImage for each path, in one round trip."""
-        out = self.run(DESCRIBE, *paths, what="looking at the disks").split("\n")
-        images = []
-        for path, line in zip(paths, out):
-            kind, size, alloc, head = line.split()
-            images.append(RemoteImage(self, path, kind, int(size), int(alloc),
-                                      b"" if head == "-" else bytes.fromhex(head)))
-        if len(images) != len(paths):
-            raise RemoteHostError(f"{self}: no complete answer about the disks")
-        return images
+        lines = self.run(DESCRIBE, *paths, what="looking at the disks").splitlines()
+        try:
+            images = []
+            for path, line in zip(paths, lines, strict=True):
+                kind, size, alloc, head = line.split()
+                images.append(RemoteImage(self, path, kind, int(size), int(alloc),
+                                          b"" if head == "-" else bytes.fromhex(head)))
+            return images
+        except ValueError:
+            raise RemoteHostError(f"{self}: no complete answer about the disks") from None
+
+    def refuse_running(self, name):
+        """A guest still running on the host would change under the copy.
+        Asked of the host's xl where it has one (its libvirt refuses a
+        running domain by itself)."""
+        proc = subprocess.run(self.command(RUNNING, name), capture_output=True,
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode == 255:
+            raise self.connection_error(proc.stderr, "asking xl about the guest")
+        if proc.returncode == 0:
+            raise DiskLockedError(f"{self}: the guest {name} is running there (xl domid "
+                                  "knows it)", hint=f"shut it down first: xl shutdown -w {name}")
 
     def has_gnu_tar(self):
         return "GNU tar" in self.run(HAS_GNU_TAR, what="looking for tar")
@@ -242,24 +275,20 @@ class RemoteImage:
     # -- the one full read ------------------------------------------------------
     def stream_to(self, dest, monitor, algorithms=("sha256",), how=None):
         """Copy the whole image into the local file `dest` (created or
-        truncated): zero blocks stay holes, the checksums are computed on
-        the way and the SHA-256 must equal the host's own. Returns
-        {algorithm: hexdigest}; `stats` gets the bytes read from the host
-        and the time."""
+        truncated): zero blocks stay holes, and the image's checksums in
+        `algorithms` are computed on the way. What arrived must hash as
+        what the host sent. Returns {algorithm: hexdigest}; `stats` gets
+        the bytes read from the host and the time."""
         if how is None:
             how = "tar" if self.kind == "file" and self.allocated < self.size \
                 and self.host.has_gnu_tar() else "cat"
         started = time.monotonic()
-        # the host checksums the disk itself, alongside: only 64 bytes come back
-        remote_sum = subprocess.Popen(self.host.command(SHA256, self.path),
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE)
         proc = subprocess.Popen(self.host.command(STREAM, self.path, how),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         stderr = _Background(proc.stderr.read)
-        wire = _CountingReader(proc.stdout)
         hashers = new_hashers(algorithms)
+        wire = _CountingReader(proc.stdout, hashlib.sha1())
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with monitor.transfer(f"reading {os.path.basename(self.path)} from {self.host}",
@@ -276,37 +305,41 @@ class RemoteImage:
             if proc.wait() != 0:
                 raise _ShortStream()
         except BaseException as e:
-            for p in (proc, remote_sum):
-                p.kill()
-                p.wait()
+            proc.kill()
+            proc.wait()
             if isinstance(e, _ShortStream):
                 raise self._stream_error(proc, stderr.result(), wire.count) from None
             raise
         finally:
             os.close(fd)
-        theirs, err = remote_sum.communicate()
-        if remote_sum.returncode == 255:
-            raise self.host.connection_error(err, f"checksumming {self.path}")
-        if remote_sum.returncode != 0:
-            raise RemoteHostError(f"{self.host}: sha256sum of {self.path} failed: "
-                                  f"{err.decode('utf-8', 'replace').strip()[-200:]}")
-        sums = {name: h.hexdigest() for name, h in hashers.items()}
-        if theirs.split()[:1] != [sums["sha256"].encode()]:
-            raise RemoteHostError(f"{self.url}: what arrived does not match the host's "
-                                  "sha256sum of it", hint="the disk may be in use on the host")
+        sent = _sent_sum(stderr.result())
+        if sent is None:
+            raise self._stream_error(proc, stderr.result(), wire.count)
+        if sent != wire.hasher.hexdigest():
+            raise RemoteHostError(f"{self.url}: what arrived does not hash as what the host "
+                                  "sent (sha1)")
         seconds = time.monotonic() - started
         self.stats = {"bytes_read": wire.count, "seconds": round(seconds, 2),
                       "mb_per_s": round(wire.count / seconds / 1e6, 1) if seconds else None,
                       "sent_as": "sparse tar" if how == "tar" else "stream"}
-        return sums
+        return {name: hashers[name].hexdigest() for name in algorithms}
 
     def _stream_error(self, proc, stderr, received):
         where = f"while reading {self.path} ({received} bytes received)"
         if proc.returncode == 255 or proc.returncode < 0:
             return RemoteHostError(f"{self.host}: the connection was lost {where}")
-        lines = stderr.decode("utf-8", "replace").strip().splitlines()
+        lines = [l for l in stderr.decode("utf-8", "replace").splitlines()
+                 if l.strip() and not l.startswith("guestfix-sha1 ")]
         return RemoteHostError(f"{self.host}: reading {self.path} failed: "
                                f"{lines[-1] if lines else f'exit {proc.returncode}'}")
+
+
+def _sent_sum(stderr):
+    """The host's SHA-1 of what it sent (a STREAM stderr line)."""
+    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
+        if line.startswith("guestfix-sha1 "):
+            return line.split()[1]
+    return None
 
 
 class _ShortStream(Exception):
@@ -335,8 +368,11 @@ class _Background:
 
 
 class _CountingReader:
-    def __init__(self, f):
-        self.f, self.count = f, 0
+    """Reads exactly what is asked of a stream, counting (and, given a
+    hasher, hashing) every byte."""
+
+    def __init__(self, f, hasher=None):
+        self.f, self.count, self.hasher = f, 0, hasher
 
     def read(self, n):
         """Exactly n bytes, or _ShortStream."""
@@ -348,7 +384,10 @@ class _CountingReader:
             parts.append(chunk)
             left -= len(chunk)
         self.count += n
-        return b"".join(parts)
+        data = b"".join(parts)
+        if self.hasher:
+            self.hasher.update(data)
+        return data
 
     def drain(self):
         while True:
@@ -356,6 +395,8 @@ class _CountingReader:
             if not chunk:
                 return
             self.count += len(chunk)
+            if self.hasher:
+                self.hasher.update(chunk)
 
 
 class _SparseSink:
@@ -460,7 +501,6 @@ def open_disks(host, entries):
     """Disk objects for (path, format or None, Xen target) entries on the
     host, checked as open_disk checks local ones: present, readable, not
     empty, a format guestfix takes. One round trip for all of them."""
-    from .diskimage import Disk, check_qcow2_tables, checked_format, format_of_header
     paths = [path for path, _fmt, _target in entries]
     if len(set(paths)) != len(paths):
         twice = next(p for p in paths if paths.count(p) > 1)

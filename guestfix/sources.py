@@ -62,11 +62,16 @@ class Source:
         if self.host is None:
             disks = domain_disks(domain, allow_backing=self.allow_backing)
         else:
+            self.check_stopped_on_host(domain)
             disks = remote.open_disks(self.host, disk_entries(domain))
         layout = assembly.plan(disks)
         return SourceGuest(origin=arg, domain=domain, xml_text=domain.to_string(), disks=disks,
                            layout=layout, devmap=DeviceMap(layout.targets, layout.aliases()),
                            host=self.host)
+
+    def check_stopped_on_host(self, domain):
+        """Refuse a guest still running on the Xen host. Local disks are
+        checked for QEMU's locks instead (diskimage.open_disk)."""
 
     def backup(self, guest, dest, monitor, md5=True):
         """The disks and the domain XML as read (there is no file of it)."""
@@ -99,7 +104,8 @@ class DomainXMLFile(Source):
 
 
 class LibvirtDomain(Source):
-    """-i libvirt [-ic URI] NAME: a domain of a libvirt connection."""
+    """-i libvirt [-ic URI] NAME: a domain of a libvirt connection (which
+    refuses a running domain by itself: define.dump_domain)."""
 
     mode = "libvirt"
 
@@ -108,6 +114,9 @@ class XlConfig(Source):
     """-i xl: a native xl.cfg / xm file, parsed without being evaluated."""
 
     mode = "xl"
+
+    def check_stopped_on_host(self, domain):
+        self.host.refuse_running(domain.name)
 
     def as_read(self, guest):
         return os.path.basename(guest.origin), guest.domain.source_text

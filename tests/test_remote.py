@@ -43,6 +43,16 @@ def _config(name, disks):
             f"disk = [ {specs} ]\nvif = [ 'mac=00:16:3e:5a:11:99,bridge=xenbr0' ]\n")
 
 
+# Xen's xl cannot run here: a stand-in that records its calls and knows
+# one running domain, "running".
+XL = """#!/bin/sh
+# stand-in for Xen's xl (guestfix only asks `xl domid NAME`)
+echo "$*" >> /srv/xen/.xl-calls
+[ "$1" = domid ] && [ "$2" = running ] && { echo 7; exit 0; }
+echo "Can't get domid of domain $2" >&2
+exit 1
+"""
+
 SMALL_DISKS = ["phy:/srv/xen/vg0/small-root,xvda,w", "file:/srv/xen/images/data.img,xvdb,w",
                f"file:{HOSTILE},xvdc,w"]
 
@@ -53,6 +63,8 @@ def _start_host(work):
     return XenHost(work / "host").start(
         files={"small.cfg": _config("small", SMALL_DISKS),
                "missing.cfg": _config("missing", ["phy:/srv/xen/vg0/nothing-here,xvda,w"]),
+               "running.cfg": _config("running", SMALL_DISKS),
+               ".bin/xl": XL,
                "images/data.img": _image(images / "data.img", 64 * MIB, [5, 60]),
                HOSTILE[len("/srv/xen/"):]: _image(images / "h.img", 4 * MIB, [1])},
         # big enough that ssh's buffers cannot hold all of it when the
@@ -128,9 +140,9 @@ def test_remote_commands_are_quoted_words(host):
     """What ssh sends is `sh -c SCRIPT sh ARG...` with every word quoted:
     the remote shell gives the script the path as one argument."""
     h = remote.SshHost.from_uri(host.uri)
-    argv = h.command(remote.SHA256, HOSTILE)
+    argv = h.command(remote.STREAM, HOSTILE, "cat")
     assert argv[:-1] == h.ssh_argv()
-    assert shlex.split(argv[-1]) == ["sh", "-c", remote.SHA256, "sh", HOSTILE]
+    assert shlex.split(argv[-1]) == ["sh", "-c", remote.STREAM, "sh", HOSTILE, "cat"]
     assert argv[argv.index("--") + 1] == "127.0.0.1"
 
 
@@ -202,6 +214,16 @@ def test_a_disk_missing_on_the_host(host, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_guest_still_running_on_the_host_is_refused(host, tmp_path):
+    r = host.guestfix("backup", "-i", "xl", "-ic", host.uri, "/srv/xen/running.cfg",
+                      "--to", tmp_path / "b")
+    line = _one_line_error(r, 4)
+    assert "the guest running is running there" in line and "xl shutdown -w running" in line
+    assert not (tmp_path / "b").exists()
+    calls = host.ssh("cat", "/srv/xen/.xl-calls").stdout.decode().splitlines()
+    assert "domid running" in calls
+
+
 def test_no_room_at_the_destination_is_refused_before_reading(host, tmp_path):
     tiny = tmp_path / "tiny"
     tiny.mkdir()
@@ -270,3 +292,38 @@ def test_ctrl_c_while_reading_from_the_host(host, tmp_path):
     assert os.listdir(out) == [] and os.listdir(kept) == []
     assert _ssh_clients_of(host) == []
     assert host.sha256("/srv/xen/vg0/small-root") == before
+
+
+SERVE_AND_READ = r"""
+import sys
+from guestfix import assembly, remote
+from guestfix.errors import GuestfixError, first_line
+from guestfix.runner import run
+host = remote.SshHost.from_uri(sys.argv[1])
+disks = remote.open_disks(host, [("/srv/xen/vg0/small-root", None, "xvda")])
+try:
+    with assembly.served(assembly.plan(disks)) as served:
+        print("served", flush=True)
+        sys.stdin.readline()              # the test drops the connection meanwhile
+        run(["qemu-img", "convert", "-f", "raw", "-O", "raw", served[0].path, sys.argv[2]])
+except GuestfixError as e:
+    print(type(e).__name__, first_line(e), flush=True)
+"""
+
+
+def test_a_connection_lost_while_the_fix_reads_is_named(tmp_path):
+    """The fix reads through nbdkit; when the ssh under it dies, the error
+    says so rather than what QEMU made of it (an I/O error)."""
+    h = _start_host(tmp_path)
+    try:
+        proc = subprocess.Popen(h.client_argv([sys.executable, "-c", SERVE_AND_READ, h.uri,
+                                               str(tmp_path / "copy.img")]),
+                                cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "served", proc.stderr.read()
+        h.kill_connections()
+        out, err = proc.communicate("go\n", timeout=120)
+        assert out.startswith("RemoteHostError "), (out, err)
+        assert "the connection was lost while /srv/xen/vg0/small-root was read" in out
+    finally:
+        h.stop()

@@ -46,6 +46,11 @@ while [ $# -gt 0 ]; do
         echo "$dev" >> "$work/loops"
     fi
 done
+# stand-ins for the host's own programs (Xen's xl), first on sshd's PATH
+if [ -d /srv/xen/.bin ]; then
+    chmod +x /srv/xen/.bin/*
+    mount --bind /srv/xen/.bin /usr/local/bin
+fi
 exec /usr/sbin/sshd -D -e -f "$work/sshd_config"
 """
 
@@ -65,7 +70,8 @@ class XenHost:
     """start(files, block_devices) / stop(); `files` maps a path under
     /srv/xen to a local file to copy there (text given as str is
     written), `block_devices` maps a name to an image that becomes the
-    block device /srv/xen/vg0/NAME."""
+    block device /srv/xen/vg0/NAME. Files under .bin/ are programs of the
+    host (stand-ins: this machine has no Xen), found first on its PATH."""
 
     def __init__(self, work):
         self.work = str(work)

@@ -7,7 +7,9 @@ xk booted dom0's kernel: the kernel and GRUB come from the .deb files the
 image build fetched (--package, offline). xp is a pygrub guest with a
 hand-written menu.lst and no GRUB package: --online installs grub-pc with
 the guest's own apt from the guest's own mirror, through the appliance's
-network."""
+network. xp is read from its Xen host over ssh (tests/xenhost.py), where
+xen-tools left it, with --backup: the images are copied once into the
+backup and assembled from those copies."""
 
 import json
 import os
@@ -16,6 +18,7 @@ import subprocess
 import pytest
 
 from conftest import build_sample, checksums, copy_sample, guestfix, start_guestfix
+from xenhost import XenHost
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +35,37 @@ def migrated(layout, tmp_path_factory, *options):
     r = guestfix("migrate", "-i", "xl", cfg, "-o", "local", "-os", out, "--virt-type", "qemu",
                  "--boot-check", "--yes", "--json", *options)
     assert r.returncode == 0, r.stderr[-3000:]
-    return {"report": json.loads(r.stdout), "out": out, "disks": disks, "before": before,
-            "xml": xml, "packages": os.path.join(os.path.dirname(built), "packages")}
+    return {"report": json.loads(r.stdout), "out": out, "xml": xml,
+            "unchanged": lambda: checksums(disks) == before, "disks": disks, "before": before,
+            "packages": os.path.join(os.path.dirname(built), "packages")}
+
+
+def migrated_from_host(layout, tmp_path_factory, *options):
+    """The same, with the guest on a Xen host where xen-tools put it
+    (/srv/xen/domains/NAME/), read over ssh with --backup."""
+    built = build_sample(layout)
+    top = tmp_path_factory.mktemp(f"{layout}-host")
+    name = os.path.basename(built)[:-len(".xml")]
+    home = f"/srv/xen/domains/{name}"
+    with open(built[:-len(".xml")] + ".cfg") as f:
+        cfg = f.read().replace(os.path.dirname(built), home)
+    host = XenHost(top / "host").start(files={
+        f"{name}.cfg": cfg, **{f"domains/{name}/{n}": os.path.join(os.path.dirname(built), n)
+                               for n in ("disk.img", "swap.img")}})
+    try:
+        images = [f"{home}/disk.img", f"{home}/swap.img"]
+        before = {p: host.sha256(p) for p in images}
+        out = top / "kvm"
+        out.mkdir()
+        r = host.guestfix("migrate", "-i", "xl", "-ic", host.uri, f"/srv/xen/{name}.cfg",
+                          "-o", "local", "-os", out, "--backup", top / "backup",
+                          "--virt-type", "qemu", "--boot-check", "--yes", "--json", *options)
+        assert r.returncode == 0, r.stderr[-3000:]
+        after = {p: host.sha256(p) for p in images}
+    finally:
+        host.stop()
+    return {"report": json.loads(r.stdout), "out": out, "xml": f"{name}.xml",
+            "unchanged": lambda: after == before, "backup": top / "backup", "name": name}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +76,7 @@ def dom0_kernel(tmp_path_factory, state_dir):
 
 @pytest.fixture(scope="module")
 def pygrub(tmp_path_factory, state_dir):
-    return migrated("xp", tmp_path_factory, "--online")
+    return migrated_from_host("xp", tmp_path_factory, "--online")
 
 
 def booted(run):
@@ -78,7 +110,7 @@ def check_common(run):
     assert [n["name"] for n in probe["nics"] if n["name"] != "lo"] == ["eth0"]
     assert probe["failed"] == []
     assert "elevator=noop" in probe["cmdline"].split()     # carried from Xen
-    assert checksums(run["disks"]) == run["before"]
+    assert run["unchanged"]()
     domain = open(os.path.join(run["out"], os.path.basename(run["xml"]))).read()
     assert "<kernel>" not in domain and "<boot dev=\"hd\"" in domain
     assert domain.count("<disk ") == 1
@@ -108,6 +140,24 @@ def test_pygrub_guest_gets_grub2_from_its_own_mirror_and_boots(pygrub):
     assert "kernel-arguments" in steps and "regenerate-grub-cfg" in steps
     # the Xen console of the menu.lst line became the serial console
     assert "console=ttyS0" in booted(pygrub)[0]["cmdline"].split()
+
+
+def test_pygrub_guest_was_read_from_its_host_once_into_the_backup(pygrub):
+    """Partition images on the Xen host: copied whole (holes not sent)
+    into the backup, verified against the host's sha256sum, and the fix
+    and the copy read those copies: the backup directory is a source of
+    its own."""
+    report, backup = pygrub["report"], pygrub["backup"]
+    assert [s["name"] for s in report["stages"]][:3] == ["source", "backup", "fix"]
+    disk_img, swap_img = report["read_from_host"]
+    assert disk_img["sent_as"] == "sparse tar" and disk_img["bytes_read"] < 1 << 30
+    manifest = json.loads((backup / "manifest.json").read_text())
+    assert [d["source"].rsplit("/", 1)[1] for d in manifest["disks"]] == ["disk.img", "swap.img"]
+    name = pygrub["name"]
+    assert sorted(os.listdir(backup)) == sorted(
+        ["disk.img", "swap.img", f"{name}.cfg", f"{name}.xml", "manifest.json"])
+    assert "/srv/xen" not in (backup / f"{name}.xml").read_text()
+    assert report["disks"][0]["source"] == f"{backup}/swap.img + {backup}/disk.img"
 
 
 def test_fix_in_place_refuses_and_names_migrate(dom0_kernel):
