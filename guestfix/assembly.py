@@ -271,9 +271,11 @@ def served(layout, startup_timeout=30):
                                   virtual_size=assembled_size(entry),
                                   parts=tuple(d for _n, d in entry.parts)))
             elif entry.remote is not None:
+                entry.remote.reads_log = os.path.join(workdir, f"disk{i}.reads")
                 uri = serve(f"disk{i}", ["python", REMOTE_PLUGIN,
                                          f"command={json.dumps(entry.remote.reader_command())}",
-                                         f"size={entry.remote.size}"],
+                                         f"size={entry.remote.size}",
+                                         f"reads={entry.remote.reads_log}"],
                             f"serve {entry.path}")
                 disks.append(dataclasses.replace(entry, path=uri))
             else:

@@ -6,7 +6,8 @@ point; pause@POINT stalls for 5 seconds only, so a test can break
 something under the run (drop its ssh connection) and watch it go on.
 The points are step:NAME (after a fix step's changes), commit (journal
 written, before the first disk is written), migrate:STAGE,
-migrate:copying, migrate:copied, and remote:streaming (a disk is being
+migrate:served (partition images and remote disks served, before the
+fix), migrate:copying, migrate:copied, and remote:streaming (a disk is being
 read from the Xen host).
 """
 

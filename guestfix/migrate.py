@@ -69,6 +69,7 @@ class MigrateReport:
     assembled: list = field(default_factory=list)   # partition images made one disk
     host: str = ""                                  # the Xen host, for a remote source
     read_from_host: list = field(default_factory=list)   # per disk: bytes, seconds, MB/s
+    fix_read_from_host: list = field(default_factory=list)   # per disk: what the fix read
     domain_xml: str = ""
     defined: bool = False
     stages: list = field(default_factory=list)
@@ -78,7 +79,8 @@ class MigrateReport:
     def as_dict(self):
         return {"source": self.source, "host": self.host, "name": self.name,
                 "output": self.output, "disks": self.disks, "assembled": self.assembled,
-                "read_from_host": self.read_from_host, "domain_xml": self.domain_xml,
+                "read_from_host": self.read_from_host,
+                "fix_read_from_host": self.fix_read_from_host, "domain_xml": self.domain_xml,
                 "defined": self.defined, "stages": self.stages,
                 "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
                 "notes": self.fix.notes if self.fix else [],
@@ -162,12 +164,15 @@ class Migration:
             with self.stage(report, "fix", "fixing the guest (overlays over the originals)"):
                 # partition images and remote disks: served until the copy is made
                 kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
+                fault_point("migrate:served")
                 fixed = disks_scope.enter_context(fixer.fixed_overlays(
                     kvm_disks, guest.devmap, monitor,
                     fixer.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
                                      packages=opts.packages,
                                      boot_args=guest.domain.boot_args())))
                 report.fix = fixed.report
+                report.fix_read_from_host = [d.remote.ranges_read() for d in kvm_disks
+                                             if d.remote is not None]
                 if self.confirm is not None and not self.confirm(fixed.report):
                     raise Aborted("declined: nothing was written")
             with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):

@@ -1,14 +1,17 @@
 """An nbdkit plugin (run by nbdkit's python plugin, never imported by
 guestfix): one disk on a remote host, read range by range over ssh.
 
-    nbdkit python nbd_remote_plugin.py command=JSON size=BYTES
+    nbdkit python nbd_remote_plugin.py command=JSON size=BYTES [reads=FILE]
 
 `command` is the ssh argv (remote.RemoteImage.reader_command) whose
 remote side answers each "OFFSET LENGTH" line with exactly LENGTH bytes.
+With `reads`, each connection appends what it read (a JSON line) to FILE
+when it closes, for the report.
 Each NBD connection gets its own ssh process; requests on it are served
 one at a time. Read-only: there is no pwrite.
 """
 
+import builtins
 import json
 import subprocess
 
@@ -20,7 +23,7 @@ _params = {}
 
 
 def config(key, value):
-    if key not in ("command", "size"):
+    if key not in ("command", "size", "reads"):
         raise RuntimeError(f"unknown parameter {key}")
     _params[key] = value
 
@@ -37,7 +40,7 @@ def thread_model():
 def open(readonly):
     proc = subprocess.Popen(json.loads(_params["command"]), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, bufsize=0)
-    return {"proc": proc}
+    return {"proc": proc, "bytes": 0, "requests": 0}
 
 
 def get_size(h):
@@ -61,6 +64,8 @@ def pread(h, buf, offset, flags):
         if not n:
             _lost(proc, offset, want)
         got += n
+    h["bytes"] += want
+    h["requests"] += 1
 
 
 def _lost(proc, offset, want):
@@ -71,6 +76,9 @@ def _lost(proc, offset, want):
 
 
 def close(h):
+    if "reads" in _params:
+        with builtins.open(_params["reads"], "a") as f:
+            f.write(json.dumps({"bytes": h["bytes"], "requests": h["requests"]}) + "\n")
     proc = h["proc"]
     try:
         proc.stdin.close()

@@ -23,6 +23,7 @@ How the data crosses the network once:
 """
 
 import hashlib
+import json
 import os
 import shlex
 import subprocess
@@ -257,6 +258,7 @@ class RemoteImage:
     allocated: int
     head: bytes = b""          # the first HEAD_BYTES (fewer for a small file)
     stats: dict = field(default_factory=dict)   # filled by stream_to
+    reads_log: str = ""        # where nbd_remote_plugin notes what it served
 
     @property
     def url(self):
@@ -267,6 +269,19 @@ class RemoteImage:
         return {"missing": "no such file or device on the host",
                 "unreadable": "not readable on the host",
                 "other": "neither a file nor a block device"}.get(self.kind, "")
+
+    def ranges_read(self):
+        """What the fix (or inspect) read of this disk through nbdkit."""
+        total = {"bytes_read": 0, "requests": 0}
+        try:
+            with open(self.reads_log) as f:
+                for line in f:
+                    entry = json.loads(line)
+                    total["bytes_read"] += entry["bytes"]
+                    total["requests"] += entry["requests"]
+        except (OSError, ValueError):
+            pass
+        return total
 
     def reader_command(self):
         """For nbd_remote_plugin: the ssh command that serves ranges."""

@@ -111,6 +111,10 @@ def migrate_report(r, log_file):
     t.add_column(overflow="fold")
     for d in r.disks:
         t.add_row(f"disk {d['target']}", f"{d['path']} ({d['format']}) from {d['source']}")
+    if r.fix_read_from_host:
+        t.add_row("read by the fix", f"{sum(x['bytes_read'] for x in r.fix_read_from_host) / 1e6:.0f}"
+                                     f" MB in {sum(x['requests'] for x in r.fix_read_from_host)} "
+                                     "ranges over ssh")
     for read in r.read_from_host:
         t.add_row("read from the host", f"{read['bytes_read'] / 1e6:.0f} MB in {read['seconds']}s "
                                          f"({read['mb_per_s']} MB/s, {read['sent_as']})")

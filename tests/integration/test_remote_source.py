@@ -76,6 +76,10 @@ def test_each_disk_crossed_the_network_once(migrated_from_host, d_on_xen_host):
     assert block["sent_as"] == "stream" and block["bytes_read"] == 3 << 30
     # the image file's holes stayed on the host
     assert image["sent_as"] == "sparse tar" and image["bytes_read"] < 64 << 20
+    # the fix read only what it needed, range by range
+    fix_reads = report["fix_read_from_host"]
+    assert len(fix_reads) == 2 and all(r["requests"] for r in fix_reads)
+    assert sum(r["bytes_read"] for r in fix_reads) < 1 << 30
     sources = [d["source"] for d in report["disks"]]
     assert sources == [f"ssh://root@127.0.0.1:{d_on_xen_host.port}{p}" for p in (ROOT, DATA)]
     # a copy of a block device is a file: the domain must say so

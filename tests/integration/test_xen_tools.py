@@ -186,9 +186,9 @@ def test_interrupted_migrate_stops_the_disk_server_and_leaves_nothing(signal_nam
     out.mkdir()
     proc, log = start_guestfix(["migrate", "-i", "xl", xml[:-4] + ".cfg", "-o", "local",
                                 "-os", str(out), "--yes"],
-                               {"GUESTFIX_FAULT": "sleep@migrate:fix"})
+                               {"GUESTFIX_FAULT": "sleep@migrate:served"})
     deadline = time.monotonic() + 120
-    while "stalled at migrate:fix" not in (log.seek(0) or log.read()):
+    while "stalled at migrate:served" not in (log.seek(0) or log.read()):
         assert proc.poll() is None and time.monotonic() < deadline, log.read()
         time.sleep(0.2)
     servers = subprocess.run(["pgrep", "-P", str(proc.pid), "nbdkit"], capture_output=True,
