@@ -164,7 +164,7 @@ class SshHost:
         remote = " ".join(shlex.quote(w) for w in ["sh", "-c", script, "sh", *map(str, args)])
         return self.ssh_argv() + [remote]
 
-    def run(self, script, *args, what="", binary=False):
+    def run(self, script, *args, what=""):
         """Run a script there; returns its stdout. ssh's own failures
         (exit 255) become a RemoteHostError naming the cause."""
         proc = subprocess.run(self.command(script, *args), capture_output=True,
@@ -175,7 +175,7 @@ class SshHost:
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise RemoteHostError(f"{self}: {what or 'a command'} failed: "
                                   f"{err[-1] if err else f'exit {proc.returncode}'}")
-        return proc.stdout if binary else proc.stdout.decode("utf-8", "replace")
+        return proc.stdout.decode("utf-8", "replace")
 
     def connection_error(self, stderr, what=""):
         """ssh's exit 255: say which of the usual causes it was."""
