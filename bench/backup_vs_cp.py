@@ -5,28 +5,15 @@ image, each run from a cold page cache."""
 import os
 import shutil
 
-from lib import GUESTFIX, drop_caches, log, median, timed
+from lib import GUESTFIX, drop_caches, log, median, sparse_image, timed
 
 SIZE = 8 << 30            # apparent size
 DATA_EXTENTS = 128        # 8 MiB of random data each: 1 GiB allocated
 EXTENT = 8 << 20
 
 
-def make_image(path):
-    """A sparse disk-like image: data extents spread over the size."""
-    if os.path.exists(path) and os.path.getsize(path) == SIZE:
-        return path
-    with open(path, "wb") as f:
-        f.truncate(SIZE)
-        step = SIZE // DATA_EXTENTS
-        for i in range(DATA_EXTENTS):
-            f.seek(i * step)
-            f.write(os.urandom(EXTENT))
-    return path
-
-
 def run(workdir, runs):
-    image = make_image(os.path.join(workdir, "sparse-8g.img"))
+    image = sparse_image(os.path.join(workdir, "sparse-8g.img"), SIZE, DATA_EXTENTS, EXTENT)
     times = {"guestfix backup": [], "guestfix backup --md5": [], "cp + md5sum": []}
     for i in range(runs):
         for label, extra in (("guestfix backup", []), ("guestfix backup --md5", ["--md5"])):

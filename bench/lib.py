@@ -37,6 +37,19 @@ def timed(argv, check=True, **kw):
     return seconds, proc
 
 
+def sparse_image(path, size, extents, extent=8 << 20):
+    """A sparse disk-like image: `extents` runs of random data, `extent`
+    bytes each, spread evenly over `size` (kept if already there)."""
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return path
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for i in range(extents):
+            f.seek(i * (size // extents))
+            f.write(os.urandom(extent))
+    return path
+
+
 def median(values):
     return statistics.median(values) if values else None
 

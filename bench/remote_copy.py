@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from lib import GUESTFIX, REPO, drop_caches, log, median, timed
+from lib import GUESTFIX, REPO, drop_caches, log, median, sparse_image, timed
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from xenhost import XenHost  # noqa: E402
@@ -32,21 +32,9 @@ EXTENT = 8 << 20
 DISKS = {"block device": "/srv/xen/vg0/bench-root", "image file": "/srv/xen/images/bench-data.img"}
 
 
-def _image(path, size):
-    if os.path.exists(path) and os.path.getsize(path) == size:
-        return path
-    with open(path, "wb") as f:
-        f.truncate(size)
-        count = DATA // EXTENT
-        for i in range(count):
-            f.seek(i * (size // count))
-            f.write(os.urandom(EXTENT))
-    return path
-
-
 def run(workdir, runs):
-    root = _image(os.path.join(workdir, "remote-root.img"), BLOCK_SIZE)
-    data = _image(os.path.join(workdir, "remote-data.img"), FILE_SIZE)
+    root = sparse_image(os.path.join(workdir, "remote-root.img"), BLOCK_SIZE, DATA // EXTENT)
+    data = sparse_image(os.path.join(workdir, "remote-data.img"), FILE_SIZE, DATA // EXTENT)
     cfg = ('name = "bench"\nmemory = 512\n'
            f"disk = [ 'phy:{DISKS['block device']},xvda,w', "
            f"'file:{DISKS['image file']},xvdb,w' ]\n")
