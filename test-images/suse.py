@@ -28,7 +28,7 @@ STANDIN_LOG = "/var/log/guestfix-standin.log"
 BUSYBOX_APPLETS = ["sh", "cat", "mkdir", "tar", "sed", "sort", "ls", "basename", "grep",
                    "cp", "rm", "mv", "ln", "touch", "head", "tail", "tr", "cut", "awk",
                    "uname", "readlink", "dirname", "echo", "true", "false", "test", "sync", "dd",
-                   "printf"]
+                   "printf", "stat"]
 SLES11_XEN = "3.0.101-63-xen"
 SLES11_DEFAULT = "3.0.101-63-default"
 SLES15_DEFAULT = "5.14.21-150500.55.19-default"
@@ -107,9 +107,13 @@ GRUB2_SET_DEFAULT = "#!/bin/sh\n# stand-in for grub2-set-default\n" + RECORD + \
     'printf "# GRUB Environment Block\\nsaved_entry=%s\\n" "$1" > /boot/grub2/grubenv\n'
 
 # Like grub2-mkconfig in the libguestfs appliance: grub-probe names the
-# appliance's disk, so root= is /dev/sda1 unless a setting says otherwise.
+# appliance's device of / (sda1, or sdb1 when the appliance's kernel
+# enumerated its disks the other way), so root= names it unless a setting
+# says otherwise.
 GRUB2_MKCONFIG = "#!/bin/sh\n# stand-in for grub2-mkconfig\n" + RECORD + r"""
 out=/dev/stdout
+dev=$(stat -c %d /)
+root=/dev/$(basename "$(readlink "/sys/dev/block/$((dev >> 8)):$((dev & 255))")")
 while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift;; esac; shift; done
 . /etc/default/grub
 {
@@ -120,14 +124,14 @@ while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift;; esac; shift; done
     v=${k#/boot/vmlinuz-}
     if [ $first = 1 ]; then
       echo "menuentry 'SLES 15-SP5' --class sles \$menuentry_id_option 'gnulinux-simple-root' {"
-      echo "	linux $k root=/dev/sda1 $GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT"
+      echo "	linux $k root=$root $GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT"
       echo "	initrd /boot/initrd-$v"
       echo "}"
       echo "submenu 'Advanced options for SLES 15-SP5' \$menuentry_id_option 'gnulinux-advanced-root' {"
       first=0
     fi
     echo "	menuentry 'SLES 15-SP5, with Linux $v' \$menuentry_id_option 'gnulinux-$v-advanced-root' {"
-    echo "		linux $k root=/dev/sda1 $GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT"
+    echo "		linux $k root=$root $GRUB_CMDLINE_LINUX $GRUB_CMDLINE_LINUX_DEFAULT"
     echo "	}"
   done
   [ $first = 0 ] && echo "}"
