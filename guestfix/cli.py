@@ -347,14 +347,15 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
 
 # -- migrate ------------------------------------------------------------------
 @cli.command(help="The whole job: [backup] -> fix -> copy -> xml -> define [-> boot-check]. "
-                  "The originals are only read.")
-@click.argument("source")
+                  "The originals are only read. With --start-early the guest starts before "
+                  "the copy, which runs while it runs.")
+@click.argument("source", required=False)
 @click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
               default="libvirtxml", show_default=True, help="What SOURCE is.")
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
 @click.option("-o", "output_mode", type=click.Choice(["local", "libvirt"]), default="libvirt",
               show_default=True, help="Write to a directory, or to a libvirt pool + domain.")
-@click.option("-os", "output_storage", required=True, metavar="DIR|POOL",
+@click.option("-os", "output_storage", metavar="DIR|POOL",
               help="The directory (-o local) or storage pool (-o libvirt).")
 @click.option("-oc", "output_uri", default="qemu:///system", show_default=True, metavar="URI",
               help="Target libvirt connection (-o libvirt).")
@@ -367,6 +368,13 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
 @click.option("--backup", "backup_dir", metavar="DIR", help="Back up the source here first.")
 @click.option("--boot-check", is_flag=True, help="Boot the result and wait for its login prompt.")
 @click.option("--boot-timeout", default=600, show_default=True, type=click.IntRange(10))
+@click.option("--start-early", is_flag=True,
+              help="Start the guest on its fixed overlays, then copy its disks into the pool "
+                   "while it runs (-o libvirt): the downtime does not grow with the disks.")
+@click.option("--copy-bandwidth", type=click.IntRange(1), metavar="MIB/S",
+              help="Limit each disk's copy while the guest runs (--start-early).")
+@click.option("--resume", "resume_name", metavar="NAME",
+              help="Finish the copy of an interrupted --start-early of NAME (no SOURCE).")
 @click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True)
 @click.option("--emulator", default="", help="Emulator path for the KVM domain.")
 @click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
@@ -378,14 +386,18 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
 @tcg_option
 def migrate(source, input_mode, input_uri, output_mode, output_storage, output_uri, new_name,
             output_format, allocation, bridges, networks, macs, map_file, backup_dir, boot_check,
-            boot_timeout, virt_type, emulator, allow_backing, log_file, yes, json_mode,
-            package_paths, online, tcg):
+            boot_timeout, start_early, copy_bandwidth, resume_name, virt_type, emulator,
+            allow_backing, log_file, yes, json_mode, package_paths, online, tcg):
     from . import migrate as migrate_mod, progress, render
     from .domain import networks as netmap
     from .errors import BootCheckFailed
     from .packages import PackageSource
     from .session import tcg_requested
     from .remote import host_for
+    if resume_name:
+        return _resume(resume_name, json_mode)
+    if not source:
+        raise UsageError("missing SOURCE (a domain XML, or with -i a source as -i names)")
     host_for(input_mode, input_uri)      # an -ic that does not fit -i: refused first
     opts = migrate_mod.MigrateOptions(
         input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
@@ -394,7 +406,8 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
         allocation=allocation, network_map=netmap.build(bridges, networks, macs, map_file),
         backup_dir=backup_dir or "", boot_check=boot_check, boot_timeout=boot_timeout,
         tcg=tcg_requested(tcg), virt_type=virt_type, emulator=emulator,
-        allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online))
+        allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online),
+        start_early=start_early, copy_bandwidth=copy_bandwidth or 0)
     confirm = _confirmation(
         "Create the migrated guest with these changes?", yes, json_mode,
         UsageError("migrate writes a new guest and there is no terminal to ask",
@@ -417,6 +430,15 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
     if result.boot and not result.boot.passed:
         raise BootCheckFailed(f"the migrated guest did not reach its login prompt "
                               f"(stopped at: {result.boot.stage})", quiet=json_mode)
+
+
+def _resume(name, json_mode):
+    from . import earlystart, progress, render
+    result = earlystart.resume(name, progress.choose(json_mode))
+    if json_mode:
+        _emit_json(result)
+    else:
+        render.resumed(result)
 
 
 # -- recover -----------------------------------------------------------------

@@ -77,6 +77,11 @@ class RemoteHostError(GuestfixError):
     """The source host could not be reached over ssh, or stopped answering."""
 
 
+class CopyIncomplete(GuestfixError):
+    """An early-started guest runs, but its disks are not all copied into
+    the pool yet (`migrate --resume NAME` finishes)."""
+
+
 ExitCode = namedtuple("ExitCode", "code meaning error")
 
 # The single table: README.md's table must match it row for row
@@ -98,6 +103,8 @@ EXIT_CODES = (
     ExitCode(12, "a backup copy does not match its source or manifest", BackupMismatch),
     ExitCode(13, "the source host could not be reached over ssh or stopped answering",
              RemoteHostError),
+    ExitCode(14, "an early-started guest runs but its copy is unfinished (migrate --resume)",
+             CopyIncomplete),
     ExitCode(130, "interrupted (Ctrl-C)", None),
 )
 INTERRUPTED = 130

@@ -15,6 +15,14 @@ log:
     domain      the KVM domain written (-o local) or defined   domain/, outputs.py
     boot-check  (--boot-check) boot it, wait for login         bootcheck.py
 
+With --start-early the copy moves after the start (earlystart.py):
+
+    overlays    the fix overlays placed by the empty volumes   outputs.py
+    domain      defined on the overlays
+    start       started: the downtime ends
+    live-copy   libvirt's block copy into the volumes, pivot   earlystart.py
+    boot-check  (--boot-check) its console watched for login
+
 The fix runs before anything is written: the originals are only ever
 backing files, and the destination receives the fixed guest in one
 `qemu-img convert` per disk. Everything this run creates at the destination
@@ -26,13 +34,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import assembly, bootcheck, fixer
+from . import assembly, bootcheck, earlystart, fixer
 from . import backup as backup_mod
 from .diskimage import Disk
 from .domain import convert
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
-from .errors import Aborted, GuestfixError
+from .errors import Aborted, CopyIncomplete, GuestfixError, UsageError
 from .faults import fault_point
 from .outputs import output_for
 from .signals import signals_held
@@ -58,6 +66,8 @@ class MigrateOptions:
     emulator: str = ""
     allow_backing: bool = False
     packages: object = None              # PackageSource for a missing kernel/boot loader
+    start_early: bool = False            # start on the overlays, copy while it runs
+    copy_bandwidth: int = 0              # MiB/s per disk for that copy (0: unlimited)
 
 
 @dataclass
@@ -75,9 +85,14 @@ class MigrateReport:
     stages: list = field(default_factory=list)
     fix: object = None
     boot: object = None
+    # the source handed over -> the domain started (--start-early) or
+    # written, ready to start (the start itself is then the user's)
+    downtime_seconds: float = None
+    early: dict = None       # --start-early: when each disk ran on its volume
 
     def as_dict(self):
         return {"source": self.source, "host": self.host, "name": self.name,
+                "downtime_seconds": self.downtime_seconds, "early_start": self.early,
                 "output": self.output, "disks": self.disks, "assembled": self.assembled,
                 "read_from_host": self.read_from_host,
                 "fix_read_from_host": self.fix_read_from_host, "domain_xml": self.domain_xml,
@@ -108,12 +123,24 @@ class Migration:
 
     def run(self, source_arg):
         report = MigrateReport(source=source_arg, output=self.opts.output_mode)
+        self.started = time.monotonic()
+        self.early = None        # the EarlyState once --start-early has one
         try:
             self._stages(source_arg, report)
             return report
         except BaseException as e:
+            if self.early is not None and self.early.started:
+                # the guest runs: nothing is undone, --resume finishes
+                if isinstance(e, CopyIncomplete):
+                    raise
+                what = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
+                raise CopyIncomplete(earlystart.unfinished_message(report.name, what)) from None
             with signals_held():      # a second Ctrl-C must not cut the clean-up short
                 self.output.undo()
+                if self.early is not None:
+                    for disk in self.early.disks:
+                        disk.restore_backing()
+                    self.early.remove()
             if isinstance(e, GuestfixError) and report.stages:
                 stage = report.stages[-1]["name"]
                 raise e.__class__(f"migrate failed at stage `{stage}`: {e}; the originals are "
@@ -144,6 +171,8 @@ class Migration:
                 guest = self.source.open(source_arg)
                 report.name = opts.new_name or guest.name
                 report.host = str(guest.host or "")
+                if opts.start_early:
+                    self.check_early(guest)
                 # partition images on a remote host are assembled from the
                 # backup's local copies; anything else is checked now
                 if not (guest.host and opts.backup_dir):
@@ -175,12 +204,17 @@ class Migration:
                                              if d.remote is not None]
                 if self.confirm is not None and not self.confirm(fixed.report):
                     raise Aborted("declined: nothing was written")
-            with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):
-                for overlay, disk in zip(fixed.overlays, kvm_disks):
-                    report.disks.append(self.output.copy_disk(overlay, disk, monitor))
-                    if disk.remote is not None:
-                        report.read_from_host.append(disk.remote.stats)
-                fault_point("migrate:copied")
+            if opts.start_early:
+                with self.stage(report, "overlays", "placing the fixed overlays in the pool"):
+                    disk_sources = self._place_early(fixed, kvm_disks, report)
+            else:
+                with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):
+                    for overlay, disk in zip(fixed.overlays, kvm_disks):
+                        report.disks.append(self.output.copy_disk(overlay, disk, monitor))
+                        if disk.remote is not None:
+                            report.read_from_host.append(disk.remote.stats)
+                    fault_point("migrate:copied")
+                disk_sources = {d["xen_target"]: (d["path"], d["format"]) for d in report.disks}
         with self.stage(report, "domain", "writing the KVM domain"):
             domain = guest.domain
             merge_partition_images(domain, {
@@ -189,14 +223,78 @@ class Migration:
             convert.convert(domain, convert.ConvertOptions(
                 virt_type=opts.virt_type, emulator=opts.emulator,
                 output_uri=self.output.emulator_uri, new_name=opts.new_name,
-                network_map=opts.network_map,
-                disk_overrides={d["xen_target"]: (d["path"], d["format"])
-                                for d in report.disks}))
+                network_map=opts.network_map, disk_overrides=disk_sources))
             report.domain_xml = self.output.write_domain(domain.to_string())
             report.defined = self.output.defines
+        if opts.start_early:
+            self._run_early(report)
+            return
+        report.downtime_seconds = round(time.monotonic() - self.started, 1)
         if opts.boot_check:
             with self.stage(report, "boot-check", "boot-check of the migrated guest"):
                 targets = [Disk(path=d["path"], format=d["format"], target=d["target"])
                            for d in report.disks]
                 report.boot = bootcheck.boot_check(targets, monitor, timeout=opts.boot_timeout,
                                                    tcg=opts.tcg, macs=guest.domain.macs())
+
+    # -- --start-early ------------------------------------------------------------
+    def check_early(self, guest):
+        """What an early start needs, checked before any work."""
+        if guest.layout.assemblies:
+            raise UsageError("--start-early: partition images (xen-tools) are made one disk "
+                             "only for the copy; migrate them without --start-early")
+        if guest.host and not self.opts.backup_dir:
+            raise UsageError("--start-early needs the disks on this host for the guest to run "
+                             "on: add --backup DIR (the guest then runs on the verified "
+                             "copies while they are copied into the pool)")
+        state = earlystart.EarlyState(name=self.opts.new_name or guest.name, uri="", pool="")
+        if state.exists():
+            raise UsageError(f"an early start of {state.name} is unfinished",
+                             hint=f"guestfix migrate --resume {state.name}")
+
+    def _place_early(self, fixed, kvm_disks, report):
+        """The fix overlays next to their empty volumes; the state that
+        --resume reads is saved before the domain can start."""
+        self.early = earlystart.EarlyState(
+            name=report.name, uri=self.opts.output_uri, pool=self.opts.output_storage,
+            bandwidth=self.opts.copy_bandwidth)
+        sources = {}
+        for overlay, disk in zip(fixed.overlays, kvm_disks):
+            early_path, entry = self.output.place_early(overlay, disk)
+            report.disks.append(entry)
+            sources[disk.target] = (early_path, "qcow2")
+            early = earlystart.EarlyDisk(target=entry["target"], overlay=early_path,
+                                         volume=entry["path"], format=entry["format"],
+                                         size=entry["size"])
+            early.note_backing(os.path.abspath(disk.path))
+            self.early.disks.append(early)
+        self.early.save()
+        return sources
+
+    def _run_early(self, report):
+        opts, monitor = self.opts, self.monitor
+        with self.stage(report, "start", "starting the KVM guest on its overlays"):
+            with signals_held():        # started and kept, or neither
+                self.output.start()
+                self.early.started = time.time()
+                self.output.keep()
+            self.early.save()
+            report.downtime_seconds = round(time.monotonic() - self.started, 1)
+            monitor.note(f"downtime: {report.downtime_seconds:.0f}s (the guest runs; "
+                         "its disks are copied now)")
+        watch = earlystart.ConsoleWatch(opts.output_uri, report.name, self.early.started) \
+            if opts.boot_check else None
+        try:
+            with self.stage(report, "live-copy", "copying the disks while the guest runs"):
+                disks = earlystart.LiveCopy(self.early, self.output.conn, monitor).run()
+            report.early = {"bandwidth_mib_s": opts.copy_bandwidth or None,
+                            "disks": [{"target": d.target, "volume": d.volume,
+                                       "finished_seconds": d.finished} for d in disks]}
+            report.domain_xml = f"{opts.output_uri} {report.name}"
+            if watch is not None:
+                with self.stage(report, "boot-check", "watching the console for login"):
+                    watch.wait_for_login(self.early.started + opts.boot_timeout)
+                    report.boot = watch.result()
+        finally:
+            if watch is not None:
+                watch.close()

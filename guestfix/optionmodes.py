@@ -66,9 +66,30 @@ def _not_with_input(command, param, flag):
                       "without -i (with -i, the disks come from SOURCE)", _input)
 
 
+def _not_with_resume(param, flag):
+    """migrate --resume NAME takes everything from the run it finishes."""
+    return OptionRule("migrate", param, flag, lambda p: not p["resume_name"],
+                      "without --resume (which finishes a run with that run's own settings)")
+
+
+RESUME_EXCLUDES = [("source", "SOURCE"), ("input_mode", "-i"), ("input_uri", "-ic"),
+                   ("output_mode", "-o"), ("output_storage", "-os"), ("output_uri", "-oc"),
+                   ("new_name", "-on"), ("output_format", "-of"), ("allocation", "-oa"),
+                   ("bridges", "--bridge"), ("networks", "--network"), ("macs", "--mac"),
+                   ("backup_dir", "--backup"), ("boot_check", "--boot-check"),
+                   ("start_early", "--start-early"), ("copy_bandwidth", "--copy-bandwidth"),
+                   ("package_paths", "--package"), ("online", "--online")]
+
 RULES = [
     # migrate
+    *[_not_with_resume(param, flag) for param, flag in RESUME_EXCLUDES],
     _remote_input("migrate"),
+    OptionRule("migrate", "start_early", "--start-early",
+               lambda p: p["output_mode"] == "libvirt",
+               "with -o libvirt (the guest runs in libvirt while its disks are copied into "
+               "the pool)", _output),
+    OptionRule("migrate", "copy_bandwidth", "--copy-bandwidth", lambda p: p["start_early"],
+               "with --start-early (it limits the copy made while the guest runs)"),
     OptionRule("migrate", "output_uri", "-oc", lambda p: p["output_mode"] == "libvirt",
                "with -o libvirt (where the domain is defined)", _output),
     OptionRule("migrate", "boot_timeout", "--boot-timeout", lambda p: p["boot_check"],

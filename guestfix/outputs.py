@@ -15,12 +15,14 @@ name ("" for the host's). A new output is a new class here.
 
 import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 
 from . import qemuimg
 from .domain import convert
 from .domain.define import connect, define, libvirt_bindings
 from .errors import GuestfixError, InputError, LibvirtError, UsageError
+from .runner import run
 from .storage import check_room
 
 
@@ -177,11 +179,13 @@ class LibvirtPool(Output):
                                hint="rename with -on NAME")
         except libvirt.libvirtError:
             pass
-        for disk in disks:
+        names = [self.file_name(d) for d in disks]
+        if self.opts.start_early:
+            names += [self.early_overlay_name(d) for d in disks]
+        for vol_name in names:
             try:
-                self.pool.storageVolLookupByName(self.file_name(disk))
-                raise LibvirtError(f"pool {pool_name} already has a volume "
-                                   f"{self.file_name(disk)}")
+                self.pool.storageVolLookupByName(vol_name)
+                raise LibvirtError(f"pool {pool_name} already has a volume {vol_name}")
             except libvirt.libvirtError:
                 pass
         free = self.pool.info()[3]
@@ -190,6 +194,11 @@ class LibvirtPool(Output):
                              f"the guest needs {self.needed_bytes() >> 20} MiB")
 
     def copy_disk(self, overlay, disk, monitor):
+        path = self._new_volume(disk)
+        self._write_disk(overlay, disk, path, monitor, create=False)
+        return self._entry(disk, path)
+
+    def _new_volume(self, disk):
         fmt, name = self.format_for(disk), self.file_name(disk)
         vol = self._create_volume(name, fmt, disk.virtual_size)
         self._volumes.append(vol)
@@ -197,8 +206,35 @@ class LibvirtPool(Output):
         if not os.path.exists(path):
             raise GuestfixError(f"pool {self.opts.output_storage}: volume {name} has no "
                                 "local path (only directory-like pools are supported)")
-        self._write_disk(overlay, disk, path, monitor, create=False)
-        return self._entry(disk, path)
+        return path
+
+    # -- --start-early (earlystart.py) ---------------------------------------------
+    def early_overlay_name(self, disk):
+        return f"{self.name}-{self.devmap.disk_name(disk.target)}.early.qcow2"
+
+    def place_early(self, overlay, disk):
+        """The empty volume, and the fix's overlay next to it for the guest
+        to run on until the copy pivots: (overlay path, report entry)."""
+        path = self._new_volume(disk)
+        early = os.path.join(os.path.dirname(path), self.early_overlay_name(disk))
+        self._files.append(early)
+        shutil.copyfile(overlay.path, early)
+        # the backing file named absolutely, as QEMU will open it from elsewhere
+        run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", disk.format,
+             "-b", os.path.abspath(disk.path), early])
+        return early, self._entry(disk, path)
+
+    def start(self):
+        libvirt = libvirt_bindings()
+        try:
+            self._domain.create()
+        except libvirt.libvirtError as e:
+            raise LibvirtError(f"libvirt could not start {self.name}: "
+                               f"{e.get_error_message()}") from None
+
+    def keep(self):
+        """The domain runs: from here on nothing of this run is undone."""
+        self._files, self._volumes, self._domain = [], [], None
 
     def _create_volume(self, name, fmt, size):
         root = ET.Element("volume")

@@ -121,14 +121,29 @@ def migrate_report(r, log_file):
     t.add_row("changes in the guest", str(len(r.fix.changes)) if r.fix else "0")
     t.add_row("domain", r.domain_xml)
     t.add_row("stages", ", ".join(f"{s['name']} {s['seconds']}s" for s in r.stages))
+    if r.early:
+        t.add_row("downtime", f"{r.downtime_seconds:.0f}s (source handed over -> guest started)")
+        for d in r.early["disks"]:
+            t.add_row(f"copied {d['target']}", f"on its volume {d['finished_seconds']:.0f}s "
+                                               "after the start")
     if r.boot:
         t.add_row("boot-check", f"{'PASS' if r.boot.passed else 'FAIL'} ({r.boot.stage}, "
                                 f"{r.boot.seconds:.0f}s)")
     t.add_row("log", log_file)
     console.print(t)
-    if r.defined:
+    if r.early:
+        console.print(f"{r.name} is running on its pool volumes.", highlight=False)
+    elif r.defined:
         console.print(f"Start it with: virsh start {r.name}", highlight=False)
     else:
         console.print(f"Define it with: guestfix define {r.domain_xml}", highlight=False)
     for n in (r.fix.notes if r.fix else []):
         console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
+
+
+def resumed(result):
+    for d in result["disks"]:
+        console.print(f"{d['target']}: on {d['volume']} ({d['finished']:.0f}s after the start)",
+                      highlight=False)
+    console.print(f"{result['name']} is running on its pool volumes; its overlays were removed.",
+                  highlight=False)

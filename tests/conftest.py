@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 
@@ -176,3 +177,39 @@ def libvirtd():
             return "qemu:///system"
         time.sleep(0.5)
     pytest.fail("libvirtd did not come up")
+
+
+POOL = "guestfix-test-pool"
+POOL_DIR = "/var/lib/libvirt/images/guestfix-test-pool"
+
+
+@pytest.fixture(scope="session")
+def pool(libvirtd):
+    virsh = ["virsh", "-c", libvirtd]
+    subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
+    subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
+    shutil.rmtree(POOL_DIR, ignore_errors=True)
+    subprocess.run(virsh + ["pool-define-as", POOL, "dir", "--target", POOL_DIR], check=True,
+                   capture_output=True)
+    subprocess.run(virsh + ["pool-build", POOL], check=True, capture_output=True)
+    subprocess.run(virsh + ["pool-start", POOL], check=True, capture_output=True)
+    yield POOL
+    subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
+    subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
+    shutil.rmtree(POOL_DIR, ignore_errors=True)
+
+
+def pool_volumes(libvirtd):
+    import libvirt
+    conn = libvirt.open(libvirtd)
+    try:
+        pool = conn.storagePoolLookupByName(POOL)
+        pool.refresh(0)
+        return sorted(pool.listVolumes())
+    finally:
+        conn.close()
+
+
+def domain_exists(libvirtd, name):
+    return subprocess.run(["virsh", "-c", libvirtd, "dominfo", name],
+                          capture_output=True).returncode == 0

@@ -37,7 +37,19 @@ REFUSED = [
     (["backup", "g.cfg", "-ic", "ssh://root@xenhost", "--to", "/tmp/b"], "-ic"),
     (["recover", "disk.img", "--finish", "--undo"], "--undo"),
     (["recover", "disk.img"], "--finish"),
+    (["migrate", "g.xml", "-o", "local", "-os", "/tmp", "--start-early"], "--start-early"),
+    (["migrate", "g.xml", "-os", "pool", "--copy-bandwidth", "5"], "--copy-bandwidth"),
 ]
+# --resume NAME takes its settings from the run it finishes: any other is refused
+RESUME_WITH = {"SOURCE": ["g.xml"], "-i": ["-i", "xl"], "-ic": ["-ic", "ssh://root@xenhost"],
+               "-o": ["-o", "local"], "-os": ["-os", "pool"], "-oc": ["-oc", "qemu:///system"],
+               "-on": ["-on", "web"], "-of": ["-of", "raw"], "-oa": ["-oa", "preallocated"],
+               "--bridge": ["--bridge", "br0"], "--network": ["--network", "default"],
+               "--mac": ["--mac", "00:16:3e:00:00:01:network:default"],
+               "--backup": ["--backup", "/tmp/b"], "--boot-check": ["--boot-check"],
+               "--start-early": ["--start-early"], "--copy-bandwidth": ["--copy-bandwidth", "5"],
+               "--package": ["--package", "/tmp"], "--online": ["--online"]}
+REFUSED += [(["migrate", "--resume", "web", *args], flag) for flag, args in RESUME_WITH.items()]
 
 # The same options where they belong: whatever fails next, it is not the rule.
 ACCEPTED = [
@@ -51,6 +63,8 @@ ACCEPTED = [
     ["fix", "no-such.img", "--dry-run"],
     ["backup", "no-such.xml", "--to", "/tmp/nowhere", "--md5"],
     ["inspect", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg"],
+    ["migrate", "no-such.xml", "-os", "pool", "--start-early", "--copy-bandwidth", "5", "--yes"],
+    ["migrate", "--resume", "no-such-guest", "--json"],
     ["backup", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg", "--to",
      "/tmp/nowhere"],
 ]

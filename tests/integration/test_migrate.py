@@ -4,7 +4,6 @@ byte-identical, partial outputs are removed, no domain is left defined."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,49 +11,16 @@ import time
 
 import pytest
 
-from conftest import REPO, checksums, copy_sample, disk_paths, guestfix
+from conftest import (POOL, POOL_DIR, REPO, checksums, copy_sample, disk_paths,
+                      domain_exists, guestfix, pool_volumes)
 
 pytestmark = pytest.mark.slow
-POOL = "guestfix-test-pool"
-POOL_DIR = "/var/lib/libvirt/images/guestfix-test-pool"
-
-
-@pytest.fixture(scope="module")
-def pool(libvirtd):
-    virsh = ["virsh", "-c", libvirtd]
-    subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
-    subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
-    shutil.rmtree(POOL_DIR, ignore_errors=True)
-    subprocess.run(virsh + ["pool-define-as", POOL, "dir", "--target", POOL_DIR], check=True,
-                   capture_output=True)
-    subprocess.run(virsh + ["pool-build", POOL], check=True, capture_output=True)
-    subprocess.run(virsh + ["pool-start", POOL], check=True, capture_output=True)
-    yield POOL
-    subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
-    subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
-    shutil.rmtree(POOL_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def source(sample_a, tmp_path_factory, state_dir):
     xml = copy_sample(sample_a, str(tmp_path_factory.mktemp("src")))
     return {"xml": xml, "disks": disk_paths(xml), "sums": checksums(disk_paths(xml))}
-
-
-def pool_volumes(libvirtd):
-    import libvirt
-    conn = libvirt.open(libvirtd)
-    try:
-        pool = conn.storagePoolLookupByName(POOL)
-        pool.refresh(0)
-        return sorted(pool.listVolumes())
-    finally:
-        conn.close()
-
-
-def domain_exists(libvirtd, name):
-    return subprocess.run(["virsh", "-c", libvirtd, "dominfo", name],
-                          capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
