@@ -29,6 +29,10 @@ def _boots(result):
     return "pass" if passed else f"FAIL ({stage})"
 
 
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
 def stage_medians(reports):
     """{stage title: median seconds} over the fix runs, in run order."""
     titles = [t["stage"] for t in reports[0]["timings"]]
@@ -107,6 +111,29 @@ def markdown(data):
                          f"{r['size'] / g / 1e6:.0f} MB/s | {r['bytes_read'] / 1e6:.0f} MB | "
                          f"{_s(c)}, {r['size'] / c / 1e6:.0f} MB/s | {g / c:.2f} |")
         lines.append("")
+    down = data.get("downtime")
+    if down:
+        lines += ["**6. Downtime, with and without `--start-early`**: guest (a) migrated into a "
+                  "libvirt pool (a type='qemu' domain), from guestfix's start (the Xen guest "
+                  "is stopped) to the domain started, and to its login prompt on the serial "
+                  f"console ({down['runs']} run(s) each). Plain: `migrate` then `virsh start`; "
+                  "early: `migrate --start-early --boot-check`, whose copy runs after the "
+                  "start and is held back until the login prompt shows. The large disk's "
+                  "extra data lies past the guest's partitions.", "",
+                  "| disk | plain: to start | plain: to login | early: to start | "
+                  "early: to login | early: copy done after start |",
+                  "|---|---|---|---|---|---|"]
+        for label, r in down.items():
+            if not isinstance(r, dict):
+                continue
+            copied = median_of(r["early"], "copied_after_start")
+            lines.append(f"| {label} | {_s(r['plain_median_to_start'])} | "
+                         f"{_s(r['plain_median_to_login'])} | {_s(r['early_median_to_start'])}"
+                         f" | {_s(r['early_median_to_login'])} | {_s(copied)} |")
+        growth = down["early_growth"] - 1
+        lines += ["", "Growth of the downtime to login from the small disk to the large: "
+                      f"plain {down['plain_growth'] - 1:+.0%}, early {growth:+.0%} (target: "
+                      f"early within ±10%, {'met' if abs(growth) <= 0.1 else 'missed'}).", ""]
     prof = data.get("profile")
     if prof and fix:
         layouts = [l for l in prof if l in fix]

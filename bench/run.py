@@ -1,7 +1,8 @@
 """`make bench`: guestfix against virt-v2v and the guide's manual route,
 same machine, same images, medians of several runs.
 
-    python bench/run.py [--runs N] [--only backup,remote,migrate,profile,fix] [--layouts a,b]
+    python bench/run.py [--runs N] [--only backup,remote,migrate,downtime,profile,fix]
+                        [--layouts a,b]
 
 Results go to bench/results.json, bench/RESULTS.md and the README's
 benchmark section. Needs root (page-cache drops, libvirtd) and the
@@ -16,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import backup_vs_cp  # noqa: E402
+import downtime  # noqa: E402
 import fix_vs_v2v  # noqa: E402
 import migrate_vs_manual  # noqa: E402
 import profile_fix  # noqa: E402
@@ -23,7 +25,7 @@ import remote_copy  # noqa: E402
 import report  # noqa: E402
 from lib import REPO, BenchError, log, machine_info  # noqa: E402
 
-PARTS = ("backup", "remote", "migrate", "profile", "fix")
+PARTS = ("backup", "remote", "migrate", "downtime", "profile", "fix")
 
 
 def main():
@@ -54,11 +56,12 @@ def main():
         "backup": lambda: backup_vs_cp.run(args.workdir, args.runs),
         "remote": lambda: remote_copy.run(args.workdir, args.runs),
         "migrate": lambda: migrate_vs_manual.run(args.workdir, args.runs),
+        "downtime": lambda: downtime.run(args.workdir, args.runs),
         "profile": lambda: profile_fix.run(args.runs, layouts),
         "fix": lambda: fix_vs_v2v.run(args.workdir, args.runs, layouts),
     }
-    keys = {"backup": "backup_vs_cp", "remote": "remote_copy", "migrate": "migrate_vs_manual", "profile": "profile",
-            "fix": "fix_vs_v2v"}
+    keys = {"backup": "backup_vs_cp", "remote": "remote_copy", "migrate": "migrate_vs_manual",
+            "downtime": "downtime", "profile": "profile", "fix": "fix_vs_v2v"}
     for part in PARTS:
         if part not in parts:
             continue

@@ -10,7 +10,9 @@ downtime grows with the disks. With --start-early (-o libvirt):
      ends here;
   3. libvirt's block copy (QEMU's mirror job) copies each whole chain into
      its volume while the guest runs, the guest's new writes included, and
-     libvirt pivots the disk to the volume once the two are in step;
+     libvirt pivots the disk to the volume once the two are in step (with
+     --boot-check the copies are held back until the login prompt shows:
+     the boot is what the downtime waits for);
   4. the persistent definition names the volumes and the overlays are
      removed.
 
@@ -32,7 +34,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 
 from . import qemuimg
-from .bootcheck import LOGIN_RE, BootResult
+from .bootcheck import LOGIN_RE, BootResult, stage_reached
 from .domain.define import connect, libvirt_bindings
 from .errors import CopyIncomplete, InputError, LibvirtError
 from .faults import fault_point
@@ -122,12 +124,22 @@ def unfinished_message(name, what):
             f"the pool yet; `guestfix migrate --resume {name}` finishes the copy")
 
 
-class LiveCopy:
-    """The copies of a running early-started domain into its volumes."""
+# While the guest boots its copies are held to this (MiB/s): the boot's own
+# reads compete with them for the same disks and CPUs, and the boot is what
+# the downtime waits for.
+HELD_BANDWIDTH = 1
 
-    def __init__(self, state, conn, monitor):
+
+class LiveCopy:
+    """The copies of a running early-started domain into its volumes.
+
+    With `boot` (a ConsoleWatch, from --boot-check) the copies are held back
+    until the login prompt shows or `boot_deadline` (time.time()) passes."""
+
+    def __init__(self, state, conn, monitor, boot=None, boot_deadline=0.0):
         self.libvirt = libvirt_bindings()
         self.state, self.conn, self.monitor = state, conn, monitor
+        self.boot, self.boot_deadline = boot, boot_deadline
         try:
             self.dom = conn.lookupByName(state.name)
         except self.libvirt.libvirtError:
@@ -183,6 +195,8 @@ class LiveCopy:
                 if not self.dom.isActive():       # shut down meanwhile: copy offline
                     self._copy_offline()
                     return
+                if self.boot is not None:
+                    self._release_after_boot(pending)
                 for disk in list(pending):
                     state = self.where(disk)
                     if state == "copying":
@@ -204,12 +218,34 @@ class LiveCopy:
                             "nothing was pivoted"))
                 time.sleep(POLL_SECONDS)
 
+    def _booting(self):
+        return self.boot is not None and self.boot.login_at is None and \
+            time.time() < self.boot_deadline and self.boot.reading()
+
+    def _release_after_boot(self, pending):
+        """Once the guest has booted, its copies go at --copy-bandwidth
+        (or as fast as the host goes)."""
+        if self._booting():
+            return
+        for disk in pending:
+            if self.where(disk) in ("copying", "ready"):
+                try:
+                    self.dom.blockJobSetSpeed(disk.target, self.state.bandwidth, 0)
+                except self.libvirt.libvirtError:
+                    pass        # the job just ended; the loop sees how
+        self.boot = None
+        self.monitor.note("the guest has booted: its disks are copied at full speed"
+                          if not self.state.bandwidth else
+                          f"the guest has booted: its disks are copied at "
+                          f"{self.state.bandwidth} MiB/s")
+
     def _start_copy(self, disk):
         reset_volume(disk)
         dest = ET.Element("disk", {"type": "file"})
         ET.SubElement(dest, "source", {"file": disk.volume})
         ET.SubElement(dest, "driver", {"type": disk.format})
-        params = {"bandwidth": self.state.bandwidth << 20} if self.state.bandwidth else {}
+        bandwidth = HELD_BANDWIDTH if self._booting() else self.state.bandwidth
+        params = {"bandwidth": bandwidth << 20} if bandwidth else {}
         flags = (self.libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
                  # a persistent domain's copy: it does not outlive the QEMU process
                  self.libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB)
@@ -358,15 +394,19 @@ class ConsoleWatch:
             if self.login_at is None and LOGIN_RE.search(self.text.replace("\r", "")):
                 self.login_at = round(time.time() - self.started, 1)
 
+    def reading(self):
+        return self._thread.is_alive()
+
     def wait_for_login(self, deadline):
-        while self.login_at is None and time.time() < deadline and self._thread.is_alive():
+        while self.login_at is None and time.time() < deadline and self.reading():
             time.sleep(POLL_SECONDS)
         return self.login_at
 
     def result(self):
         lines = [l for l in self.text.replace("\r", "").splitlines() if l.strip()]
-        return BootResult(passed=self.login_at is not None,
-                          stage="login" if self.login_at is not None else "not seen",
+        seen = self.login_at is not None
+        return BootResult(passed=seen,
+                          stage="login" if seen else stage_reached(self.text, "", False, False),
                           seconds=self.login_at or 0.0, tail="\n".join(lines[-25:]),
                           console=self.text)
 

@@ -282,11 +282,19 @@ class Migration:
             report.downtime_seconds = round(time.monotonic() - self.started, 1)
             monitor.note(f"downtime: {report.downtime_seconds:.0f}s (the guest runs; "
                          "its disks are copied now)")
-        watch = earlystart.ConsoleWatch(opts.output_uri, report.name, self.early.started) \
-            if opts.boot_check else None
+        watch = None
+        if opts.boot_check:
+            try:
+                watch = earlystart.ConsoleWatch(opts.output_uri, report.name, self.early.started)
+            except GuestfixError as e:      # the guest runs: its copy matters more
+                monitor.note(f"boot-check: {e}")
+                report.boot = bootcheck.BootResult(passed=False, stage="console unreadable",
+                                                   seconds=0.0)
         try:
             with self.stage(report, "live-copy", "copying the disks while the guest runs"):
-                disks = earlystart.LiveCopy(self.early, self.output.conn, monitor).run()
+                disks = earlystart.LiveCopy(
+                    self.early, self.output.conn, monitor, boot=watch,
+                    boot_deadline=self.early.started + opts.boot_timeout).run()
             report.early = {"bandwidth_mib_s": opts.copy_bandwidth or None,
                             "disks": [{"target": d.target, "volume": d.volume,
                                        "finished_seconds": d.finished} for d in disks]}

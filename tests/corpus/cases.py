@@ -455,6 +455,19 @@ def _remote_uri_path(d, _images):
             "/etc/xen/web.cfg", "--to", os.path.join(d, "b")]
 
 
+@case("start-early-into-a-directory", "early start", "migrate -o local --start-early", 2,
+      "--start-early applies only with -o libvirt")
+def _start_early_local(d, _images):
+    xml = write(d, "web.xml", "<domain type='xen'><name>web</name><devices/></domain>")
+    return ["migrate", xml, "-o", "local", "-os", d, "--start-early", "--json"]
+
+
+@case("resume-with-nothing-to-resume", "early start", "migrate --resume NAME", 3,
+      "no unfinished early start of never-started")
+def _resume_nothing(d, _images):
+    return ["migrate", "--resume", "never-started", "--json"]
+
+
 # -- the table as documentation ---------------------------------------------------------
 HEADER = """# Reliability: hostile and broken inputs
 
@@ -487,6 +500,9 @@ Covered by other tests, because they need a whole guest or libvirtd:
 | remote source: the connection dropped mid-copy | tests/test_remote.py | 13 |
 | remote source: Ctrl-C while a disk is read from the host | tests/test_remote.py | 130 |
 | remote source: disk paths with spaces and shell syntax (run as data only) | tests/test_remote.py | 0 |
+| early start: killed before the domain starts (everything undone) | tests/integration/test_early_start.py | 130 |
+| early start: killed during the copy (the guest runs on its overlays; `--resume`) | tests/integration/test_early_start.py | killed, then 0 |
+| early start: killed after the pivot, before the clean-up (`--resume` cleans up) | tests/integration/test_early_start.py | killed, then 0 |
 """
 
 
