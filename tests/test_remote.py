@@ -251,7 +251,10 @@ def _migrate_with_backup_paused(h, tmp_path):
             "-os", str(out), "--backup", str(kept), "--yes", "--log",
             str(tmp_path / "migrate.log")]),
         cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
-        env=dict(os.environ, GUESTFIX_FAULT="pause@remote:streaming"))
+        env=dict(os.environ, GUESTFIX_FAULT="pause@remote:streaming"),
+        # a suite started in the background inherits SIGINT ignored, and
+        # Python then leaves it so: the Ctrl-C test needs it delivered
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while "stalled at remote:streaming" not in open(log.name).read():
         assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
