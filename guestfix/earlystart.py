@@ -109,9 +109,6 @@ class EarlyState:
         data["disks"] = [EarlyDisk(**d) for d in data.get("disks", [])]
         return cls(**data)
 
-    def exists(self):
-        return os.path.exists(state_path(self.name))
-
     def remove(self):
         try:
             os.unlink(state_path(self.name))
@@ -148,16 +145,15 @@ class LiveCopy:
                                ", ".join(d.overlay for d in state.disks)) from None
 
     def _disk_element(self, disk, flags=0):
-        root = ET.fromstring(self.dom.XMLDesc(flags))
-        for el in root.findall("./devices/disk"):
+        for el in ET.fromstring(self.dom.XMLDesc(flags)).findall("./devices/disk"):
             target = el.find("target")
             if target is not None and target.get("dev") == disk.target:
-                return root, el
+                return el
         raise LibvirtError(f"domain {self.state.name} has no disk {disk.target}")
 
     def where(self, disk):
         """'volume', 'ready' (copy in step), 'copying', or 'overlay'."""
-        _root, el = self._disk_element(disk)
+        el = self._disk_element(disk)
         source = el.find("source")
         if source is not None and source.get("file") == disk.volume:
             return "volume"
@@ -288,7 +284,7 @@ class LiveCopy:
             self.state.save()
 
     def _persistent_source(self, disk):
-        _root, el = self._disk_element(disk, self.libvirt.VIR_DOMAIN_XML_INACTIVE)
+        el = self._disk_element(disk, self.libvirt.VIR_DOMAIN_XML_INACTIVE)
         source = el.find("source")
         return source.get("file") if source is not None else ""
 

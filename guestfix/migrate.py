@@ -247,10 +247,10 @@ class Migration:
             raise UsageError("--start-early needs the disks on this host for the guest to run "
                              "on: add --backup DIR (the guest then runs on the verified "
                              "copies while they are copied into the pool)")
-        state = earlystart.EarlyState(name=self.opts.new_name or guest.name, uri="", pool="")
-        if state.exists():
-            raise UsageError(f"an early start of {state.name} is unfinished",
-                             hint=f"guestfix migrate --resume {state.name}")
+        name = self.opts.new_name or guest.name
+        if os.path.exists(earlystart.state_path(name)):
+            raise UsageError(f"an early start of {name} is unfinished",
+                             hint=f"guestfix migrate --resume {name}")
 
     def _place_early(self, fixed, kvm_disks, report):
         """The fix overlays next to their empty volumes; the state that
