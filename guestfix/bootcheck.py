@@ -37,7 +37,7 @@ DEFAULT_MAC = "52:54:00:6b:3c:01"
 # own, nothing in it comes from the guest.
 PROBE_SCRIPT = f"""#!/bin/sh
 # guestfix boot-check probe: report how the guest booted on the serial port.
-out=/dev/ttyS0
+report=/run/guestfix-boot-probe.txt
 dmesg -n 1 2>/dev/null
 systemctl is-system-running --wait >/dev/null 2>&1
 {{
@@ -51,7 +51,15 @@ for n in /sys/class/net/*; do
 done
 echo "{MARK} cmdline $(cat /proc/cmdline)"
 echo "{MARK} end"
-}} > $out 2>&1
+}} > $report 2>&1
+# A getty that starts (or restarts) on the serial port hangs the line up
+# (vhangup), and a hung-up descriptor writes nothing more: the port is
+# opened afresh for each copy of the report, and the copies repeat, so one
+# cut short is followed by a whole one. The watcher stops at the first whole one.
+for attempt in 1 2 3 4 5 6; do
+  cat $report > /dev/ttyS0 2>/dev/null
+  sleep 10
+done
 """
 
 PROBE_UNIT = f"""[Unit]
@@ -111,35 +119,49 @@ def install_probe(session):
 
 
 def parse_probe(console):
-    probe = {"mounts": [], "swap": [], "failed": [], "nics": [], "state": "", "cmdline": "",
-             "complete": False}
+    """The last whole report (begin ... end) in the console, else the last partial one."""
+    whole = current = None
     for line in console.splitlines():
         i = line.find(MARK + " ")
         if i < 0:
             continue
         words = line[i + len(MARK) + 1:].strip().split(" ", 1)
         key, rest = words[0], (words[1] if len(words) > 1 else "")
-        if key == "mount":
-            parts = rest.split()
-            if len(parts) >= 3:
-                probe["mounts"].append({"target": parts[0].replace("\\x20", " "),
-                                        "source": parts[1], "fstype": parts[2]})
-        elif key == "swap":
-            probe["swap"].append(rest.strip())
-        elif key == "failed":
-            probe["failed"].append(rest.strip())
-        elif key == "nic":
-            parts = rest.split()
-            if len(parts) >= 2 and parts[0] != "lo":
-                probe["nics"].append({"name": parts[0], "mac": parts[1],
-                                      "state": parts[2] if len(parts) > 2 else ""})
-        elif key == "state":
-            probe["state"] = rest.strip()
-        elif key == "cmdline":
-            probe["cmdline"] = rest.strip()
-        elif key == "end":
-            probe["complete"] = True
-    return probe
+        if key == "begin":
+            current = _empty_probe()
+        elif current is not None:
+            _read_probe_line(current, key, rest)
+            if key == "end":
+                whole = current
+    return whole or current or _empty_probe()
+
+
+def _empty_probe():
+    return {"mounts": [], "swap": [], "failed": [], "nics": [], "state": "", "cmdline": "",
+            "complete": False}
+
+
+def _read_probe_line(probe, key, rest):
+    if key == "mount":
+        parts = rest.split()
+        if len(parts) >= 3:
+            probe["mounts"].append({"target": parts[0].replace("\\x20", " "),
+                                    "source": parts[1], "fstype": parts[2]})
+    elif key == "swap":
+        probe["swap"].append(rest.strip())
+    elif key == "failed":
+        probe["failed"].append(rest.strip())
+    elif key == "nic":
+        parts = rest.split()
+        if len(parts) >= 2 and parts[0] != "lo":
+            probe["nics"].append({"name": parts[0], "mac": parts[1],
+                                  "state": parts[2] if len(parts) > 2 else ""})
+    elif key == "state":
+        probe["state"] = rest.strip()
+    elif key == "cmdline":
+        probe["cmdline"] = rest.strip()
+    elif key == "end":
+        probe["complete"] = True
 
 
 def stage_reached(console, firmware, probe_complete, login_seen, boot_code=True):

@@ -35,3 +35,17 @@ def test_stages():
     assert stage_reached("Welcome to Debian GNU/Linux 12 (bookworm)!\n", fw_booting, False,
                          False) == "userspace"
     assert stage_reached("", fw_booting, True, True) == "login"
+
+
+def test_a_report_cut_short_by_a_getty_hangup_is_replaced_by_the_next_whole_one():
+    # agetty's vhangup cuts the first copy; the probe writes the report again
+    console = ("GUESTFIX-PROBE begin\nGUESTFIX-PROBE state running\n"
+               "Debian GNU/Linux 12 xenguest-xk ttyS0\n\nxenguest-xk login: "
+               "GUESTFIX-PROBE begin\nGUESTFIX-PROBE state running\n"
+               "GUESTFIX-PROBE mount / /dev/vda2 ext4\nGUESTFIX-PROBE end\n"
+               "GUESTFIX-PROBE begin\nGUESTFIX-PROBE state runn")
+    p = parse_probe(console)
+    assert p["complete"] and p["state"] == "running"
+    assert p["mounts"] == [{"target": "/", "source": "/dev/vda2", "fstype": "ext4"}]
+    cut = parse_probe("GUESTFIX-PROBE begin\nGUESTFIX-PROBE state running\nlogin: ")
+    assert not cut["complete"] and cut["state"] == "running"
