@@ -59,6 +59,13 @@ def tcg_option(f):
                              "KVM is missing or nested.")(f)
 
 
+def max_parallel_option(f):
+    return click.option("--max-parallel", type=click.IntRange(1), metavar="N",
+                        help="At most N fixes and migrations at once on this host; a run "
+                             "waits for a free slot (default: one per core and per 2 GiB "
+                             "of available memory).")(f)
+
+
 def package_options(f):
     f = click.option("--online", is_flag=True,
                      help="Let the guest install a missing kernel or boot loader from its "
@@ -161,11 +168,12 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode,
 @click.option("--direct-boot", "direct_boot_dir", metavar="DIR",
               help="Also copy the boot kernel and initrd to DIR for direct kernel boot "
                    "(for disks that cannot carry boot code).")
+@max_parallel_option
 @package_options
 @tcg_option
 def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, direct_boot_dir,
-        package_paths, online, tcg):
-    from . import disks, fixer, progress, render
+        max_parallel, package_paths, online, tcg):
+    from . import disks, fixer, progress, render, slots
     from .domain.model import Domain
     from .packages import PackageSource
     from .session import tcg_requested
@@ -182,8 +190,9 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
     boot_args = Domain.from_file(domain).boot_args() if domain else ""
     opts = fixer.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
                             dry_run=dry_run, boot_args=boot_args)
-    report = fixer.fix_disks(found, devmap, monitor, opts, confirm=confirm,
-                             direct_boot_dir=direct_boot_dir)
+    with slots.held(max_parallel, f"fix {' '.join(disk_paths) or domain}", monitor):
+        report = fixer.fix_disks(found, devmap, monitor, opts, confirm=confirm,
+                                 direct_boot_dir=direct_boot_dir)
     if json_mode:
         _emit_json(report.as_dict())
     else:
@@ -375,6 +384,13 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
               help="Limit each disk's copy while the guest runs (--start-early).")
 @click.option("--resume", "resume_name", metavar="NAME",
               help="Finish the copy of an interrupted --start-early of NAME (no SOURCE).")
+@click.option("--dry-run", is_flag=True,
+              help="Fix on throwaway overlays and show the changes and the KVM domain; "
+                   "write nothing.")
+@click.option("--skip-migrated", is_flag=True,
+              help="If the destination holds this source's guest, migrated by guestfix "
+                   "(the marker in its domain's metadata), report it and do nothing.")
+@max_parallel_option
 @click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True)
 @click.option("--emulator", default="", help="Emulator path for the KVM domain.")
 @click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
@@ -386,8 +402,9 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
 @tcg_option
 def migrate(source, input_mode, input_uri, output_mode, output_storage, output_uri, new_name,
             output_format, allocation, bridges, networks, macs, map_file, backup_dir, boot_check,
-            boot_timeout, start_early, copy_bandwidth, resume_name, virt_type, emulator,
-            allow_backing, log_file, yes, json_mode, package_paths, online, tcg):
+            boot_timeout, start_early, copy_bandwidth, resume_name, dry_run, skip_migrated,
+            max_parallel, virt_type, emulator, allow_backing, log_file, yes, json_mode,
+            package_paths, online, tcg):
     from . import migrate as migrate_mod, progress, render
     from .domain import networks as netmap
     from .errors import BootCheckFailed
@@ -407,8 +424,9 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
         backup_dir=backup_dir or "", boot_check=boot_check, boot_timeout=boot_timeout,
         tcg=tcg_requested(tcg), virt_type=virt_type, emulator=emulator,
         allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online),
-        start_early=start_early, copy_bandwidth=copy_bandwidth or 0)
-    confirm = _confirmation(
+        start_early=start_early, copy_bandwidth=copy_bandwidth or 0, dry_run=dry_run,
+        skip_migrated=skip_migrated, max_parallel=max_parallel or 0)
+    confirm = None if dry_run else _confirmation(
         "Create the migrated guest with these changes?", yes, json_mode,
         UsageError("migrate writes a new guest and there is no terminal to ask",
                    hint="pass --yes"))
@@ -466,7 +484,10 @@ def main(argv=None):
         click.echo(interrupt_message(_command), err=True)
         sys.exit(errors.INTERRUPTED)
     except click.ClickException as e:
-        e.show()
+        # one line, as every other error (click's own shows the usage first)
+        where = f"guestfix {_command} --help" if _command else "guestfix --help"
+        hint = f" (see {where})" if isinstance(e, click.UsageError) else ""
+        click.echo(f"guestfix: error: {e.format_message()}{hint}", err=True)
         sys.exit(e.exit_code)
     except GuestfixError as e:
         if _debug:

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from . import qemuimg
 from .bootcheck import LOGIN_RE, BootResult, stage_reached
 from .domain.define import connect, libvirt_bindings
-from .errors import CopyIncomplete, InputError, LibvirtError
+from .errors import CopyIncomplete, InputError, LibvirtError, UsageError
 from .faults import fault_point
 from .fsutil import write_atomically
 from .runner import run
@@ -47,6 +47,13 @@ POLL_SECONDS = 0.5
 def state_path(name):
     base = os.environ.get("GUESTFIX_STATE_DIR", "/var/lib/guestfix")
     return os.path.join(base, "early", f"{name}.json")
+
+
+def refuse_unfinished(name):
+    """A new run for NAME while its early start is unfinished is refused."""
+    if os.path.exists(state_path(name)):
+        raise UsageError(f"an early start of {name} is unfinished",
+                         hint=f"guestfix migrate --resume {name}")
 
 
 @dataclass

@@ -4,7 +4,10 @@ A straight line of stages, each with its own entry in the report and the
 log:
 
     source      read the domain, open the disks read-only      sources.py
-                (here, or on the Xen host over ssh)            remote.py
+                (here, or on the Xen host over ssh); with      remote.py
+                --skip-migrated, a destination that records    domain/marker.py
+                this source ends the run here
+    slot        wait for one of this host's slots              slots.py
     backup      (--backup) a verified copy of both; a remote   backup.py
                 guest is then read from these copies
     fix         the fix, on overlays over the originals;       fixer.py
@@ -12,7 +15,9 @@ log:
                 disks read over ssh range by range
     copy        overlay + original -> the destination (a       outputs.py
                 remote disk: streamed once, the fix on top)
-    domain      the KVM domain written (-o local) or defined   domain/, outputs.py
+    domain      the KVM domain, with guestfix's record in its  domain/, outputs.py
+                <metadata>, written (-o local) or defined
+                (--dry-run: shown, and the run ends)
     boot-check  (--boot-check) boot it, wait for login         bootcheck.py
 
 With --start-early the copy moves after the start (earlystart.py):
@@ -33,14 +38,15 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from . import assembly, bootcheck, earlystart, fixer
+from . import assembly, bootcheck, earlystart, fixer, slots
 from . import backup as backup_mod
 from .diskimage import Disk
-from .domain import convert
+from .domain import convert, marker
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
-from .errors import Aborted, CopyIncomplete, GuestfixError, UsageError
+from .errors import Aborted, CopyIncomplete, GuestfixError, InputError, UsageError
 from .faults import fault_point
 from .outputs import output_for
 from .signals import signals_held
@@ -68,6 +74,9 @@ class MigrateOptions:
     packages: object = None              # PackageSource for a missing kernel/boot loader
     start_early: bool = False            # start on the overlays, copy while it runs
     copy_bandwidth: int = 0              # MiB/s per disk for that copy (0: unlimited)
+    dry_run: bool = False                # fix on throwaway overlays, write nothing
+    skip_migrated: bool = False          # a destination with this run's marker: done
+    max_parallel: int = 0                # slots on this host (0: slots.default_max_parallel)
 
 
 @dataclass
@@ -89,6 +98,11 @@ class MigrateReport:
     # written, ready to start (the start itself is then the user's)
     downtime_seconds: float = None
     early: dict = None       # --start-early: when each disk ran on its volume
+    dry_run: bool = False
+    already_migrated: dict = None   # --skip-migrated: the marker found at the destination
+    slot: dict = None               # which of the host's slots, and how long the wait was
+    domain_before: str = ""         # the source domain, as read (libvirt XML)
+    domain_after: str = ""          # the KVM domain, as written or (--dry-run) as it would be
 
     def as_dict(self):
         return {"source": self.source, "host": self.host, "name": self.name,
@@ -100,7 +114,10 @@ class MigrateReport:
                 "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
                 "notes": self.fix.notes if self.fix else [],
                 "fix_timings": self.fix.timings if self.fix else [],
-                "boot_check": self.boot.as_dict() if self.boot else None}
+                "boot_check": self.boot.as_dict() if self.boot else None,
+                "dry_run": self.dry_run, "already_migrated": self.already_migrated,
+                "slot": self.slot, "domain_before": self.domain_before,
+                "domain_after": self.domain_after}
 
 
 def default_log_path(source, new_name):
@@ -125,6 +142,11 @@ class Migration:
         report = MigrateReport(source=source_arg, output=self.opts.output_mode)
         self.started = time.monotonic()
         self.early = None        # the EarlyState once --start-early has one
+        # the host's slot, once taken, is held to the end (the clean-up included)
+        with contextlib.ExitStack() as self.exit_stack:
+            return self._run(source_arg, report)
+
+    def _run(self, source_arg, report):
         try:
             self._stages(source_arg, report)
             return report
@@ -153,7 +175,8 @@ class Migration:
     @contextlib.contextmanager
     def stage(self, report, name, title):
         """Record a stage's timing; `fault_point` lets tests kill us here."""
-        entry = {"name": name, "seconds": None, "ok": False}
+        entry = {"name": name, "seconds": None, "ok": False,
+                 "started": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
         report.stages.append(entry)
         started = time.monotonic()
         try:
@@ -165,26 +188,59 @@ class Migration:
             entry["seconds"] = round(time.monotonic() - started, 1)
 
     def _stages(self, source_arg, report):
+        opts = self.opts
+        with self.stage(report, "source", "reading the source guest"):
+            guest = self.source.open(source_arg)
+            report.name = opts.new_name or guest.name
+            report.host = str(guest.host or "")
+            report.domain_before = guest.xml_text
+            record = marker.describe(guest, opts.input_mode, opts.input_uri)
+            if opts.skip_migrated:
+                report.already_migrated = self._migrated_before(report.name, record)
+                if report.already_migrated:
+                    self.monitor.note(f"{report.name} was migrated from this source on "
+                                      f"{report.already_migrated['migrated']}: nothing to do")
+                    return
+            if opts.start_early:
+                self.check_early(guest)
+            # partition images on a remote host are assembled from the
+            # backup's local copies; anything else is checked now
+            if not (guest.host and opts.backup_dir):
+                assembly.check_servable(guest.layout)
+            for a in guest.layout.assemblies:
+                report.assembled.append(a.describe())
+                self.monitor.note(f"assembled: {a.describe()}")
+            self.output.prepare(report.name, assembly.planned_disks(guest.layout),
+                                guest.devmap)
+        with self.stage(report, "slot", "taking one of this host's migration slots"):
+            slot = self.exit_stack.enter_context(
+                slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor))
+            report.slot = slot.as_dict()
+        self._work(guest, record, report)
+
+    def _migrated_before(self, name, record):
+        """The destination's marker when it records this same source (then
+        the migration is done), None when there is nothing there."""
+        previous = self.output.previous_migration(name)
+        if previous is None or not previous.same_source(record):
+            return None        # prepare() refuses whatever is in the way
+        # defined with its record, but maybe still running on its overlays
+        earlystart.refuse_unfinished(name)
+        changed = previous.changed_disks(record)
+        if changed:
+            raise InputError(f"{name} was migrated from {record.source} on "
+                             f"{previous.migrated}, but the source's disks changed since "
+                             f"({', '.join(changed)})",
+                             hint="to migrate it again, remove the migrated guest first")
+        return previous.as_dict()
+
+    def _work(self, guest, record, report):
         opts, monitor = self.opts, self.monitor
         with contextlib.ExitStack() as disks_scope:
-            with self.stage(report, "source", "reading the source guest"):
-                guest = self.source.open(source_arg)
-                report.name = opts.new_name or guest.name
-                report.host = str(guest.host or "")
-                if opts.start_early:
-                    self.check_early(guest)
-                # partition images on a remote host are assembled from the
-                # backup's local copies; anything else is checked now
-                if not (guest.host and opts.backup_dir):
-                    assembly.check_servable(guest.layout)
-                for a in guest.layout.assemblies:
-                    report.assembled.append(a.describe())
-                    monitor.note(f"assembled: {a.describe()}")
-                self.output.prepare(report.name, assembly.planned_disks(guest.layout),
-                                    guest.devmap)
             if opts.backup_dir:
                 with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
                     kept = self.source.backup(guest, opts.backup_dir, monitor)
+                    record.add_checksums({d["target"]: d["sha256"] for d in kept.disks})
                     if guest.host:
                         # verified copies of the host's disks: the fix and the
                         # copy read those, and the data crosses the network once
@@ -202,9 +258,13 @@ class Migration:
                 report.fix = fixed.report
                 report.fix_read_from_host = [d.remote.ranges_read() for d in kvm_disks
                                              if d.remote is not None]
-                if self.confirm is not None and not self.confirm(fixed.report):
+                if not opts.dry_run and self.confirm is not None and \
+                        not self.confirm(fixed.report):
                     raise Aborted("declined: nothing was written")
-            if opts.start_early:
+            if opts.dry_run:
+                disk_sources = {d.target: (self.output.planned_path(d), self.output.format_for(d))
+                                for d in kvm_disks}
+            elif opts.start_early:
                 with self.stage(report, "overlays", "placing the fixed overlays in the pool"):
                     disk_sources = self._place_early(fixed, kvm_disks, report)
             else:
@@ -215,7 +275,8 @@ class Migration:
                             report.read_from_host.append(disk.remote.stats)
                     fault_point("migrate:copied")
                 disk_sources = {d["xen_target"]: (d["path"], d["format"]) for d in report.disks}
-        with self.stage(report, "domain", "writing the KVM domain"):
+        with self.stage(report, "domain", "writing the KVM domain" if not opts.dry_run
+                        else "the KVM domain (not written: --dry-run)"):
             domain = guest.domain
             merge_partition_images(domain, {
                 a.target: [d.target for _n, d in a.parts]
@@ -224,7 +285,13 @@ class Migration:
                 virt_type=opts.virt_type, emulator=opts.emulator,
                 output_uri=self.output.emulator_uri, new_name=opts.new_name,
                 network_map=opts.network_map, disk_overrides=disk_sources))
-            report.domain_xml = self.output.write_domain(domain.to_string())
+            record.migrated = marker.utc_now()
+            marker.stamp(domain, record)
+            report.domain_after = domain.to_string()
+            if opts.dry_run:
+                report.dry_run = True
+                return
+            report.domain_xml = self.output.write_domain(report.domain_after)
             report.defined = self.output.defines
         if opts.start_early:
             self._run_early(report)
@@ -247,10 +314,7 @@ class Migration:
             raise UsageError("--start-early needs the disks on this host for the guest to run "
                              "on: add --backup DIR (the guest then runs on the verified "
                              "copies while they are copied into the pool)")
-        name = self.opts.new_name or guest.name
-        if os.path.exists(earlystart.state_path(name)):
-            raise UsageError(f"an early start of {name} is unfinished",
-                             hint=f"guestfix migrate --resume {name}")
+        earlystart.refuse_unfinished(self.opts.new_name or guest.name)
 
     def _place_early(self, fixed, kvm_disks, report):
         """The fix overlays next to their empty volumes; the state that

@@ -78,12 +78,29 @@ RESUME_EXCLUDES = [("source", "SOURCE"), ("input_mode", "-i"), ("input_uri", "-i
                    ("bridges", "--bridge"), ("networks", "--network"), ("macs", "--mac"),
                    ("backup_dir", "--backup"), ("boot_check", "--boot-check"),
                    ("start_early", "--start-early"), ("copy_bandwidth", "--copy-bandwidth"),
-                   ("package_paths", "--package"), ("online", "--online")]
+                   ("package_paths", "--package"), ("online", "--online"),
+                   ("dry_run", "--dry-run"), ("skip_migrated", "--skip-migrated"),
+                   ("max_parallel", "--max-parallel")]
+
+
+def _not_with_dry_run(param, flag, why):
+    """migrate --dry-run stops after the fix and the domain: nothing is written."""
+    return OptionRule("migrate", param, flag, lambda p: not p["dry_run"],
+                      f"without --dry-run ({why})")
+
+
+DRY_RUN_EXCLUDES = [
+    ("yes", "--yes", "a dry run writes nothing, so there is nothing to confirm"),
+    ("backup_dir", "--backup", "a backup is written"),
+    ("boot_check", "--boot-check", "there is no migrated guest to boot"),
+    ("start_early", "--start-early", "nothing is started"),
+]
 
 RULES = [
     # migrate
     *[_not_with_resume(param, flag) for param, flag in RESUME_EXCLUDES],
     _remote_input("migrate"),
+    *[_not_with_dry_run(param, flag, why) for param, flag, why in DRY_RUN_EXCLUDES],
     OptionRule("migrate", "start_early", "--start-early",
                lambda p: p["output_mode"] == "libvirt",
                "with -o libvirt (the guest runs in libvirt while its disks are copied into "

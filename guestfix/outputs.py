@@ -2,8 +2,11 @@
 
 One class per output mode (-o), behind one interface:
 
+    previous_migration(name)       guestfix's marker in a domain already
+                                   there (domain/marker.py), or None
     prepare(name, disks, devmap)   refuse before any work: existing outputs,
                                    no room, no pool
+    planned_path(disk)             where copy_disk would put it (--dry-run)
     copy_disk(overlay, disk, monitor) -> the new disk's entry in the report
     write_domain(xml_text) -> where the domain went
     undo()                         remove everything this run created
@@ -19,8 +22,9 @@ import shutil
 import xml.etree.ElementTree as ET
 
 from . import qemuimg
-from .domain import convert
+from .domain import convert, marker
 from .domain.define import connect, define, libvirt_bindings
+from .domain.model import read_text_file
 from .errors import GuestfixError, InputError, LibvirtError, UsageError
 from .runner import run
 from .storage import check_room
@@ -88,6 +92,16 @@ class Output:
                 os.close(fd)
 
     # -- the interface ----------------------------------------------------------
+    def previous_migration(self, name):
+        text = self.existing_domain(name)
+        return marker.read(text) if text else None
+
+    def existing_domain(self, name):
+        raise NotImplementedError
+
+    def planned_path(self, disk):
+        raise NotImplementedError
+
     def prepare(self, name, disks, devmap):
         if not re.match(r"^[\w.+-]+$", name):
             raise InputError(f"domain name {name!r} is not usable as a file name")
@@ -131,8 +145,15 @@ class LocalDirectory(Output):
                 raise InputError(f"{path} already exists")
         check_room(d, self.needed_bytes())
 
+    def existing_domain(self, name):
+        path = os.path.join(self.directory, f"{name}.xml")
+        return read_text_file(path, "domain XML") if os.path.isfile(path) else None
+
+    def planned_path(self, disk):
+        return os.path.join(self.directory, self.file_name(disk))
+
     def copy_disk(self, overlay, disk, monitor):
-        path = os.path.join(self.directory, self.file_name(disk))
+        path = self.planned_path(disk)
         self._files.append(path)
         self._write_disk(overlay, disk, path, monitor)
         return self._entry(disk, path)
@@ -160,11 +181,27 @@ class LibvirtPool(Output):
     def emulator_uri(self):
         return self.opts.output_uri
 
+    def existing_domain(self, name):
+        libvirt = libvirt_bindings()
+        self._connect()
+        try:
+            return self.conn.lookupByName(name).XMLDesc(0)
+        except libvirt.libvirtError:
+            return None
+
+    def _connect(self):
+        if self.conn is None:
+            self.conn = connect(self.opts.output_uri)
+
+    def planned_path(self, disk):
+        root = ET.fromstring(self.pool.XMLDesc(0))
+        return os.path.join(root.findtext("target/path") or "", self.file_name(disk))
+
     def prepare(self, name, disks, devmap):
         super().prepare(name, disks, devmap)
         libvirt = libvirt_bindings()
         pool_name, uri = self.opts.output_storage, self.opts.output_uri
-        self.conn = connect(uri)
+        self._connect()
         try:
             self.pool = self.conn.storagePoolLookupByName(pool_name)
             if not self.pool.isActive():

@@ -1,5 +1,7 @@
 """Human-readable output (rich) for the commands' results."""
 
+import difflib
+
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
@@ -106,6 +108,15 @@ def boot_result(result):
 
 
 def migrate_report(r, log_file):
+    if r.already_migrated:
+        m = r.already_migrated
+        console.print(f"[green]Already migrated:[/green] {r.name} was migrated from "
+                      f"{m['source']} on {m['migrated']} (guestfix {m['version']}); "
+                      "nothing was done.", highlight=False)
+        return
+    if r.dry_run:
+        migrate_dry_run(r)
+        return
     t = Table(title=f"migrated: {r.name}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(overflow="fold")
@@ -139,6 +150,16 @@ def migrate_report(r, log_file):
         console.print(f"Define it with: guestfix define {r.domain_xml}", highlight=False)
     for n in (r.fix.notes if r.fix else []):
         console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
+
+
+def migrate_dry_run(r):
+    if r.fix:
+        changes(r.fix, diffs=True)
+    diff = difflib.unified_diff(r.domain_before.splitlines(True), r.domain_after.splitlines(True),
+                                "Xen domain", "KVM domain")
+    console.print(Syntax("".join(diff), "diff", theme="ansi_dark", word_wrap=True))
+    console.print(f"[yellow]dry run:[/yellow] {len(r.fix.changes) if r.fix else 0} change(s) "
+                  f"in the guest and the KVM domain above; nothing was written.")
 
 
 def resumed(result):

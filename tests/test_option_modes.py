@@ -39,6 +39,10 @@ REFUSED = [
     (["recover", "disk.img"], "--finish"),
     (["migrate", "g.xml", "-o", "local", "-os", "/tmp", "--start-early"], "--start-early"),
     (["migrate", "g.xml", "-os", "pool", "--copy-bandwidth", "5"], "--copy-bandwidth"),
+    (["migrate", "g.xml", "-os", "pool", "--dry-run", "--yes"], "--yes"),
+    (["migrate", "g.xml", "-os", "pool", "--dry-run", "--backup", "/tmp/b"], "--backup"),
+    (["migrate", "g.xml", "-os", "pool", "--dry-run", "--boot-check"], "--boot-check"),
+    (["migrate", "g.xml", "-os", "pool", "--dry-run", "--start-early"], "--start-early"),
 ]
 # --resume NAME takes its settings from the run it finishes: any other is refused
 RESUME_WITH = {"SOURCE": ["g.xml"], "-i": ["-i", "xl"], "-ic": ["-ic", "ssh://root@xenhost"],
@@ -48,7 +52,9 @@ RESUME_WITH = {"SOURCE": ["g.xml"], "-i": ["-i", "xl"], "-ic": ["-ic", "ssh://ro
                "--mac": ["--mac", "00:16:3e:00:00:01:network:default"],
                "--backup": ["--backup", "/tmp/b"], "--boot-check": ["--boot-check"],
                "--start-early": ["--start-early"], "--copy-bandwidth": ["--copy-bandwidth", "5"],
-               "--package": ["--package", "/tmp"], "--online": ["--online"]}
+               "--package": ["--package", "/tmp"], "--online": ["--online"],
+               "--dry-run": ["--dry-run"], "--skip-migrated": ["--skip-migrated"],
+               "--max-parallel": ["--max-parallel", "2"]}
 REFUSED += [(["migrate", "--resume", "web", *args], flag) for flag, args in RESUME_WITH.items()]
 
 # The same options where they belong: whatever fails next, it is not the rule.
@@ -65,6 +71,9 @@ ACCEPTED = [
     ["inspect", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg"],
     ["migrate", "no-such.xml", "-os", "pool", "--start-early", "--copy-bandwidth", "5", "--yes"],
     ["migrate", "--resume", "no-such-guest", "--json"],
+    ["migrate", "no-such.xml", "-o", "local", "-os", "/tmp", "--dry-run", "--skip-migrated",
+     "--max-parallel", "2"],
+    ["fix", "no-such.img", "--max-parallel", "1", "--yes"],
     ["backup", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg", "--to",
      "/tmp/nowhere"],
 ]

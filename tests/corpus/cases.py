@@ -468,6 +468,32 @@ def _resume_nothing(d, _images):
     return ["migrate", "--resume", "never-started", "--json"]
 
 
+@case("migrated-before-from-a-changed-source", "many guests",
+      "migrate --skip-migrated (the source changed since)", 3,
+      "was migrated from", "the source's disks changed since (xvda)")
+def _migrated_source_changed(d, _images):
+    from guestfix.domain import marker
+    from guestfix.domain.model import Domain
+    disk = raw_disk(d)
+    xml = write(d, "web.xml", "<domain type='xen'><name>web</name><devices>"
+                + file_disk(disk) + "</devices></domain>")
+    out = os.path.join(d, "kvm")
+    os.mkdir(out)
+    done = Domain.from_string("<domain type='kvm'><name>web</name><devices/></domain>")
+    marker.stamp(done, marker.Migration(
+        source=xml, input="libvirtxml", migrated="2026-01-01T00:00:00Z",
+        disks=[{"target": "xvda", "size": 1 << 20, "mtime": 1.0, "sha256": None}]))
+    write(out, "web.xml", done.to_string())
+    return ["migrate", xml, "-o", "local", "-os", out, "--skip-migrated", "--json"]
+
+
+@case("max-parallel-of-zero", "many guests", "migrate --max-parallel 0", 2,
+      "--max-parallel")
+def _max_parallel_zero(d, _images):
+    xml = write(d, "web.xml", "<domain type='xen'><name>web</name><devices/></domain>")
+    return ["migrate", xml, "-o", "local", "-os", d, "--max-parallel", "0", "--json"]
+
+
 # -- the table as documentation ---------------------------------------------------------
 HEADER = """# Reliability: hostile and broken inputs
 
@@ -502,6 +528,8 @@ Covered by other tests, because they need a whole guest or libvirtd:
 | remote source: disk paths with spaces and shell syntax (run as data only) | tests/test_remote.py | 0 |
 | early start: killed before the domain starts (everything undone) | tests/integration/test_early_start.py | 130 |
 | early start: killed during the copy (the guest runs on its overlays; `--resume`) | tests/integration/test_early_start.py | killed, then 0 |
+| many guests: a guest with no operating system in an Ansible play (its task fails alone, guestfix's one-line error; nothing left) | tests/integration/test_ansible.py | 5 (ansible-playbook 2) |
+| many guests: a second run of the same play (every guest already migrated: `changed=0`) | tests/integration/test_ansible.py | 0 |
 | early start: killed after the pivot, before the clean-up (`--resume` cleans up) | tests/integration/test_early_start.py | killed, then 0 |
 """
 

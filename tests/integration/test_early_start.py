@@ -233,11 +233,11 @@ def test_start_early_reports_downtime_and_login(source, pool, libvirtd):
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
         stages = {s["name"]: s["seconds"] for s in report["stages"]}
-        assert list(stages) == ["source", "fix", "overlays", "domain", "start", "live-copy",
-                                "boot-check"]
+        assert list(stages) == ["source", "slot", "fix", "overlays", "domain", "start",
+                                "live-copy", "boot-check"]
         # the downtime is everything up to the start, and nothing after it
         assert report["downtime_seconds"] <= sum(stages[s] for s in
-                                                 ("source", "fix", "overlays", "domain",
+                                                 ("source", "slot", "fix", "overlays", "domain",
                                                   "start")) + 2
         assert report["boot_check"]["passed"] and report["boot_check"]["stage"] == "login"
         [disk] = report["early_start"]["disks"]

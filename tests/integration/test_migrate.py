@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from guestfix.domain import marker
+
 from conftest import (POOL, POOL_DIR, REPO, checksums, copy_sample, disk_paths,
                       domain_exists, guestfix, pool_volumes)
 
@@ -80,8 +82,8 @@ def test_migrate_into_pool(fixed_source, pool, libvirtd, tmp_path):
                      "--virt-type", "qemu", "--log", tmp_path / "m.log")
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
-        assert [s["name"] for s in report["stages"]] == ["source", "backup", "fix", "copy",
-                                                         "domain"]
+        assert [s["name"] for s in report["stages"]] == ["source", "slot", "backup", "fix",
+                                                         "copy", "domain"]
         assert all(s["ok"] for s in report["stages"])
         # (a) as `fix` and `recover` left it: a second fix finds nothing to do
         assert report["changes"] == []
@@ -90,6 +92,10 @@ def test_migrate_into_pool(fixed_source, pool, libvirtd, tmp_path):
         dumped = subprocess.run(["virsh", "-c", libvirtd, "dumpxml", name], capture_output=True,
                                 text=True, check=True).stdout
         assert f"{POOL_DIR}/{name}-vda.qcow2" in dumped and "type='qcow2'" in dumped
+        # libvirt keeps guestfix's record of the migration, with the backup's checksum
+        record = marker.read(dumped)
+        assert record.source == source["xml"] and record.input == "libvirtxml"
+        assert [d["sha256"] for d in record.disks] == list(source["sums"].values())
         # the backup was verified and the originals never changed
         assert guestfix("backup", "--verify", tmp_path / "backup").returncode == 0
         assert checksums(source["disks"]) == source["sums"]

@@ -148,7 +148,7 @@ def test_pygrub_guest_was_read_from_its_host_once_into_the_backup(pygrub):
     and the copy read those copies: the backup directory is a source of
     its own."""
     report, backup = pygrub["report"], pygrub["backup"]
-    assert [s["name"] for s in report["stages"]][:3] == ["source", "backup", "fix"]
+    assert [s["name"] for s in report["stages"]][:4] == ["source", "slot", "backup", "fix"]
     disk_img, swap_img = report["read_from_host"]
     assert disk_img["sent_as"] == "sparse tar" and disk_img["bytes_read"] < 1 << 30
     manifest = json.loads((backup / "manifest.json").read_text())
