@@ -240,7 +240,7 @@ class Migration:
             if opts.backup_dir:
                 with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
                     kept = self.source.backup(guest, opts.backup_dir, monitor)
-                    record.add_checksums({d["target"]: d["sha256"] for d in kept.disks})
+                    record.add_checksums({d["source"]: d["sha256"] for d in kept.disks})
                     if guest.host:
                         # verified copies of the host's disks: the fix and the
                         # copy read those, and the data crosses the network once

@@ -21,8 +21,8 @@ XEN = """<domain type='xen'><name>web</name>
 def record(**changes):
     r = marker.Migration(source="/srv/xen/web.cfg", input="xl", conn="ssh://root@xen1",
                          migrated="2026-11-29T05:00:00Z",
-                         disks=[{"target": "xvda", "size": 3 << 30, "mtime": 1764390000.25,
-                                 "sha256": None}])
+                         disks=[{"target": "xvda", "path": "/srv/xen/web.img", "size": 3 << 30,
+                                 "mtime": 1764390000.25, "sha256": None}])
     for k, v in changes.items():
         setattr(r, k, v)
     return r
@@ -44,11 +44,11 @@ def test_same_source_and_changed_disks():
     assert before.same_source(record(migrated="later"))
     assert not before.same_source(record(source="/srv/xen/db.cfg"))
     assert not before.same_source(record(conn=""))
-    touched = record(disks=[{"target": "xvda", "size": 3 << 30, "mtime": 1764399999.0,
-                             "sha256": None}])
+    touched = record(disks=[{"target": "xvda", "path": "/srv/xen/web.img", "size": 3 << 30,
+                             "mtime": 1764399999.0, "sha256": None}])
     assert before.changed_disks(touched) == ["xvda"]
-    unknown_mtime = record(disks=[{"target": "xvda", "size": 3 << 30, "mtime": None,
-                                   "sha256": "ab"}])
+    unknown_mtime = record(disks=[{"target": "xvda", "path": "/srv/xen/web.img",
+                                   "size": 3 << 30, "mtime": None, "sha256": "ab"}])
     assert before.changed_disks(unknown_mtime) == []
 
 

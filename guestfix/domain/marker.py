@@ -5,7 +5,8 @@
         <source input="xl" conn="ssh://root@xenhost">/etc/xen/web.cfg</source>
         <migrated>2026-11-29T05:01:02Z</migrated>
         <version>0.1.0</version>
-        <disk target="xvda" size="3221225472" mtime="1764391000.5" sha256="..."/>
+        <disk target="xvda" path="/srv/xen/web-disk.img" size="3221225472"
+              mtime="1764391000.5" sha256="..."/>
       </guestfix:migration>
     </metadata>
 
@@ -36,15 +37,15 @@ class Migration:
     conn: str = ""            # -ic
     migrated: str = ""        # UTC, ISO 8601: when the domain was written
     version: str = __version__
-    disks: list = field(default_factory=list)   # {"target", "size", "mtime", "sha256"}
+    disks: list = field(default_factory=list)   # {"target", "path", "size", "mtime", "sha256"}
 
     def as_dict(self):
         return {"source": self.source, "input": self.input, "conn": self.conn,
                 "migrated": self.migrated, "version": self.version, "disks": self.disks}
 
-    def add_checksums(self, sha256_by_target):
+    def add_checksums(self, sha256_by_path):
         for d in self.disks:
-            d["sha256"] = sha256_by_target.get(d["target"], d["sha256"])
+            d["sha256"] = sha256_by_path.get(d["path"], d["sha256"])
 
     def same_source(self, other):
         return (self.source, self.input, self.conn) == (other.source, other.input, other.conn)
@@ -72,8 +73,8 @@ def describe(guest, input_mode, conn):
     """The record for a source guest, as of now."""
     disks = []
     for disk in guest.disks:
-        entry = {"target": disk.target, "size": disk.virtual_size, "mtime": None,
-                 "sha256": None}
+        entry = {"target": disk.target, "path": disk.path, "size": disk.virtual_size,
+                 "mtime": None, "sha256": None}
         if disk.remote is None:
             try:
                 entry["mtime"] = round(os.stat(disk.path).st_mtime, 3)
@@ -115,7 +116,7 @@ def read(xml_text):
     src = el.find(f"{{{NAMESPACE}}}source")
     disks = []
     for d in el.findall(f"{{{NAMESPACE}}}disk"):
-        disks.append({"target": d.get("target", ""),
+        disks.append({"target": d.get("target", ""), "path": d.get("path", ""),
                       "size": int(d.get("size")) if d.get("size") else None,
                       "mtime": float(d.get("mtime")) if d.get("mtime") else None,
                       "sha256": d.get("sha256")})

@@ -482,7 +482,8 @@ def _migrated_source_changed(d, _images):
     done = Domain.from_string("<domain type='kvm'><name>web</name><devices/></domain>")
     marker.stamp(done, marker.Migration(
         source=xml, input="libvirtxml", migrated="2026-01-01T00:00:00Z",
-        disks=[{"target": "xvda", "size": 1 << 20, "mtime": 1.0, "sha256": None}]))
+        disks=[{"target": "xvda", "path": disk, "size": 1 << 20, "mtime": 1.0,
+                "sha256": None}]))
     write(out, "web.xml", done.to_string())
     return ["migrate", xml, "-o", "local", "-os", out, "--skip-migrated", "--json"]
 
