@@ -1,10 +1,10 @@
 """Human-readable output (rich) for the commands' results."""
 
-import difflib
-
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
+
+from .domain import convert
 
 console = Console()
 
@@ -155,9 +155,8 @@ def migrate_report(r, log_file):
 def migrate_dry_run(r):
     if r.fix:
         changes(r.fix, diffs=True)
-    diff = difflib.unified_diff(r.domain_before.splitlines(True), r.domain_after.splitlines(True),
-                                "Xen domain", "KVM domain")
-    console.print(Syntax("".join(diff), "diff", theme="ansi_dark", word_wrap=True))
+    diff = convert.unified_diff(r.domain_before, r.domain_after, f"{r.name}.xml")
+    console.print(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
     console.print(f"[yellow]dry run:[/yellow] {len(r.fix.changes) if r.fix else 0} change(s) "
                   f"in the guest and the KVM domain above; nothing was written.")
 

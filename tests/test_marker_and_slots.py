@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from guestfix import slots
 from guestfix.domain import marker

@@ -63,17 +63,16 @@ def _outcome(result):
 def migration_batch(guests, hostvars, result_var="guestfix_migration"):
     records = []
     for guest in guests:
-        result = hostvars[guest].get(result_var) if guest in hostvars else None
+        result = (hostvars[guest].get(result_var) if guest in hostvars else None) or {}
         outcome, message = _outcome(result)
-        phases = (result or {}).get("phases") or []
         records.append({
             "guest": guest,
-            "name": (result or {}).get("name") or "",
+            "name": result.get("name") or "",
             "outcome": outcome,
             "message": message,
-            "seconds": round(sum(p.get("seconds") or 0 for p in phases), 1),
-            "waited_seconds": (result or {}).get("waited_seconds") or 0.0,
-            "phases": phases,
+            "seconds": result.get("seconds") or 0.0,
+            "waited_seconds": result.get("waited_seconds") or 0.0,
+            "phases": result.get("phases") or [],
         })
     totals = dict((o, sum(1 for r in records if r["outcome"] == o)) for o in OUTCOMES)
     lines = ["%s: %s%s" % (r["guest"], r["outcome"], " - " + r["message"] if r["message"] else "")

@@ -171,6 +171,11 @@ phases:
   type: list
   elements: dict
   sample: [{"name": "fix", "started": "2026-11-29T05:01:02.345+00:00", "seconds": 98.1, "ok": true}]
+seconds:
+  description: How long guestfix worked on the guest (its stages, the wait for a slot left out).
+  returned: always
+  type: float
+  sample: 38.4
 waited_seconds:
   description: How long the migration waited for a free slot on the managed host.
   returned: always
@@ -244,16 +249,15 @@ def diffs(report):
     return out
 
 
-def summary(report, check_mode):
-    name = report.get("name", "")
-    waited = (report.get("slot") or {}).get("waited_seconds") or 0
+def summary(result, report, check_mode):
+    waited = result["waited_seconds"]
     waited_text = " after waiting %.0f s for a free slot" % waited if waited else ""
     changes = len(report.get("changes", []))
     if check_mode:
-        return "%s would be migrated (%d changes in the guest)%s" % (name, changes, waited_text)
-    seconds = sum(s.get("seconds") or 0 for s in report.get("stages", []) if s["name"] != "slot")
-    return "%s migrated in %.0f s (%d changes in the guest)%s" % (name, seconds, changes,
-                                                                  waited_text)
+        return "%s would be migrated (%d changes in the guest)%s" % (result["name"], changes,
+                                                                     waited_text)
+    return "%s migrated in %.0f s (%d changes in the guest)%s" % (
+        result["name"], result["seconds"], changes, waited_text)
 
 
 def main():
@@ -290,11 +294,13 @@ def main():
     except ValueError:
         report = None
     result = dict(changed=False, cmd=argv, rc=rc, report=report, name="", already_migrated=None,
-                  phases=[], waited_seconds=0.0)
+                  phases=[], seconds=0.0, waited_seconds=0.0)
     if report:
         result.update(name=report.get("name", ""),
                       already_migrated=report.get("already_migrated"),
                       phases=report.get("stages", []),
+                      seconds=round(sum(s.get("seconds") or 0 for s in report.get("stages", [])
+                                        if s.get("name") != "slot"), 1),
                       waited_seconds=(report.get("slot") or {}).get("waited_seconds") or 0.0)
     if rc != 0:
         module.fail_json(msg=one_line_error(stderr, rc), stderr=stderr, **result)
@@ -308,7 +314,7 @@ def main():
     result["changed"] = True
     if module._diff:
         result["diff"] = diffs(report)
-    module.exit_json(msg=summary(report, module.check_mode), **result)
+    module.exit_json(msg=summary(result, report, module.check_mode), **result)
 
 
 if __name__ == "__main__":
