@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-
 from guestfix import slots
 from guestfix.domain import marker
 from guestfix.domain.model import Domain
