@@ -15,8 +15,10 @@ guest.GuestTree). Disk naming (appliancedisks.py) and background commands
 import os
 import time
 
+from . import launchwatch
 from .appliancedisks import ApplianceDisks
-from .errors import DiskLockedError, GuestfixError, UnsupportedGuestError, first_line
+from .errors import (DiskLockedError, GuestfixError, ToolError, UnsupportedGuestError,
+                     first_line)
 from .jobs import BackgroundJobs
 from .runner import CommandResult
 
@@ -74,28 +76,8 @@ class GuestSession:
 
     def open(self):
         """Launch, inspect and mount; on any error the handle is closed."""
-        guestfs = _guestfs()
-        g = guestfs.GuestFS(python_return_dict=True)
-        self._g = g
         try:
-            if self.tcg:
-                settings = list(g.get_backend_settings())
-                if "force_tcg" not in settings:
-                    g.set_backend_settings(settings + ["force_tcg"])
-            # Regenerating an initrd is the slowest thing done in the
-            # appliance: give it the host's CPUs and room to decompress.
-            g.set_smp(self.smp or max(1, min(os.cpu_count() or 1, 8)))
-            g.set_memsize(self.memsize or 2048)
-            # Only `fix --online` lets the guest's package tool reach its
-            # repositories; otherwise nothing in the guest can touch the net.
-            g.set_network(self.network)
-            for d in self.drives:
-                g.add_drive_opts(d.path, format=d.format, readonly=self.readonly)
-            started = time.monotonic()
-            self._stage("launching the libguestfs appliance")
-            g.launch()
-            self.launch_seconds = time.monotonic() - started
-            self._stage(f"appliance up in {self.launch_seconds:.0f}s")
+            self._launch()
             self._inspect_and_mount()
         except RuntimeError as e:
             self.close(clean=False)
@@ -107,6 +89,47 @@ class GuestSession:
             self.close(clean=False)
             raise
         return self
+
+    def _launch(self):
+        """A launched handle in self._g. An appliance that does not come up
+        in time (launchwatch.py) is killed and started once more."""
+        timeout = launchwatch.launch_timeout()
+        started = time.monotonic()
+        for attempt in (1, 2):
+            self._g = self._new_handle()
+            self._stage("launching the libguestfs appliance")
+            with launchwatch.LaunchWatchdog(timeout) as watchdog:
+                try:
+                    self._g.launch()
+                    break
+                except RuntimeError:
+                    if not watchdog.fired:
+                        raise
+            self.close(clean=False)
+            if attempt == 2:
+                raise ToolError(f"the libguestfs appliance did not start within {timeout} s, "
+                                "twice", hint="`libguestfs-test-tool` shows where its boot "
+                                "stops; GUESTFIX_LAUNCH_TIMEOUT sets the limit")
+            self._stage(f"the appliance did not start within {timeout} s: starting it again")
+        self.launch_seconds = time.monotonic() - started
+        self._stage(f"appliance up in {self.launch_seconds:.0f}s")
+
+    def _new_handle(self):
+        g = _guestfs().GuestFS(python_return_dict=True)
+        if self.tcg:
+            settings = list(g.get_backend_settings())
+            if "force_tcg" not in settings:
+                g.set_backend_settings(settings + ["force_tcg"])
+        # Regenerating an initrd is the slowest thing done in the
+        # appliance: give it the host's CPUs and room to decompress.
+        g.set_smp(self.smp or max(1, min(os.cpu_count() or 1, 8)))
+        g.set_memsize(self.memsize or 2048)
+        # Only `fix --online` lets the guest's package tool reach its
+        # repositories; otherwise nothing in the guest can touch the net.
+        g.set_network(self.network)
+        for d in self.drives:
+            g.add_drive_opts(d.path, format=d.format, readonly=self.readonly)
+        return g
 
     def __exit__(self, exc_type, exc, tb):
         self.close(clean=exc_type is None)

@@ -1,0 +1,55 @@
+"""An appliance that never comes up: the launch is cut off, tried once more,
+and the run ends with one line instead of hanging.
+
+The "hypervisor" given to libguestfs is the real QEMU, except that the
+appliance itself is started paused (-S), as an appliance kernel that hangs
+at boot would look from outside. libguestfs' own questions to QEMU (its
+version, devices, QMP) go to the real one unchanged.
+"""
+
+import os
+import shutil
+import textwrap
+
+from conftest import guestfix
+
+
+
+def test_an_appliance_that_never_starts_is_cut_off_and_tried_again(tmp_path):
+    qemu = shutil.which("qemu-system-x86_64")
+    hv = tmp_path / "qemu-system-x86_64"
+    hv.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        # guestfix-hanging-appliance
+        for a in "$@"; do
+            [ "$a" = -kernel ] && exec {qemu} "$@" -S
+        done
+        exec {qemu} "$@"
+        """))
+    hv.chmod(0o755)
+    disk = tmp_path / "blank.img"
+    with open(disk, "wb") as f:
+        f.truncate(64 << 20)
+    r = guestfix("inspect", "--json", disk, env={"LIBGUESTFS_HV": str(hv),
+                                                 "GUESTFIX_LAUNCH_TIMEOUT": "5"},
+                 timeout=300)
+    assert r.returncode == 9, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1] == ("guestfix: error: the libguestfs appliance did not start within "
+                         "5 s, twice (`libguestfs-test-tool` shows where its boot stops; "
+                         "GUESTFIX_LAUNCH_TIMEOUT sets the limit)")
+    assert "Traceback" not in r.stderr
+    assert _paused_appliances() == []      # both were killed, none is left behind
+
+
+def _paused_appliances():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")[:-1]
+        except OSError:
+            continue
+        if b"-kernel" in argv and argv[-1:] == [b"-S"]:
+            found.append(pid)
+    return found
