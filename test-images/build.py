@@ -24,6 +24,12 @@ Layouts:
      GRUB_DISABLE_LINUX_UUID=true, so grub-mkconfig writes device names.
   c11, c15  file-level SLES 11 / SLES 15 guests with stand-in programs
      (see suse.py), and their fake package files in packages/.
+  r9, s15  a RHEL 9-like and a SLES 15-like guest whose rpm, dnf or
+     zypper, createrepo_c and dracut are the real programs (rpmdistro.py):
+     one disk as a, the guest booted dom0's kernel, no kernel or GRUB
+     package installed; both packages, built with rpmbuild from Debian's
+     kernel and GRUB, are in the guest's own repository (/srv/repo) and in
+     packages/.
   xk, xp  laid out as xen-tools' xen-create-image makes guests: one image
      per partition with no partition table, disk.img (root, ext4) exported
      as xvda2 and swap.img as xvda1, fstab and `root` naming /dev/xvda2, an
@@ -55,6 +61,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rpmdistro  # noqa: E402  (the real rpm-family layouts, next to this script)
 import suse  # noqa: E402  (file-level SUSE layouts, next to this script)
 from tree import symlink, write  # noqa: E402
 
@@ -128,6 +135,32 @@ LAYOUTS = {
         "mac": "00:16:3e:5a:11:0c",
         "uuid": "6c1b0a1c-7e52-4d3a-9b58-0a1f2e3d4c5b",
     },
+    # rpm-family guests with real rpm, dnf/zypper, createrepo_c and dracut
+    # (rpmdistro.py): booted dom0's kernel, no kernel or GRUB package
+    "r9": {
+        "disks": [("xvda", 3 * GIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 2560, "/"), (2, "swap", 2560, -1, None)],
+        },
+        "lvm": None,
+        "initrd": "dracut",
+        "rpm_family": "redhat",
+        "dom0_kernel": True,
+        "mac": "00:16:3e:5a:11:09",
+        "uuid": "6c1b0a09-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
+    "s15": {
+        "disks": [("xvda", 3 * GIB)],
+        "parts": {
+            "xvda": [(1, "ext4", 1, 2560, "/"), (2, "swap", 2560, -1, None)],
+        },
+        "lvm": None,
+        "initrd": "dracut",
+        "rpm_family": "suse",
+        "dom0_kernel": True,
+        "mac": "00:16:3e:5a:11:15",
+        "uuid": "6c1b0a15-7e52-4d3a-9b58-0a1f2e3d4c5b",
+    },
     "d": {
         "disks": [("xvda", 3 * GIB), ("xvdb", 1 * GIB)],
         "parts": {
@@ -147,12 +180,14 @@ def log(msg):
 
 
 def script_hash(name):
-    """The cache key: this script and tree.py, and suse.py for the layouts
-    it makes."""
+    """The cache key: this script and tree.py, and suse.py or rpmdistro.py
+    for the layouts they make."""
     h = hashlib.sha256()
     sources = [os.path.abspath(__file__), os.path.join(HERE, "tree.py")]
     if LAYOUTS[name].get("file_level"):
         sources.append(os.path.join(HERE, "suse.py"))
+    if LAYOUTS[name].get("rpm_family"):
+        sources.append(os.path.join(HERE, "rpmdistro.py"))
     for path in sources:
         with open(path, "rb") as f:
             h.update(f.read())
@@ -395,7 +430,9 @@ def configure_xen_guest(root, name, packages_dir):
         use_dracut(root, kver)
     else:
         xen_only_initramfs(root)
-    if spec.get("dom0_kernel"):
+    if spec.get("rpm_family"):
+        rpmdistro.make_rpm_distro(root, spec["rpm_family"], kver, packages_dir, chroot, Mounts)
+    elif spec.get("dom0_kernel"):
         remove_kernel_and_boot_loader(root, kver, packages_dir)
     else:
         pygrub_boot_files(root, name, kver, root_dev, boot_dev, swap_dev)

@@ -6,7 +6,11 @@ files of a SLES Xen PV guest laid out as the guide describes, a busybox for
 grub-install, grub2-*) that append the command line they were called with
 to /var/log/guestfix-standin.log and leave the files the real program would
 (an initrd listing its modules, a grub.cfg, grubenv). Package files are tar
-archives named like rpms, which the stand-in rpm unpacks.
+archives named like rpms, which the stand-in rpm unpacks. perl-Bootloader
+(update-bootloader) has no stand-in: guestfix never runs it, it edits the
+files perl-Bootloader reads (/etc/sysconfig/bootloader, menu.lst).
+The real rpm, zypper and dracut run on the rpm-family layouts instead
+(rpmdistro.py: r9, s15).
 
   c11  SLES 11 SP4: sysvinit, GRUB legacy menu.lst, mkinitrd with
        INITRD_MODULES="xenblk xennet", only kernel-xen installed (the

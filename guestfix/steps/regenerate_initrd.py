@@ -25,8 +25,14 @@ from . import Step
 from .initrd_modules import GUIDE_DRIVERS, VIRTIO_DRIVERS
 
 
-def verify_initrd(lister, path, kernel):
+def after_rebuild(lister, path, kernel):
+    """Once the command ran: the boot kernel's facts name the new initrd
+    (the report, and --direct-boot's export, read them), and where the
+    guest has a lister, the initrd is checked for virtio_blk."""
     def check(session):
+        kernel.initrd = path
+        if lister is None:
+            return
         listing = session.run([lister, path])
         kernel.initrd_drivers = initrd_drivers(listing.stdout) if listing.ok else []
         if not kernel.initrd_has_virtio:
@@ -89,9 +95,9 @@ class RegenerateInitrd(Step):
         path = kernel.initrd or default_initrd_path(f.family, kernel.version)
         lister = INITRD_LISTERS.get(f.initrd_tool)
         has_lister = lister and has_program(ctx.guest, lister)
-        verify = verify_initrd(lister, path, kernel) if has_lister else None
         return [GuestCommand(step=self.name, summary=f"initrd for {kernel.version} rebuilt",
-                             argv=rebuild_argv(f.initrd_tool, kernel, path), verify=verify,
+                             argv=rebuild_argv(f.initrd_tool, kernel, path),
+                             verify=after_rebuild(lister if has_lister else None, path, kernel),
                              background=overlaps_safely(f.initrd_tool, kernel))]
 
 
