@@ -100,7 +100,6 @@ UNWANTED_DOCS = ("/usr/share/doc/", "/usr/share/man/", "/usr/share/info/",
 BUILD_DIR = "/var/tmp/guestfix-rpmbuild"      # inside the guest, removed at the end
 
 RPMBUILD_DEFINES = [
-    "--define", f"_topdir {BUILD_DIR}/top",
     # the files are Debian's, already stripped: no brp-* scripts, no
     # debuginfo; a light gzip keeps rpmbuild and the installs quick
     "--define", "__os_install_post %{nil}",
@@ -141,10 +140,62 @@ def make_rpm_distro(root, family, kver, packages_dir, chroot, mounts):
     write(root, "/etc/rpm/macros.dbpath", "# where RHEL and SLES keep it\n"
           "%_dbpath /var/lib/rpm\n")
     build = os.path.join(root, BUILD_DIR.lstrip("/"))
-    os.makedirs(build)
-    kernel_files = _stage_kernel(root, kver, os.path.join(build, "kernel"))
-    grub_files = _stage_boot_loader(root, family, os.path.join(build, "grub"))
+    specs = _stage_packages(root, family, kver, build)
+    _purge_debian_kernel_and_boot_loader(root, kver, chroot, mounts)
+    rpms = {}
+    for key, text in specs.items():
+        write(root, f"{BUILD_DIR}/{key}.spec", text)
+        with mounts(root):
+            chroot(root, ["rpmbuild", "--quiet", "--define", f"_topdir {BUILD_DIR}/top-{key}",
+                          *RPMBUILD_DEFINES, "-bb", f"{BUILD_DIR}/{key}.spec"])
+        rpms[key] = _built(build, key)
+    # the release package is the base of the database; the other two are
+    # what the guest lacks
+    os.remove(os.path.join(root, "etc/os-release"))       # Debian's link
+    shutil.copy2(rpms.pop("release"), os.path.join(root, "var/tmp/release.rpm"))
     with mounts(root):
+        chroot(root, ["rpm", "--initdb"])
+        chroot(root, ["rpm", "--install", "--force-debian", "/var/tmp/release.rpm"])
+    os.remove(os.path.join(root, "var/tmp/release.rpm"))
+    for directory in (os.path.join(root, "srv/repo"), packages_dir):
+        os.makedirs(directory, exist_ok=True)
+        for path in rpms.values():
+            shutil.copy2(path, directory)
+    with mounts(root):
+        chroot(root, ["createrepo_c", "--quiet", "/srv/repo"])
+    write(root, fam["repo_file"], fam["repo"])
+    shutil.rmtree(build)
+
+
+def _stage_packages(root, family, kver, build):
+    """Each package's files staged under build/KEY, and its spec."""
+    fam = FAMILIES[family]
+    release_stage = os.path.join(build, "release")
+    write(release_stage, "/etc/os-release", fam["os_release"])
+    for path, text in fam["release_files"].items():
+        write(release_stage, path, text)
+    name, version, release = fam["release"]
+    abi = kver.split("-")[1]
+    return {
+        "release": _spec(name, version, release, f"{fam['distributor']} release files",
+                         "noarch", "release", list(fam["release_files"]) + ["/etc/os-release"],
+                         provides=fam["provides"] + ["/bin/sh", "/bin/bash", "/usr/bin/sh"]),
+        "kernel": _spec(fam["kernel"], kver.split("-")[0], fam["kernel_release"].format(abi=abi),
+                        f"The Linux kernel (Debian's {kver}, repackaged)", "x86_64", "kernel",
+                        _stage_kernel(root, kver, os.path.join(build, "kernel")),
+                        license_="GPL-2.0-only", post=f"/sbin/depmod -a {kver}\n"),
+        "grub": _spec(fam["bootloader"], *fam["grub_version"],
+                      "GRUB 2 for BIOS (Debian's, repackaged)", "x86_64", "grub",
+                      _stage_boot_loader(root, family, os.path.join(build, "grub")),
+                      license_="GPL-3.0-or-later"),
+    }
+
+
+def _purge_debian_kernel_and_boot_loader(root, kver, chroot, mounts):
+    """The guest booted dom0's kernel: neither is installed, in dpkg's
+    eyes or on disk."""
+    with mounts(root):
+        # the host may run the same kernel version: do not let the prerm ask
         chroot(root, ["sh", "-c", "echo 'linux-base linux-base/removing-running-kernel "
                                   "boolean false' | debconf-set-selections"])
         chroot(root, ["dpkg", "--purge", "linux-image-amd64", f"linux-image-{kver}",
@@ -157,54 +208,13 @@ def make_rpm_distro(root, family, kver, packages_dir, chroot, mounts):
         elif os.path.lexists(path):
             os.remove(path)
 
-    name, version, release = fam["release"]
-    specs = {
-        "release": _spec(name, version, release, f"{fam['distributor']} release files",
-                         "noarch", "release", list(fam["release_files"]) + ["/etc/os-release"],
-                         provides=fam["provides"] + ["/bin/sh", "/bin/bash", "/usr/bin/sh"]),
-        "kernel": _spec(fam["kernel"], kver.split("-")[0],
-                        fam["kernel_release"].format(abi=kver.split("-")[1]),
-                        f"The Linux kernel (Debian's {kver}, repackaged)", "x86_64", "kernel",
-                        kernel_files, license_="GPL-2.0-only",
-                        post=f"/sbin/depmod -a {kver}\n"),
-        "grub": _spec(fam["bootloader"], *fam["grub_version"],
-                      "GRUB 2 for BIOS (Debian's, repackaged)", "x86_64", "grub", grub_files,
-                      license_="GPL-3.0-or-later"),
-    }
-    # the release package's files: the distribution's, not Debian's link
-    os.makedirs(os.path.join(build, "release/etc"), exist_ok=True)
-    write(os.path.join(build, "release"), "/etc/os-release", fam["os_release"])
-    for path, text in fam["release_files"].items():
-        write(os.path.join(build, "release"), path, text)
-    os.remove(os.path.join(root, "etc/os-release"))
-    for key, text in specs.items():
-        write(root, f"{BUILD_DIR}/{key}.spec", text)
-        with mounts(root):
-            chroot(root, ["rpmbuild", "--quiet", *RPMBUILD_DEFINES, "-bb",
-                          f"{BUILD_DIR}/{key}.spec"])
-    rpms = {}
-    top = os.path.join(build, "top/RPMS")
-    for arch in os.listdir(top):
-        for n in os.listdir(os.path.join(top, arch)):
-            rpms[n] = os.path.join(top, arch, n)
-    release_rpm = next(p for n, p in rpms.items() if n.startswith(name + "-"))
-    shutil.copy2(release_rpm, os.path.join(root, "var/tmp/release.rpm"))
-    with mounts(root):
-        chroot(root, ["rpm", "--initdb"])
-        chroot(root, ["rpm", "--install", "--force-debian", "/var/tmp/release.rpm"])
-    os.remove(os.path.join(root, "var/tmp/release.rpm"))
 
-    repo = os.path.join(root, "srv/repo")
-    os.makedirs(repo, exist_ok=True)
-    os.makedirs(packages_dir, exist_ok=True)
-    for n, path in rpms.items():
-        if path != release_rpm:
-            shutil.copy2(path, os.path.join(repo, n))
-            shutil.copy2(path, os.path.join(packages_dir, n))
-    with mounts(root):
-        chroot(root, ["createrepo_c", "--quiet", "/srv/repo"])
-    write(root, fam["repo_file"], fam["repo"])
-    shutil.rmtree(build)
+def _built(build, key):
+    """The rpm made from the spec `key` (each has a _topdir of its own)."""
+    top = os.path.join(build, f"top-{key}/RPMS")
+    (arch,) = os.listdir(top)
+    (name,) = os.listdir(os.path.join(top, arch))
+    return os.path.join(top, arch, name)
 
 
 def _spec(name, version, release, summary, arch, staged, files, provides=(),
