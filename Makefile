@@ -43,8 +43,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# Two workers (pytest-xdist): the suite's time is mostly single-threaded
+# TCG QEMU, so a second core nearly halves it. Groups and their order:
+# tests/conftest.py. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: setup test-packages
-	$(PY) -m pytest -v -ra --durations=25
+	$(PY) -m pytest -v -ra --durations=25 -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-packages:
 	@if ! dpkg-query -W -f='$${Status}\n' $(TEST_PACKAGES) 2>/dev/null | grep -q '^install ok installed'; then \

@@ -6,6 +6,11 @@ waits, and says so once. The locks are the kernel's: a run that dies,
 however it dies, frees its slot. Runs started with different N share the
 slots they have in common, so the smallest N in use is what holds.
 
+GUESTFIX_SLOT_DIR moves the slots elsewhere: runs that use another
+directory do not count against these (the test suite's parallel workers
+each keep their own, so that one worker's limit tests see only their own
+runs).
+
 The default N is what the host can carry: one run per core, and no more
 than one per 2 GiB of available memory (a libguestfs appliance, and for
 --boot-check a QEMU guest, each take about 1 GiB, with the host's own page
@@ -18,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 
-SLOT_DIR = "/run/guestfix/slots"
+SLOT_DIR = os.environ.get("GUESTFIX_SLOT_DIR", "/run/guestfix/slots")
 GIB_PER_RUN = 2
 
 

@@ -52,6 +52,8 @@ build runs included, goes to stderr: standard output is pointed at stderr
 for the whole build, so nothing a tool prints can reach the caller.
 """
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -247,6 +249,17 @@ class Mounts:
             subprocess.run(["umount", "-l", target])
 
 
+@contextlib.contextmanager
+def cache_lock(cache, what):
+    """Held while one builder makes (or checks for) `what` in the cache: the
+    test suite's workers build images at the same time, and two builders of
+    the same layout, or of the debootstrap tarball, would write the same
+    files."""
+    with open(os.path.join(cache, f".lock-{what}"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def rootfs_key():
     """What the debootstrap tree depends on; editing a layout reuses it."""
     text = "\n".join([SUITE, ROOT_PASSWORD, "rootfs-v1"] + PACKAGES)
@@ -256,8 +269,13 @@ def rootfs_key():
 def base_tarball(cache):
     """debootstrap once per package set; every layout starts from it."""
     tar = os.path.join(cache, f"rootfs-{rootfs_key()}.tar")
-    if os.path.exists(tar):
-        return tar
+    with cache_lock(cache, "rootfs"):
+        if not os.path.exists(tar):
+            debootstrap_tarball(cache, tar)
+    return tar
+
+
+def debootstrap_tarball(cache, tar):
     work = tempfile.mkdtemp(prefix="rootfs-", dir=cache)
     try:
         run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
@@ -269,7 +287,6 @@ def base_tarball(cache):
         os.rename(tar + ".tmp", tar)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return tar
 
 
 def kernel_version(root):
@@ -686,12 +703,18 @@ def make_disks(name, tree, out_paths):
 def build(name, cache):
     if name not in LAYOUTS:
         sys.exit(f"build.py: unknown layout {name!r} (known: {', '.join(LAYOUTS)})")
-    spec = LAYOUTS[name]
     os.makedirs(cache, exist_ok=True)
     outdir = os.path.join(cache, f"{name}-{script_hash(name)}")
     xml_path = os.path.join(outdir, f"xenguest-{name}.xml")
-    if os.path.exists(xml_path):
-        return xml_path
+    with cache_lock(cache, name):
+        if not os.path.exists(xml_path):
+            build_into(name, cache, outdir, xml_path)
+            prune_stale(cache, name, outdir)
+    return xml_path
+
+
+def build_into(name, cache, outdir, xml_path):
+    spec = LAYOUTS[name]
     work = tempfile.mkdtemp(prefix=f"{name}-", dir=cache)
     try:
         staging = os.path.join(work, "out")
@@ -725,8 +748,6 @@ def build(name, cache):
         os.rename(staging, outdir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    prune_stale(cache, name, outdir)
-    return xml_path
 
 
 def prune_stale(cache, name, current):

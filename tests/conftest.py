@@ -14,6 +14,59 @@ sys.path.insert(0, HERE)
 os.environ.setdefault("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
 os.environ.setdefault("GUESTFIX_TCG", "1")
 
+# `make test` runs the suite in two pytest-xdist workers. What two workers
+# would otherwise share on this host gets a name of each worker's own: the
+# migration slots (a limit test counts only its own worker's runs) and the
+# libvirt storage pool (each worker creates and removes its own).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ["GUESTFIX_SLOT_DIR"] = f"/run/guestfix/test-slots-{WORKER}"
+
+# How the workers share the work (make test: -n 2 --dist loadscope, with
+# the scheduler below): a module's tests stay together, since they share its
+# fixtures, and the modules that use the fixed (a) go together, since it is
+# made once per worker. The longest groups are handed out first, so no
+# worker is left with one at the end while the other idles; the rest keep
+# their order. The SUSE layouts come second although shorter: their images
+# are file-level trees, so on an empty image cache the second worker starts
+# on them at once instead of waiting for the first one's debootstrap.
+# Minutes each took in one of two workers, image builds included:
+FIXED_A = "fixed-a"
+SHARES_FIXED_A = ["tests/integration/test_sample_a.py", "tests/integration/test_migrate.py",
+                  "tests/integration/test_ansible.py", "tests/integration/test_early_start.py"]
+LONGEST_FIRST = [
+    FIXED_A,                                        # 22.5
+    "tests/integration/test_suse_layouts.py",       # 7
+    "tests/integration/test_rpm_families.py",       # 16.5
+    "tests/integration/test_xen_tools.py",          # 12.5
+    "tests/integration/test_remote_source.py",      # 8.5
+    "tests/corpus/test_corpus.py",                  # 3
+    "tests/integration/test_sample_d.py",           # 3
+]
+
+
+def work_group(nodeid):
+    module = nodeid.split("::")[0]
+    return FIXED_A if module in SHARES_FIXED_A else module
+
+
+def pytest_collection_modifyitems(config, items):
+    # The workers report this order, and --no-loadscope-reorder keeps it.
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_group(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return work_group(nodeid)
+
+    return WorkGroupScheduling(config, log)
+
 
 @pytest.fixture(scope="session")
 def state_dir(tmp_path_factory):
@@ -38,11 +91,14 @@ def guestfix(*args, env=None, timeout=1800, input=None):
                           input=input, cwd=REPO)
 
 
-def boot_checked(xml_path):
+def boot_checked(xml_path, console_log=None):
     """Boot the guest of a domain XML with `boot-check` and require the login
-    prompt; returns (the JSON result, its probe, the probe's mounts)."""
+    prompt; returns (the JSON result, its probe, the probe's mounts). The
+    whole serial console goes to `console_log` when given (the result's
+    tail is only its last lines, which the probe's report may fill)."""
     import json
-    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", xml_path)
+    extra = ["--console-log", console_log] if console_log else []
+    r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", xml_path, *extra)
     result = json.loads(r.stdout)
     assert r.returncode == 0, result.get("tail")
     probe = result["probe"]
@@ -167,11 +223,17 @@ def _libvirt_up(uri="qemu:///system"):
 def libvirtd():
     """A running libvirtd (and virtlogd, which starting a domain needs):
     started here when the machine has none running."""
+    import fcntl
     import time
-    for daemon in ("virtlogd", "libvirtd"):
-        running = subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode == 0
-        if not running:
-            subprocess.run([daemon, "-d"], check=True)
+    # one worker at a time checks and starts them (a second libvirtd -d
+    # would fail on the first one's pid file)
+    with open("/run/guestfix-test-daemons.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for daemon in ("virtlogd", "libvirtd"):
+            running = subprocess.run(["pgrep", "-x", daemon],
+                                     capture_output=True).returncode == 0
+            if not running:
+                subprocess.run([daemon, "-d"], check=True)
     for _ in range(60):
         if _libvirt_up():
             return "qemu:///system"
@@ -179,8 +241,8 @@ def libvirtd():
     pytest.fail("libvirtd did not come up")
 
 
-POOL = "guestfix-test-pool"
-POOL_DIR = "/var/lib/libvirt/images/guestfix-test-pool"
+POOL = f"guestfix-test-pool-{WORKER}"
+POOL_DIR = f"/var/lib/libvirt/images/{POOL}"
 
 
 @pytest.fixture(scope="session")

@@ -242,7 +242,8 @@ def test_no_room_at_the_destination_is_refused_before_reading(host, tmp_path):
 
 
 def _migrate_with_backup_paused(h, tmp_path):
-    """migrate --backup, paused 5 s while it reads the first disk."""
+    """migrate --backup, paused while it reads the first disk until the
+    test sends SIGUSR1 (or 60 s have passed)."""
     out, kept = tmp_path / "out", tmp_path / "kept"
     out.mkdir()
     log = open(tmp_path / "run.log", "w+")
@@ -272,6 +273,7 @@ def test_the_connection_dropping_mid_copy(tmp_path):
     try:
         proc, log, out, kept = _migrate_with_backup_paused(h, tmp_path)
         h.kill_connections()
+        os.kill(proc.pid, signal.SIGUSR1)     # the connection is gone: go on
         proc.wait(timeout=120)
         log.seek(0)
         r = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.read(), log.read())

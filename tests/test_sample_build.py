@@ -66,3 +66,19 @@ def test_a_failed_build_is_one_clear_error(tmp_path):
     from guestfix.demo import SampleBuildError
     with pytest.raises(SampleBuildError, match="building the sample guest"):
         sample_guest(LAYOUT, cache=str(cache))
+
+
+def test_builders_of_one_layout_at_once_build_it_once(tmp_path, noisy_env):
+    """The suite's workers may ask for the same image at the same moment:
+    the second builder waits for the first and takes its image."""
+    cache = str(tmp_path / "cache")
+    argv = [sys.executable, os.path.join(REPO, "test-images", "build.py"), LAYOUT,
+            "--cache", cache]
+    builders = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=noisy_env) for _ in range(2)]
+    outputs = [b.communicate(timeout=600) for b in builders]
+    assert [b.returncode for b in builders] == [0, 0], [err[-2000:] for _, err in outputs]
+    paths = {out.strip() for out, _ in outputs}
+    assert len(paths) == 1 and os.path.isfile(paths.pop())
+    # the partitioning (sfdisk) of one build, not two
+    assert sum(err.count(NOISE) for _, err in outputs) == 1
