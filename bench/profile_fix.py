@@ -3,15 +3,13 @@ IMAGE run` (what any libguestfs tool pays to start), and the guest's own
 regeneration run alone in an appliance set up as guestfix sets up its own:
 the initrd rebuild and grub.cfg regeneration, with the commands fix runs."""
 
-import os
-
 import guestfs
 
 from lib import build_sample, disk_paths, drop_caches, log, median, timed
 
 from guestfix.steps.regenerate_initrd import rebuild_argv
 from guestfix.facts import Kernel
-from guestfix.session import tcg_requested
+from guestfix.session import tcg_requested, vcpus
 
 
 def bare_launch(image):
@@ -25,7 +23,7 @@ def lone_regeneration(image):
     g = guestfs.GuestFS(python_return_dict=True)
     if tcg_requested():
         g.set_backend_settings(list(g.get_backend_settings()) + ["force_tcg"])
-    g.set_smp(max(1, min(os.cpu_count() or 1, 8)))     # as guestfix's session does
+    g.set_smp(vcpus(tcg_requested()))     # as guestfix's session does
     g.set_memsize(2048)
     g.add_drive_opts(image, format="raw", readonly=True)  # writes go to a throwaway overlay
     g.launch()

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from .diskimage import create_overlay
 from .errors import ToolError
 from .facts import disk_boot_info
-from .session import GuestSession
+from .session import GuestSession, vcpus
 
 MARK = "GUESTFIX-PROBE"
 PROBE_PATH = "/usr/local/sbin/guestfix-boot-probe"
@@ -187,7 +187,8 @@ def qemu_argv(overlays, tmp, memory, tcg, macs):
     if not qemu:
         raise ToolError("qemu-system-x86_64 is not installed", hint="run `make setup`")
     argv = [qemu, "-machine", "pc,accel=" + ("tcg" if tcg else "kvm:tcg"),
-            "-m", str(memory), "-smp", "2", "-nodefaults", "-no-user-config",
+            "-m", str(memory), "-smp", str(min(2, vcpus(tcg))), "-nodefaults",
+            "-no-user-config",
             "-display", "none", "-vga", "std", "-no-reboot",
             "-chardev", f"file,id=serial0,path={tmp}/console.log", "-serial", "chardev:serial0",
             "-chardev", f"file,id=fw,path={tmp}/firmware.log",

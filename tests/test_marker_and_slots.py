@@ -104,3 +104,15 @@ def test_default_is_what_the_host_carries(monkeypatch):
     assert slots.default_max_parallel() == 1
     monkeypatch.setattr(slots, "_available_memory", lambda: 64 << 30)
     assert slots.default_max_parallel() == 16
+
+
+def test_tcg_appliances_share_the_cores_among_the_slots(monkeypatch):
+    """Under TCG each run's appliance gets the cores shared out among the
+    runs the host allows at once; with KVM, the cores up to 8."""
+    from guestfix.session import vcpus
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(slots, "_available_memory", lambda: 9 << 30)    # 4 slots
+    assert (vcpus(tcg=True), vcpus(tcg=False)) == (4, 8)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(slots, "_available_memory", lambda: 20 << 30)   # 2 slots
+    assert (vcpus(tcg=True), vcpus(tcg=False)) == (1, 2)
