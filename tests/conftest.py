@@ -29,7 +29,9 @@ os.environ["GUESTFIX_SLOT_DIR"] = f"/run/guestfix/test-slots-{WORKER}"
 # their order. The SUSE layouts come second although shorter: their images
 # are file-level trees, so on an empty image cache the second worker starts
 # on them at once instead of waiting for the first one's debootstrap.
-# Minutes each took in one of two workers, image builds included:
+# Minutes each took in one of two workers, image builds included (measured
+# with 2-vCPU TCG appliances; with 1 vCPU each all are shorter, in about the
+# same proportions):
 FIXED_A = "fixed-a"
 SHARES_FIXED_A = ["tests/integration/test_sample_a.py", "tests/integration/test_migrate.py",
                   "tests/integration/test_ansible.py", "tests/integration/test_early_start.py"]
