@@ -127,6 +127,21 @@ def _confirmation(question, yes, json_mode, no_terminal):
     return confirm
 
 
+def _online_offer(yes, json_mode):
+    """The offer_online(error) of fix and migrate: when the guest lacks a
+    package and nothing was given to install it from, an interactive run
+    asks whether the guest may fetch it from its own repositories (what
+    --online does). None where nobody can be asked."""
+    if yes or json_mode or not sys.stdin.isatty():
+        return None
+
+    def offer(error):
+        click.echo(f"guestfix: {error.args[0]}", err=True)
+        return click.confirm(f"Let the guest fetch {' and '.join(error.packages)} from its own "
+                             "repositories now (as --online does)?", default=False)
+    return offer
+
+
 def _emit_json(data):
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -187,9 +202,12 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
         "Write these changes to the disks?", yes, json_mode,
         UsageError("fix would change the disks and there is no terminal to ask",
                    hint="pass --yes, or --dry-run to see the changes"))
-    boot_args = Domain.from_file(domain).boot_args() if domain else ""
+    source_domain = Domain.from_file(domain) if domain else None
     opts = fixer.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
-                            dry_run=dry_run, boot_args=boot_args)
+                            dry_run=dry_run,
+                            boot_args=source_domain.boot_args() if source_domain else "",
+                            xen_pv=bool(source_domain and source_domain.is_pv),
+                            offer_online=_online_offer(yes, json_mode))
     with slots.held(max_parallel, f"fix {' '.join(disk_paths) or domain}", monitor):
         report = fixer.fix_disks(found, devmap, monitor, opts, confirm=confirm,
                                  direct_boot_dir=direct_boot_dir)
@@ -436,7 +454,8 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
     with open(log_file, "a") as log:
         monitor = progress.TeeMonitor(progress.choose(json_mode), progress.PlainMonitor(log))
         try:
-            result = migrate_mod.migrate(source, opts, monitor, confirm)
+            result = migrate_mod.migrate(source, opts, monitor, confirm,
+                                         offer_online=_online_offer(yes, json_mode))
         except BaseException as e:
             print(f"FAILED: {e}", file=log)
             raise

@@ -39,6 +39,15 @@ class UnsupportedGuestError(GuestfixError):
     """The disks hold no operating system guestfix can handle."""
 
 
+class MissingPackagesError(UnsupportedGuestError):
+    """The guest lacks a kernel or boot loader, and nothing was given to
+    install it from (--package, --online). `packages` names them."""
+
+    def __init__(self, message, packages=(), **kw):
+        super().__init__(message, **kw)
+        self.packages = list(packages)
+
+
 class StepError(GuestfixError):
     """A fix-up step failed; the transaction was rolled back."""
 

@@ -35,6 +35,20 @@ GETTY_DIRS = ["/etc/systemd/system/getty.target.wants",
               "/etc/systemd/system/multi-user.target.wants"]
 XEN_GETTY = re.compile(r"^(?:serial-)?getty@(?:xvc|hvc)\d+\.service$")
 BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
+# Which boot loader a guest can install is known from the files its
+# packages put there, never from a program's name: GRUB legacy's package
+# has a grub-install too, and Debian's xen-tools guests carry GRUB 2's
+# grub-common (grub-mkconfig) next to GRUB legacy. GRUB 2 keeps one
+# directory of modules per platform (Debian and Red Hat in /usr/lib/grub,
+# SUSE in /usr/share/grub2), each with modinfo.sh; GRUB legacy keeps its
+# stage files (Debian: /usr/lib/grub/x86_64-pc, SUSE: /usr/lib/grub,
+# Red Hat: /usr/share/grub/x86_64-redhat), and grub-install copies them to
+# /boot/grub.
+GRUB2_LIB_DIRS = ("/usr/lib/grub", "/usr/lib/grub2", "/usr/share/grub2")
+GRUB2_PLATFORM_FILE = "modinfo.sh"
+GRUB2_BIOS_PLATFORM = "i386-pc"
+GRUB_LEGACY_STAGE2 = ("/usr/lib/grub/stage2", "/usr/lib/grub/*/stage2", "/usr/share/grub/*/stage2",
+                      "/boot/grub/stage2")
 
 
 @dataclass
@@ -80,11 +94,13 @@ class GuestFacts:
     systemd_version: int = 0
     kernels: list = field(default_factory=list)
     boot_kernel: str = ""        # version of the kernel the fixed guest boots
-    bootloader: str = ""         # grub2, grub-legacy or ""
+    bootloader: str = ""         # grub2, grub-legacy or "": what is (to be) configured
     grub_dir: str = ""           # /boot/grub or /boot/grub2
     grub_cfg: str = ""
-    grub_installer: str = ""     # grub-install / grub2-install if the guest has it
+    grub_installer: str = ""     # the installer of that boot loader, if the guest has it
     legacy_menu: str = ""        # a GRUB legacy menu.lst next to a GRUB 2 to be configured
+    grub2_platforms: list = field(default_factory=list)  # installed: i386-pc, x86_64-efi ...
+    grub_legacy: bool = False    # GRUB legacy's stage files are installed
     boot_code: bool = False
     partition_table: str = ""    # msdos, gpt, or "" for a partitionless disk
     bios_boot_partition: bool = False
@@ -101,6 +117,12 @@ class GuestFacts:
         d = asdict(self)
         d["xen_references"] = [asdict(r) for r in self.xen_references]
         return d
+
+    @property
+    def major_version(self):
+        """The distribution's major version as a number, 0 when unknown."""
+        head = self.version.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
 
     def kernel(self, version):
         for k in self.kernels:
@@ -230,29 +252,44 @@ def _kernels(session, f):
 
 
 def _bootloader(session, f):
-    f.grub_installer = next((t for t in ("grub2-install", "grub-install")
-                             if has_program(session, t)), "")
-    for d in ("/boot/grub2", "/boot/grub2-efi", "/boot/grub"):
-        if session.is_file(f"{d}/grub.cfg"):
-            f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
-            break
-    else:
-        legacy = next((p for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf",
-                                   "/etc/grub.conf") if session.is_file(p)), "")
-        mkconfig = f.grub_installer.replace("install", "mkconfig")
-        # GRUB 2 installed but never configured: the guest booted dom0's
-        # kernel, or pygrub read a hand-written menu.lst. GRUB 2's own
-        # grub-mkconfig is the proof it is GRUB 2 (legacy's grub-install has
-        # none); grub.cfg is to be generated and becomes what boots.
-        if f.grub_installer and (has_program(session, mkconfig) or
-                                 (not legacy and session.exists("/etc/default/grub"))):
-            d = "/boot/grub2" if f.grub_installer.startswith("grub2") else "/boot/grub"
-            f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
-            f.legacy_menu = legacy
-        elif legacy:
-            f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", legacy
+    """Which boot loader the guest has installed and configured.
+
+    GRUB 2 for BIOS installed: it is the boot loader, configured by its
+    grub.cfg, or (a pygrub guest) still to be configured, from what a
+    menu.lst held. Otherwise GRUB legacy, when its files or a menu.lst are
+    there; a grub.cfg alone is a GRUB 2 whose package is missing."""
+    f.grub2_platforms = grub2_platforms(session)
+    f.grub_legacy = any(session.glob(p) if "*" in p else session.is_file(p)
+                        for p in GRUB_LEGACY_STAGE2)
+    installer = next((t for t in ("grub2-install", "grub-install") if has_program(session, t)), "")
+    cfg_dir = next((d for d in ("/boot/grub2", "/boot/grub2-efi", "/boot/grub")
+                    if session.is_file(f"{d}/grub.cfg")), "")
+    legacy = next((p for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/etc/grub.conf")
+                   if session.is_file(p)), "")
+    if GRUB2_BIOS_PLATFORM in f.grub2_platforms:
+        d = cfg_dir or ("/boot/grub2" if installer.startswith("grub2") else "/boot/grub")
+        f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
+        f.grub_installer = installer
+        # never configured (pygrub read a menu.lst): grub.cfg is to be generated
+        f.legacy_menu = "" if cfg_dir else legacy
+    elif f.grub_legacy or legacy:
+        f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", \
+            legacy or "/boot/grub/menu.lst"
+        f.grub_installer = installer if f.grub_legacy else ""
+    elif cfg_dir:
+        f.bootloader, f.grub_dir, f.grub_cfg = "grub2", cfg_dir, f"{cfg_dir}/grub.cfg"
     f.partition_table, f.bios_boot_partition, f.boot_code = \
         disk_boot_info(session, session.appliance_devices()[0])
+
+
+def grub2_platforms(guest):
+    """The GRUB 2 platforms whose modules the guest has installed."""
+    found = set()
+    for base in GRUB2_LIB_DIRS:
+        for name in guest.ls(base):
+            if guest.is_file(f"{base}/{name}/{GRUB2_PLATFORM_FILE}"):
+                found.add(name)
+    return sorted(found)
 
 
 def disk_boot_info(session, device):

@@ -15,13 +15,15 @@ see earlier edits, and the dry run performs exactly the work of a real run.
 """
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 from . import facts as facts_mod
 from . import packages as packages_mod
 from .directboot import DirectBootExport
-from .errors import Aborted, GuestfixError, StepError, UnsupportedGuestError, first_line
+from .errors import (Aborted, GuestfixError, MissingPackagesError, StepError,
+                     UnsupportedGuestError, first_line)
 from .faults import fault_point
 from .progress import StageClock, TeeMonitor
 from .session import GuestSession
@@ -68,6 +70,10 @@ class FixOptions:
     packages: object = None                      # PackageSource: a missing kernel/boot loader
     dry_run: bool = False                        # only reported: nothing is committed
     boot_args: str = ""                          # the domain's <cmdline> when it booted dom0's kernel
+    xen_pv: bool = False                         # the domain ran paravirtualized
+    # asked, when packages are missing and none were given, whether the
+    # guest may fetch them itself (as --online); None: nobody to ask
+    offer_online: object = None
 
 
 class FixedGuest:
@@ -108,7 +114,17 @@ def fixed_overlays(disks, devmap, monitor, opts, journaled=False, export=None):
     monitor = TeeMonitor(monitor, clock)
     report = FixReport(disks=disks, dry_run=opts.dry_run)
     with (Transaction(disks) if journaled else ThrowawayOverlays(disks)) as layer:
-        _run_steps(layer.overlays, disks, devmap, monitor, opts, report, export)
+        try:
+            _run_steps(layer.overlays, disks, devmap, monitor, opts, report, export)
+        except MissingPackagesError as e:
+            # refused before any step ran: nothing was changed yet
+            if opts.offer_online is None or opts.packages or not opts.offer_online(e):
+                raise
+            opts = dataclasses.replace(opts, packages=packages_mod.PackageSource(online=True))
+            report = FixReport(disks=disks, dry_run=opts.dry_run)
+            monitor.note("starting the appliance again, with network for the guest's "
+                         "package tool")
+            _run_steps(layer.overlays, disks, devmap, monitor, opts, report, export)
         yield FixedGuest(report, layer, monitor, clock, started)
 
 
@@ -156,7 +172,8 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
             ctx = StepContext(facts=facts, devmap=devmap, guest=session,
                               macs=list(opts.macs), earlier=report.changes,
                               notes=report.notes, packages=packages,
-                              direct_boot=direct_boot, boot_args=opts.boot_args)
+                              direct_boot=direct_boot, boot_args=opts.boot_args,
+                              xen_pv=opts.xen_pv)
             for step in registry():
                 _run_step(step, ctx, session, monitor, report)
                 if step.changes_facts and ctx.changed(step.name):

@@ -12,7 +12,8 @@ own repositories through the appliance's network (`--online`).
 import os
 from dataclasses import dataclass, field
 
-from .errors import InputError, UnsupportedGuestError
+from .errors import InputError, MissingPackagesError, UnsupportedGuestError
+from .facts import GRUB2_BIOS_PLATFORM
 
 # The distribution's default kernel and BIOS boot loader, per family.
 KERNEL_PACKAGES = {"debian": "linux-image-amd64", "ubuntu": "linux-image-generic",
@@ -51,13 +52,48 @@ def needed(facts, direct_boot=False):
         name = "linux-image-686-pae" if flavour == "debian-686" else \
             KERNEL_PACKAGES.get(flavour, KERNEL_PACKAGES.get(facts.family, "a kernel"))
         out.append(NeededPackage("kernel", name, why))
-    if not direct_boot and not facts.boot_code and not facts.grub_installer:
-        legacy = facts.bootloader == "grub-legacy" and facts.family == "suse"
-        name = "grub" if legacy else \
-            BOOTLOADER_PACKAGES.get(flavour, BOOTLOADER_PACKAGES.get(facts.family, "grub"))
-        out.append(NeededPackage("bootloader", name,
-                                 "the disk has no boot code and no GRUB installer"))
+    if not direct_boot and not facts.boot_code:
+        missing = _missing_boot_loader(facts, flavour)
+        if missing:
+            out.append(missing)
     return out
+
+
+def grub_legacy_distribution(facts):
+    """Whether GRUB legacy is the distribution's own boot loader (SLES 11,
+    RHEL 5 and 6); for a version inspection could not tell, whether the
+    guest is configured for it."""
+    major = facts.major_version
+    oldest_grub2 = {"suse": 12, "redhat": 7}.get(facts.family)
+    if oldest_grub2 is None:
+        return False            # Debian and Ubuntu have GRUB 2 since squeeze and 9.10
+    if major:
+        return major < oldest_grub2
+    return facts.bootloader == "grub-legacy"
+
+
+def _missing_boot_loader(facts, flavour):
+    """The boot loader package a disk without boot code needs: the
+    distribution's own boot loader, when the guest lacks it or its
+    installer. A Debian or Ubuntu guest with GRUB legacy only (xen-tools
+    installs grub-legacy for pygrub) moves to GRUB 2 as the distribution
+    does, by installing grub-pc."""
+    if grub_legacy_distribution(facts):
+        if facts.grub_installer:
+            return None
+        return NeededPackage("bootloader", "grub",
+                             "the disk has no boot code and no GRUB installer")
+    if GRUB2_BIOS_PLATFORM in facts.grub2_platforms and facts.grub_installer:
+        return None
+    name = BOOTLOADER_PACKAGES.get(flavour, BOOTLOADER_PACKAGES.get(facts.family, "grub"))
+    if facts.grub_legacy:
+        why = "the disk has no boot code and the guest has only GRUB legacy, not GRUB 2"
+    elif facts.grub2_platforms:
+        why = (f"the disk has no boot code and the guest's GRUB 2 is for "
+               f"{', '.join(facts.grub2_platforms)} only, not BIOS")
+    else:
+        why = "the disk has no boot code and no GRUB 2 for BIOS"
+    return NeededPackage("bootloader", name, why)
 
 
 @dataclass
@@ -98,8 +134,9 @@ class PackageSource:
             return
         if not self:
             names = " and ".join(p.name for p in wanted)
-            raise UnsupportedGuestError(
+            raise MissingPackagesError(
                 f"{wanted[0].why}; the guest needs {names} installed",
+                packages=[p.name for p in wanted],
                 hint=f"supply the package file(s) with `--package FILE|DIR` "
                      "(with their missing dependencies), or let the guest fetch "
                      "them from its own repositories with `--online`")

@@ -30,6 +30,9 @@ def inspection(r):
     if r["grub_cfg"]:
         boot += f" ({r['grub_cfg']})"
     t.add_row("boot loader", boot)
+    installed = [f"GRUB 2 for {', '.join(r['grub2_platforms'])}"] if r["grub2_platforms"] else []
+    installed += ["GRUB legacy"] if r["grub_legacy"] else []
+    t.add_row("boot loaders installed", ", ".join(installed) or "none")
     t.add_row("boot code on disk", "yes" if r["boot_code"] else "no (pygrub-style)")
     t.add_row("partition table", r["partition_table"] or "none (partitionless)")
     t.add_row("initrd tool", r["initrd_tool"] or "unknown")

@@ -227,6 +227,10 @@ def sles11(root):
     write(root, "/var/lib/standin-rpm/kernel-xen", "")
     write(root, "/sbin/mkinitrd", MKINITRD, 0o755)
     write(root, "/usr/sbin/grub-install", GRUB_LEGACY_INSTALL, 0o755)
+    # GRUB legacy's stage files, where SLES 11's grub package has them
+    # (guestfix knows the boot loader by its files, not its installer's name)
+    write(root, "/usr/lib/grub/stage1", "stand-in GRUB legacy stage1\n")
+    write(root, "/usr/lib/grub/stage2", "stand-in GRUB legacy stage2\n")
 
 
 def sles15(root):
@@ -310,6 +314,8 @@ def make_packages(name, directory):
             "/usr/sbin/grub2-install": (GRUB2_INSTALL, 0o755),
             "/usr/sbin/grub2-mkconfig": (GRUB2_MKCONFIG, 0o755),
             "/usr/sbin/grub2-set-default": (GRUB2_SET_DEFAULT, 0o755),
+            # SLES's GRUB 2 for BIOS keeps its modules here (grub2-i386-pc)
+            "/usr/share/grub2/i386-pc/modinfo.sh": ("# stand-in modinfo.sh\n", 0o644),
             "/var/lib/standin-rpm/grub2": ("", 0o644)})
 
 

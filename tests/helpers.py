@@ -69,7 +69,8 @@ class MemoryGuest:
 def debian_facts(**kw):
     f = GuestFacts(distro="debian", family="debian", package_format="deb", init="systemd",
                    initrd_tool="initramfs-tools", bootloader="grub2", grub_dir="/boot/grub",
-                   grub_cfg="/boot/grub/grub.cfg", appliance_disks=["/dev/sda"])
+                   grub_cfg="/boot/grub/grub.cfg", appliance_disks=["/dev/sda"],
+                   grub2_platforms=["i386-pc"])
     for k, v in kw.items():
         setattr(f, k, v)
     return f

@@ -136,6 +136,13 @@ class Domain:
             return ""
         return " ".join((os_el.findtext("cmdline") or "").split())
 
+    @property
+    def is_pv(self):
+        """A Xen paravirtualized domain (os type linux or xen): its disks
+        were xvd*, its console hvc0."""
+        return self.type == "xen" and (self.root.findtext("os/type") or "").strip() in \
+            ("linux", "xen")
+
     def macs(self):
         return [m.get("address", "").lower()
                 for m in self.root.findall("./devices/interface/mac") if m.get("address")]

@@ -25,6 +25,7 @@ class StepContext:
     packages: object = None       # PackageSource for missing kernel/boot loader
     direct_boot: bool = False     # the guest will be booted from its kernel directly
     boot_args: str = ""           # kernel arguments from the domain, when it booted dom0's kernel
+    xen_pv: bool = False          # the domain ran paravirtualized (its console was hvc0)
 
     def changed(self, *steps):
         """True when one of the named steps changed something this run."""

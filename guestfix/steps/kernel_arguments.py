@@ -9,6 +9,12 @@ that mean something on KVM are added to GRUB_CMDLINE_LINUX; left out are
 root= (grub-mkconfig writes the root itself), ro/rw (it adds ro), and the
 Xen-only ones: xencons=, clocksource=xen, earlyprintk=xen. A Xen console
 (console=hvc0) becomes the serial console, by bootloader-config's rule.
+
+A PV guest's kernel console is Xen's hvc0 even when no console= names it
+(xen-tools' menu.lst names none): there `xl console` showed the kernel and
+the login prompt that systemd starts on the console. On KVM the same
+place is the serial port, so such a guest is treated as if its arguments
+said console=hvc0, and gets console=tty0 console=ttyS0.
 """
 
 import re
@@ -21,6 +27,7 @@ from .default_kernel import menu_lst_entries
 
 DROPPED = re.compile(r"^(?:root=.*|ro|rw|xencons=.*|clocksource=xen|earlyprintk=xen\S*)$")
 VARIABLE = "GRUB_CMDLINE_LINUX"
+IMPLICIT_XEN_CONSOLE = "console=hvc0"
 
 
 def carried(boot_args, present):
@@ -50,6 +57,11 @@ def menu_lst_args(text):
     return " ".join(words[1:])
 
 
+def names_console(*args):
+    """Whether any of the argument strings sets a console."""
+    return any(w.startswith("console=") for a in args for w in a.split())
+
+
 def with_boot_args(text, boot_args, devmap):
     """/etc/default/grub with the Xen-era arguments added, then made KVM's."""
     values = grubdefaults.values(text)
@@ -74,9 +86,14 @@ class KernelArguments(Step):
         if not boot_args and ctx.facts.legacy_menu and \
                 not ctx.guest.exists(ctx.facts.grub_cfg):
             boot_args = menu_lst_args(ctx.guest.read_text(ctx.facts.legacy_menu))
+        before = ctx.guest.read_text(grubdefaults.PATH)
+        if before is not None and ctx.xen_pv:
+            values = grubdefaults.values(before)
+            if not names_console(boot_args, values.get(VARIABLE, ""),
+                                 values.get("GRUB_CMDLINE_LINUX_DEFAULT", "")):
+                boot_args = f"{boot_args} {IMPLICIT_XEN_CONSOLE}".strip()
         if not boot_args:
             return []
-        before = ctx.guest.read_text(grubdefaults.PATH)
         if before is None:
             if ctx.facts.bootloader == "grub2":
                 ctx.notes.append(f"the Xen-era kernel arguments ({boot_args}) were not "

@@ -55,6 +55,40 @@ def test_sles11_online_install_failing_leaves_disks_identical(sles11):
     assert checksums(sles11["disks"]) == before
 
 
+def interactive_fix(disks, answers):
+    """`guestfix fix DISK...` as a person at a terminal runs it (stdin a
+    pseudo-terminal), answering each question in turn; (exit code, output)."""
+    import pty
+    import subprocess
+    import sys
+    from conftest import REPO
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "guestfix.cli", "fix", *disks], cwd=REPO,
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(slave)
+    for answer in answers:
+        os.write(master, answer.encode() + b"\n")
+    out = proc.communicate(timeout=1800)[0].decode()
+    os.close(master)
+    return proc.returncode, out
+
+
+def test_sles11_interactive_run_offers_to_fetch_the_missing_kernel(sles11):
+    """Asked at a terminal, without --package or --online: declined, the
+    refusal stands; accepted, the appliance starts again with network and
+    the guest's own zypper runs (the stand-in fails as with no reachable
+    repository). The disks are unchanged either way."""
+    before = checksums(sles11["disks"])
+    code, out = interactive_fix(sles11["disks"], ["n"])
+    assert "Let the guest fetch kernel-default from its own repositories now" in out
+    assert code == 5 and "the guest needs kernel-default installed" in out
+    code, out = interactive_fix(sles11["disks"], ["y"])
+    assert "starting the appliance again, with network" in out
+    assert code == 6 and "`zypper --non-interactive install --no-recommends kernel-default` " \
+        "failed" in out
+    assert checksums(sles11["disks"]) == before
+
+
 def test_sles11_fixed_with_kernel_default_package(sles11):
     r = guestfix("fix", "--yes", "--json", "--package", sles11["packages"], *sles11["disks"])
     assert r.returncode == 0, r.stderr

@@ -22,7 +22,8 @@ def suse_facts(**kw):
     defaults = dict(distro="sles", family="suse", package_format="rpm", init="sysvinit",
                     initrd_tool="mkinitrd", bootloader="grub-legacy", grub_dir="/boot/grub",
                     grub_cfg="/boot/grub/menu.lst", grub_installer="grub-install",
-                    product="SUSE Linux Enterprise Server 11", kernels=[XEN_KERNEL],
+                    product="SUSE Linux Enterprise Server 11", version="11.4",
+                    grub2_platforms=[], grub_legacy=True, kernels=[XEN_KERNEL],
                     boot_kernel="", partition_table="msdos")
     defaults.update(kw)
     return debian_facts(**defaults)
@@ -44,7 +45,8 @@ def test_xen_only_kernel_needs_kernel_default():
 
 
 def test_dom0_kernel_guest_needs_kernel_and_boot_loader():
-    facts = debian_facts(kernels=[], boot_kernel="", grub_installer="", bootloader="")
+    facts = debian_facts(kernels=[], boot_kernel="", grub_installer="", bootloader="",
+                         grub2_platforms=[])
     assert [p.name for p in packages.needed(facts)] == ["linux-image-amd64", "grub-pc"]
     # direct kernel boot needs no boot loader
     assert [p.name for p in packages.needed(facts, direct_boot=True)] == ["linux-image-amd64"]
@@ -52,14 +54,44 @@ def test_dom0_kernel_guest_needs_kernel_and_boot_loader():
         packages.PackageSource().check_usable(facts, packages.needed(facts))
     assert str(e.value).startswith("no kernel is installed (it was booted from dom0); "
                                    "the guest needs linux-image-amd64 and grub-pc installed")
-    ubuntu = debian_facts(distro="ubuntu", kernels=[], boot_kernel="", grub_installer="")
+    ubuntu = debian_facts(distro="ubuntu", kernels=[], boot_kernel="", grub_installer="",
+                          grub2_platforms=[])
     assert [p.name for p in packages.needed(ubuntu)] == ["linux-image-generic", "grub-pc"]
 
 
 def test_sles15_without_grub2_needs_grub2():
     facts = suse_facts(kernels=[DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version,
-                       bootloader="grub2", grub_installer="", initrd_tool="dracut")
+                       bootloader="grub2", grub_installer="", initrd_tool="dracut",
+                       version="15.5", grub_legacy=False)
     assert [p.name for p in packages.needed(facts)] == ["grub2"]
+
+
+def test_grub_legacy_only_debian_guest_needs_grub_pc():
+    """xen-tools' pygrub guests: GRUB legacy's grub-install and GRUB 2's
+    grub-mkconfig (grub-common), but no GRUB 2 platform. Debian moves from
+    GRUB legacy to GRUB 2; the refusal names the package and both ways."""
+    facts = debian_facts(bootloader="grub-legacy", grub_cfg="/boot/grub/menu.lst",
+                         grub_installer="grub-install", grub_legacy=True, grub2_platforms=[],
+                         kernels=[DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version)
+    wanted = packages.needed(facts)
+    assert [(p.role, p.name) for p in wanted] == [("bootloader", "grub-pc")]
+    with pytest.raises(UnsupportedGuestError) as e:
+        packages.PackageSource().check_usable(facts, wanted)
+    message = str(e.value)
+    assert "only GRUB legacy" in message and "grub-pc" in message
+    assert "--package" in message and "--online" in message
+    assert "\n" not in message
+    # with its boot code on the disk, GRUB legacy keeps booting it: nothing needed
+    facts.boot_code = True
+    assert packages.needed(facts) == []
+
+
+def test_grub_legacy_is_sles11s_own_boot_loader():
+    facts = suse_facts(kernels=[DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version)
+    assert packages.needed(facts) == []
+    assert [p.name for p in packages.needed(suse_facts(
+        kernels=[DEFAULT_KERNEL], boot_kernel=DEFAULT_KERNEL.version,
+        grub_installer="", grub_legacy=False))] == ["grub"]
 
 
 def test_package_files_checked_on_the_host(tmp_path):
@@ -294,3 +326,21 @@ def test_no_domain_arguments_no_change():
     assert _defaults_after(ctx_for(facts, {"/etc/default/grub": PACKAGED_DEFAULTS})) is None
     ctx = ctx_for(facts, {"/etc/default/grub": PACKAGED_DEFAULTS}, boot_args="root=/dev/xvda2 ro")
     assert _defaults_after(ctx) is None
+
+
+def test_pv_guest_without_a_console_argument_gets_the_serial_console():
+    """A PV guest's kernel console was Xen's hvc0 with no console= saying
+    so (xen-tools' menu.lst names none): on KVM that is the serial port."""
+    menu = ("default 0\ntitle Debian\n root (hd0,0)\n"
+            " kernel /boot/vmlinuz-6.1 root=/dev/xvda2 ro elevator=noop\n")
+    facts = debian_facts(bootloader="grub2", grub_cfg="/boot/grub/grub.cfg",
+                         legacy_menu="/boot/grub/menu.lst")
+    files = {"/etc/default/grub": PACKAGED_DEFAULTS, "/boot/grub/menu.lst": menu}
+    after = _defaults_after(ctx_for(facts, files, xen_pv=True))
+    assert 'GRUB_CMDLINE_LINUX="elevator=noop console=tty0 console=ttyS0"' in after
+    assert 'GRUB_TERMINAL="console serial"' in after
+    # a console the guest set itself is kept; a guest not known to be PV is left alone
+    files["/etc/default/grub"] = PACKAGED_DEFAULTS.replace('="quiet"', '="quiet console=tty1"')
+    assert "console=ttyS0" not in _defaults_after(ctx_for(facts, files, xen_pv=True))
+    files["/etc/default/grub"] = PACKAGED_DEFAULTS
+    assert "console=" not in _defaults_after(ctx_for(facts, files))
