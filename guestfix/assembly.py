@@ -1,28 +1,29 @@
 """Xen partition images and bare filesystems -> partitioned virtio disks.
 
 xen-tools gives a guest one image per partition: disk.img exported as
-xvda2 (root), swap.img as xvda1, neither with a partition table. On KVM a
-BIOS guest boots from a disk that has a partition table and room for boot
-code, so migrate makes one: the images that share a Xen disk (xvda1 +
-xvda2) become one virtio disk whose partition numbers are the ones the
-guest already uses (/dev/xvda2 -> /dev/vda2). A first disk holding a bare
+xvda2 (root), swap.img as xvda1 (with --partitions, up to xvda8), none
+with a partition table. On KVM a BIOS guest boots from a disk that has a
+partition table and room for boot code, so migrate makes one: the images
+that share a Xen disk (xvda1 + xvda2 ...) become one virtio disk whose
+partition numbers are the ones the guest already uses (/dev/xvdaN ->
+/dev/vdaN; tablewriter.py decides MBR or GPT). A first disk holding a bare
 filesystem (ext4 directly on xvda) becomes partition 1 of a new disk, and
 the guest's references to /dev/xvda become /dev/vda1.
 
-The assembled disk is served by nbdkit's partitioning plugin, read-only,
-over a private Unix socket. Why nbdkit rather than qemu-img writing each
-image at its offset in the destination: the assembled disk exists before
-anything is written, so the fix runs on a qcow2 overlay over it exactly as
-on any other disk (the boot code GRUB installs lands in that overlay), and
-the copy stage's one `qemu-img convert` reads partition table, images and
-fix in a single pass. The plugin aligns partitions at 1 MiB, which leaves
-GRUB's core image its usual gap after the MBR. It serves regular files
-only (it sizes them with stat), so partition images on block devices are
-refused with the manual way named.
+The assembled disk is served by nbdkit, read-only, over a private Unix
+socket: the python plugin nbd_pieces_plugin.py reads the table guestfix
+wrote and each image, here (a file or a block device) or on the Xen host
+over ssh, range by range. Why serve it rather than write each image at
+its offset in the destination: the assembled disk exists before anything
+is written, so the fix runs on a qcow2 overlay over it exactly as on any
+other disk (the boot code GRUB installs lands in that overlay), and the
+copy reads partition table, images and fix in a single pass. An image on
+the Xen host is streamed once into the new disk at its offset
+(outputs.py), as a whole remote disk is.
 
-`served` also serves the disks of a remote Xen host (remote.py), through
-nbdkit's python plugin running nbd_remote_plugin.py: QEMU reads them like
-any NBD disk, and the fix reads over ssh only the ranges it needs.
+`served` also serves the plain disks of a remote Xen host (remote.py), as
+a disk of one remote piece: QEMU reads them like any NBD disk, and the fix
+reads over ssh only the ranges it needs.
 """
 
 import contextlib
@@ -31,24 +32,17 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 
+from . import tablewriter
 from .devnames import DeviceMap, is_partition_target
 from .diskimage import Disk, create_overlay
 from .errors import GuestfixError, InputError, RemoteHostError, ToolError, first_line
 
-MIB = 1024 * 1024
-REMOTE_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_remote_plugin.py")
-# An MBR holds 4 primary partitions; more would mean an extended partition
-# that shifts every later number, which the guest's references do not expect.
-MAX_PARTITIONS = 4
-PLACEHOLDER_BYTES = MIB          # fills a partition number no image uses
-SWAP_MBR_ID = "0x82"
-PLACEHOLDER_MBR_ID = "0xda"      # "non-FS data": nothing mounts or swaps it
+PIECES_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_pieces_plugin.py")
 
 
 @dataclass
@@ -57,6 +51,15 @@ class Assembly:
     target: str                      # the Xen whole-disk name: xvda
     parts: list                      # [(partition number, Disk)], ascending
     bare: bool = False               # a whole disk's bare filesystem as partition 1
+    _table: object = None
+
+    @property
+    def table(self):
+        """Where each image goes and the partition table (tablewriter.DiskLayout)."""
+        if self._table is None:
+            self._table = tablewriter.plan([(n, "swap" if is_swap(d) else "linux",
+                                             d.virtual_size, d) for n, d in self.parts])
+        return self._table
 
     def describe(self):
         if self.bare:
@@ -147,10 +150,9 @@ def plan(disks):
         groups[base].parts.append((number, disk))
     for a in groups.values():
         a.parts.sort(key=lambda p: p[0])
-        if a.parts[-1][0] > MAX_PARTITIONS:
-            raise InputError(f"partition image {a.target}{a.parts[-1][0]}: guestfix assembles "
-                             f"partitions 1 to {MAX_PARTITIONS} (primary partitions of an "
-                             "MBR disk)")
+        if a.parts[-1][0] > tablewriter.GPT_ENTRIES:
+            raise InputError(f"partition image {a.target}{a.parts[-1][0]}: a partition table "
+                             f"holds partitions 1 to {tablewriter.GPT_ENTRIES}")
     if entries and isinstance(entries[0], Disk) and bare_filesystem(read_head(entries[0])):
         first = entries[0]
         entries[0] = Assembly(target=first.target, parts=[(1, first)], bare=True)
@@ -160,9 +162,9 @@ def plan(disks):
 def planned_disks(layout):
     """The disks KVM will get, before anything is served: what an output
     needs to name and size them (an Assembly as a Disk with no path yet)."""
-    return [Disk(path="", format="raw", target=e.target, virtual_size=assembled_size(e),
-                 parts=tuple(d for _n, d in e.parts)) if isinstance(e, Assembly) else e
-            for e in layout.entries]
+    return [Disk(path="", format="raw", target=e.target, virtual_size=e.table.size,
+                 parts=tuple(d for _n, d in e.parts), table=e.table)
+            if isinstance(e, Assembly) else e for e in layout.entries]
 
 
 def check_servable(layout):
@@ -172,42 +174,13 @@ def check_servable(layout):
 
 
 def _check_servable(assembly):
-    for number, disk in assembly.parts:
-        what = "bare filesystem" if assembly.bare else "partition image"
-        if disk.remote is not None:
-            raise InputError(
-                f"{disk.path}: the {what} {disk.target} is on the Xen host; guestfix "
-                "assembles images it has here, and cannot read them over ssh for that",
-                hint="add --backup DIR: the images are copied (verified) into DIR first "
-                     "and assembled from those copies")
+    for _number, disk in assembly.parts:
         if disk.format != "raw":
+            what = "bare filesystem" if assembly.bare else "partition image"
             raise InputError(f"{disk.path}: the {what} {disk.target} is {disk.format}; "
                              "guestfix assembles raw images",
                              hint=f"qemu-img convert -f {disk.format} -O raw {disk.path} NEW.img, "
                                   "and name NEW.img in the domain")
-        if not stat.S_ISREG(os.stat(disk.path).st_mode):
-            raise InputError(f"{disk.path}: the {what} {disk.target} is a block device; "
-                             "guestfix assembles image files",
-                             hint=f"copy it to a file first (dd if={disk.path} of=FILE "
-                                  "conv=sparse) and name FILE in the domain")
-
-
-def _nbdkit_args(assembly, placeholder_dir):
-    """The partitioning plugin's arguments: each image at its number, a
-    small placeholder where the guest has no image (xvda2 alone still
-    becomes partition 2), swap typed 0x82."""
-    args, by_number = [], dict(assembly.parts)
-    for number in range(1, assembly.parts[-1][0] + 1):
-        disk = by_number.get(number)
-        if disk is None:
-            path = os.path.join(placeholder_dir, f"placeholder-{number}.img")
-            with open(path, "wb") as f:
-                f.truncate(PLACEHOLDER_BYTES)
-            args += [f"mbr-id={PLACEHOLDER_MBR_ID}", f"file={path}"]
-        else:
-            args += [f"mbr-id={SWAP_MBR_ID if is_swap(disk) else 'default'}",
-                     f"file={disk.path}"]
-    return ["partition-type=mbr"] + args
 
 
 def is_swap(disk):
@@ -219,26 +192,43 @@ def is_swap(disk):
     return head[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE")
 
 
-def assembled_size(assembly):
-    """What the partitioning plugin will serve: a 1 MiB-aligned start for
-    each partition, sizes rounded up to sectors."""
-    size, by_number = 0, dict(assembly.parts)
-    for number in range(1, assembly.parts[-1][0] + 1):
-        disk = by_number.get(number)
-        size = -(-size // MIB) * MIB if size else MIB
-        length = disk.virtual_size if disk else PLACEHOLDER_BYTES
-        size += -(-length // 512) * 512
-    return size
+def _piece(disk, offset, length, reads_log):
+    """A layout piece reading `disk` (a local path, or over ssh)."""
+    if disk.remote is not None:
+        disk.remote.reads_log = reads_log
+        return {"offset": offset, "length": length,
+                "command": disk.remote.reader_command(), "reads": reads_log}
+    return {"offset": offset, "length": length, "path": disk.path}
+
+
+def _pieces(entry, workdir, name):
+    """The plugin's layout of an entry: an Assembly's table and images, or
+    a remote disk as one piece."""
+    if not isinstance(entry, Assembly):
+        return {"size": entry.virtual_size,
+                "pieces": [_piece(entry, 0, entry.virtual_size, f"{workdir}/{name}.reads")]}
+    table = entry.table
+    pieces = []
+    for at, data, label in ((0, table.head, "head"), (table.size - len(table.tail),
+                                                       table.tail, "tail")):
+        if data:
+            path = os.path.join(workdir, f"{name}.{label}")
+            with open(path, "wb") as f:
+                f.write(data)
+            pieces.append({"offset": at, "length": len(data), "path": path})
+    for slot in table.filled():
+        pieces.append(_piece(slot.source, slot.offset, slot.length,
+                             f"{workdir}/{name}-{slot.number}.reads"))
+    return {"size": table.size, "pieces": pieces}
 
 
 @contextlib.contextmanager
 def served(layout, startup_timeout=30):
     """Serve, read-only, what QEMU cannot open as a plain image: every
-    Assembly of `layout` (nbdkit's partitioning plugin) and every disk on
-    a remote host (nbd_remote_plugin.py over ssh). Yields the disks the
-    fix and copy work on, in the guest's order; local image files are
-    passed through. The servers stop when the block ends, and with this
-    process if it is killed."""
+    Assembly of `layout` and every disk on a remote host, through
+    nbd_pieces_plugin.py. Yields the disks the fix and copy work on, in
+    the guest's order; local image files are passed through. The servers
+    stop when the block ends, and with this process if it is killed."""
     if not any(isinstance(e, Assembly) or e.remote is not None for e in layout.entries):
         yield list(layout.entries)
         return
@@ -249,11 +239,15 @@ def served(layout, startup_timeout=30):
     workdir = tempfile.mkdtemp(prefix="guestfix-nbd-")
     procs = []
 
-    def serve(name, plugin_args, what):
+    def serve(name, entry, what):
         sock = os.path.join(workdir, f"{name}.sock")
         pidfile = os.path.join(workdir, f"{name}.pid")
+        layout_file = os.path.join(workdir, f"{name}.json")
+        with open(layout_file, "w") as f:
+            json.dump(_pieces(entry, workdir, name), f)
         argv = ["nbdkit", "--exit-with-parent", "--foreground", "--readonly",
-                "--unix", sock, "--pidfile", pidfile, *plugin_args]
+                "--unix", sock, "--pidfile", pidfile, "python", PIECES_PLUGIN,
+                f"layout={layout_file}"]
         # its messages go to a file: a pipe nobody reads could fill and stall it
         log_path = os.path.join(workdir, f"{name}.log")
         with open(log_path, "wb") as log:
@@ -265,18 +259,12 @@ def served(layout, startup_timeout=30):
         disks = []
         for i, entry in enumerate(layout.entries):
             if isinstance(entry, Assembly):
-                uri = serve(f"disk{i}", ["partitioning", *_nbdkit_args(entry, workdir)],
-                            f"assemble {entry.describe()}")
+                uri = serve(f"disk{i}", entry, f"assemble {entry.describe()}")
                 disks.append(Disk(path=uri, format="raw", target=entry.target,
-                                  virtual_size=assembled_size(entry),
-                                  parts=tuple(d for _n, d in entry.parts)))
+                                  virtual_size=entry.table.size,
+                                  parts=tuple(d for _n, d in entry.parts), table=entry.table))
             elif entry.remote is not None:
-                entry.remote.reads_log = os.path.join(workdir, f"disk{i}.reads")
-                uri = serve(f"disk{i}", ["python", REMOTE_PLUGIN,
-                                         f"command={json.dumps(entry.remote.reader_command())}",
-                                         f"size={entry.remote.size}",
-                                         f"reads={entry.remote.reads_log}"],
-                            f"serve {entry.path}")
+                uri = serve(f"disk{i}", entry, f"serve {entry.path}")
                 disks.append(dataclasses.replace(entry, path=uri))
             else:
                 disks.append(entry)
@@ -303,15 +291,19 @@ def served(layout, startup_timeout=30):
 
 
 def _lost_remote(layout, workdir):
-    """The remote disk whose server logged a lost connection, if any."""
+    """The remote disk (or partition image) whose server logged a lost
+    connection, if any."""
     for i, entry in enumerate(layout.entries):
-        if isinstance(entry, Disk) and entry.remote is not None:
-            try:
-                with open(os.path.join(workdir, f"disk{i}.log"), errors="replace") as log:
-                    if "connection to the host was lost" in log.read():
-                        return entry
-            except OSError:
-                pass
+        disks = [d for _n, d in entry.parts] if isinstance(entry, Assembly) else [entry]
+        remote = [d for d in disks if d.remote is not None]
+        if not remote:
+            continue
+        try:
+            with open(os.path.join(workdir, f"disk{i}.log"), errors="replace") as log:
+                if "connection to the host was lost" in log.read():
+                    return remote[0]
+        except OSError:
+            pass
     return None
 
 

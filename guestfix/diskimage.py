@@ -34,6 +34,7 @@ class Disk:
     backing: str = ""
     parts: tuple = ()          # an assembled disk (assembly.py): the images it is made of
     remote: object = None      # a disk on the Xen host (remote.RemoteImage), read over ssh
+    table: object = None       # an assembled disk's layout (tablewriter.DiskLayout)
 
     @property
     def name(self):

@@ -120,21 +120,30 @@ class MigrateReport:
                 "domain_after": self.domain_after}
 
 
+def _from_host(disks):
+    """The images of `disks` (whole disks, or the partition images of an
+    assembled one) that are read from the Xen host."""
+    return [p for d in disks for p in (d.parts or [d]) if p.remote is not None]
+
+
 def default_log_path(source, new_name):
     """/var/log/guestfix/NAME-TIME.log, NAME being -on or the source's."""
     stem = new_name or os.path.basename(source).rsplit(".", 1)[0] or "guest"
     return f"/var/log/guestfix/{stem}-{time.strftime('%Y%m%d-%H%M%S')}.log"
 
 
-def migrate(source, opts, monitor, confirm=None):
+def migrate(source, opts, monitor, confirm=None, offer_online=None):
     """Run the stages; `confirm(fix_report)` is asked once the fix is
-    known, before anything is written, and may return False."""
-    return Migration(opts, monitor, confirm).run(source)
+    known, before anything is written, and may return False;
+    `offer_online(error)` is asked when the guest lacks a package and none
+    was given (fixer.FixOptions)."""
+    return Migration(opts, monitor, confirm, offer_online).run(source)
 
 
 class Migration:
-    def __init__(self, opts, monitor, confirm=None):
+    def __init__(self, opts, monitor, confirm=None, offer_online=None):
         self.opts, self.monitor, self.confirm = opts, monitor, confirm
+        self.offer_online = offer_online
         self.source = source_for(opts.input_mode, opts.input_uri, opts.allow_backing)
         self.output = output_for(opts)
 
@@ -203,8 +212,8 @@ class Migration:
                     return
             if opts.start_early:
                 self.check_early(guest)
-            # partition images on a remote host are assembled from the
-            # backup's local copies; anything else is checked now
+            # with --backup, a remote guest is served from the backup's
+            # local copies; anything else is checked now
             if not (guest.host and opts.backup_dir):
                 assembly.check_servable(guest.layout)
             for a in guest.layout.assemblies:
@@ -254,10 +263,11 @@ class Migration:
                     kvm_disks, guest.devmap, monitor,
                     fixer.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
                                      packages=opts.packages,
-                                     boot_args=guest.domain.boot_args())))
+                                     boot_args=guest.domain.boot_args(),
+                                     xen_pv=guest.domain.is_pv,
+                                     offer_online=self.offer_online)))
                 report.fix = fixed.report
-                report.fix_read_from_host = [d.remote.ranges_read() for d in kvm_disks
-                                             if d.remote is not None]
+                report.fix_read_from_host = [p.remote.ranges_read() for p in _from_host(kvm_disks)]
                 if not opts.dry_run and self.confirm is not None and \
                         not self.confirm(fixed.report):
                     raise Aborted("declined: nothing was written")
@@ -271,8 +281,7 @@ class Migration:
                 with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):
                     for overlay, disk in zip(fixed.overlays, kvm_disks):
                         report.disks.append(self.output.copy_disk(overlay, disk, monitor))
-                        if disk.remote is not None:
-                            report.read_from_host.append(disk.remote.stats)
+                        report.read_from_host += [p.remote.stats for p in _from_host([disk])]
                     fault_point("migrate:copied")
                 disk_sources = {d["xen_target"]: (d["path"], d["format"]) for d in report.disks}
         with self.stage(report, "domain", "writing the KVM domain" if not opts.dry_run

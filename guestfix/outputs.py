@@ -68,20 +68,26 @@ class Output:
     def _write_disk(self, overlay, disk, path, monitor, create=True):
         """The fixed disk (overlay over disk) into `path`."""
         fmt, prealloc = self.format_for(disk), self.opts.allocation == "preallocated"
-        if disk.remote is None:
+        from_host = [p for p in disk.parts or [disk] if p.remote is not None]
+        if not from_host:
             qemuimg.convert(overlay.path, "qcow2", path, fmt, monitor, disk.virtual_size,
                             preallocate=prealloc, create=create)
             return
-        # On the Xen host: its one full read lands in the new disk, and the
-        # fix's clusters are written on top. Another format needs a staging
-        # copy to convert from.
-        base = path if fmt == disk.format else f"{path}.from-host"
+        # On the Xen host: its one full read lands in the new disk (each
+        # partition image at its offset, after the table), and the fix's
+        # clusters are written on top. Another format needs a staging copy
+        # to convert from.
+        base_format = "raw" if disk.parts else disk.format
+        base = path if fmt == base_format else f"{path}.from-host"
         if base != path:
             self._files.append(base)
-        disk.remote.stream_to(base, monitor, algorithms=())   # checked against the host
-        qemuimg.commit_into(overlay.path, base, disk.format)
+        if disk.table is not None:
+            _assemble_from_host(disk.table, base, monitor)
+        else:
+            disk.remote.stream_to(base, monitor, algorithms=())   # checked against the host
+        qemuimg.commit_into(overlay.path, base, base_format)
         if base != path:
-            qemuimg.convert(base, disk.format, path, fmt, monitor, disk.virtual_size,
+            qemuimg.convert(base, base_format, path, fmt, monitor, disk.virtual_size,
                             preallocate=prealloc, create=create)
             os.unlink(base)
         elif prealloc and fmt == "raw":
@@ -313,6 +319,22 @@ class LibvirtPool(Output):
                 self.conn.close()
             finally:
                 self.conn = self.pool = None
+
+
+def _assemble_from_host(table, dest, monitor):
+    """An assembled disk whose partition images are on the Xen host, made
+    in `dest` as the server presented it: the table guestfix wrote, then
+    each image streamed once at its offset (checked against the host)."""
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.ftruncate(fd, table.size)
+        os.pwrite(fd, table.head, 0)
+        if table.tail:
+            os.pwrite(fd, table.tail, table.size - len(table.tail))
+    finally:
+        os.close(fd)
+    for slot in table.filled():
+        slot.source.remote.stream_to(dest, monitor, algorithms=(), offset=slot.offset)
 
 
 def _allocated(disk):

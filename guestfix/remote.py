@@ -15,7 +15,7 @@ argument, never as code.
 
 How the data crosses the network once:
   * the fix reads only what it needs, range by range, through nbdkit
-    (nbd_remote_plugin.py runs READER on the host: one `dd` per range);
+    (nbd_pieces_plugin.py runs READER on the host: one `dd` per range);
   * the copy streams each disk whole, once (`stream_to`), into the
     destination: holes of a file are not sent (tar --sparse), zero blocks
     are not written, and the SHA-256 is computed on the way and compared
@@ -258,7 +258,7 @@ class RemoteImage:
     allocated: int
     head: bytes = b""          # the first HEAD_BYTES (fewer for a small file)
     stats: dict = field(default_factory=dict)   # filled by stream_to
-    reads_log: str = ""        # where nbd_remote_plugin notes what it served
+    reads_log: str = ""        # where nbd_pieces_plugin notes what it served
 
     @property
     def url(self):
@@ -284,16 +284,17 @@ class RemoteImage:
         return total
 
     def reader_command(self):
-        """For nbd_remote_plugin: the ssh command that serves ranges."""
+        """For nbd_pieces_plugin: the ssh command that serves ranges."""
         return self.host.command(READER, self.path)
 
     # -- the one full read ------------------------------------------------------
-    def stream_to(self, dest, monitor, algorithms=("sha256",), how=None):
+    def stream_to(self, dest, monitor, algorithms=("sha256",), how=None, offset=None):
         """Copy the whole image into the local file `dest` (created or
-        truncated): zero blocks stay holes, and the image's checksums in
-        `algorithms` are computed on the way. What arrived must hash as
-        what the host sent. Returns {algorithm: hexdigest}; `stats` gets
-        the bytes read from the host and the time."""
+        truncated), or with `offset` into the existing `dest` from there on
+        (a partition image in an assembled disk): zero blocks stay holes,
+        and the image's checksums in `algorithms` are computed on the way.
+        What arrived must hash as what the host sent. Returns {algorithm:
+        hexdigest}; `stats` gets the bytes read from the host and the time."""
         if how is None:
             how = "tar" if self.kind == "file" and self.allocated < self.size \
                 and self.host.has_gnu_tar() else "cat"
@@ -304,18 +305,20 @@ class RemoteImage:
         stderr = _Background(proc.stderr.read)
         hashers = new_hashers(algorithms)
         wire = _CountingReader(proc.stdout, hashlib.sha1())
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_CREAT | os.O_TRUNC if offset is None else 0)
+        fd = os.open(dest, flags, 0o600)
         try:
             with monitor.transfer(f"reading {os.path.basename(self.path)} from {self.host}",
                                   self.size) as advance:
-                sink = _SparseSink(fd, hashers, advance)
+                sink = _SparseSink(fd, hashers, advance, base=offset or 0)
                 fault_point("remote:streaming")
                 if how == "tar":
                     _untar_sparse(wire, sink, self.size)
                 else:
                     sink.data(wire, 0, self.size)
                 wire.drain()       # tar's end-of-archive blocks
-            os.ftruncate(fd, self.size)
+            if offset is None:
+                os.ftruncate(fd, self.size)
             os.fsync(fd)
             if proc.wait() != 0:
                 raise _ShortStream()
@@ -418,8 +421,9 @@ class _SparseSink:
     """Writes ranges of a disk into fd: all-zero blocks are left as holes,
     every byte (holes as zeros) goes through the hashers."""
 
-    def __init__(self, fd, hashers, advance):
+    def __init__(self, fd, hashers, advance, base=0):
         self.fd, self.hashers, self.advance = fd, list(hashers.values()), advance
+        self.base = base           # where the image starts in the file
 
     def data(self, reader, offset, length):
         while length:
@@ -427,7 +431,7 @@ class _SparseSink:
             for h in self.hashers:
                 h.update(block)
             if block.count(0) != len(block):
-                os.pwrite(self.fd, block, offset)
+                os.pwrite(self.fd, block, self.base + offset)
             offset += len(block)
             length -= len(block)
             self.advance(len(block))

@@ -148,10 +148,11 @@ def _qcow2_partition(d, _images):
                          + file_disk(raw_disk(d, "swap.img"), "xvda1"))
 
 
-@case("xen-tools-partition-on-block-device", "domain XML", "migrate (partition images)", 3,
-      "is a block device", "dd if=")
+@case("xen-tools-partition-on-block-device", "domain XML", "migrate (partition images)", 5,
+      "no Linux operating system found", appliance=True)
 def _block_partition(d, _images):
-    """phy:/dev/vg/host-disk as xvda2: nbdkit's plugin serves files only."""
+    """phy:/dev/vg/host-disk as xvda2, an empty volume: assembled and read
+    like an image file, and found to hold no operating system."""
     loop = subprocess.run(["losetup", "--find", "--show", "--read-only",
                            raw_disk(d, "lv.img", 8 << 20)], capture_output=True, text=True,
                           check=True).stdout.strip()
@@ -169,10 +170,10 @@ def _disk_and_partition(d, _images):
                          + file_disk(raw_disk(d, "b.img"), "xvda1"))
 
 
-@case("xen-tools-partition-5", "domain XML", "migrate (partition images)", 3,
-      "partitions 1 to 4")
-def _partition_5(d, _images):
-    return _migrate_argv(d, file_disk(raw_disk(d, "a.img"), "xvda5"))
+@case("xen-tools-partition-129", "domain XML", "migrate (partition images)", 3,
+      "partitions 1 to 128")
+def _partition_129(d, _images):
+    return _migrate_argv(d, file_disk(raw_disk(d, "a.img"), "xvda129"))
 
 
 @case("bare-filesystem-fix-in-place", "disk image", "fix DISK", 3,
