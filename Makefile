@@ -4,11 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libvirt-daemon-system libvirt-clients python3-venv python3-guestfs \
-	python3-libvirt debootstrap libxml2-utils busybox nbdkit nbdkit-plugin-python
-# The tests run their own sshd (a stand-in Xen host on 127.0.0.1). Installed
-# with services kept from starting (policy-rc.d), so the machine does not
-# get an sshd of its own on port 22 from `make test`.
-TEST_PACKAGES := openssh-server
+	python3-libvirt debootstrap libxml2-utils busybox nbdkit nbdkit-plugin-python \
+	libguestfs-xfs
+# The tests run their own sshd (a stand-in Xen host on 127.0.0.1), build
+# xen-tools guests with the real xen-create-image (it pulls in Xen's
+# hypervisor packages, which nothing here runs) and make xfs images.
+# Installed with services kept from starting (policy-rc.d), so the machine
+# does not get an sshd of its own on port 22 from `make test`.
+TEST_PACKAGES := openssh-server xen-tools xfsprogs
 # What `make bench` compares against (nbdcopy, which virt-v2v copies with,
 # is in libnbd-bin).
 BENCH_PACKAGES := virt-v2v libnbd-bin
@@ -51,9 +54,11 @@ test: setup test-packages
 	$(PY) -m pytest -v -ra --durations=25 -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-packages:
-	@if ! dpkg-query -W -f='$${Status}\n' $(TEST_PACKAGES) 2>/dev/null | grep -q '^install ok installed'; then \
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
 		guard=; [ -e /usr/sbin/policy-rc.d ] || { guard=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(TEST_PACKAGES); rc=$$?; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; rc=$$?; \
 		[ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
 

@@ -30,17 +30,18 @@ Layouts:
      package installed; both packages, built with rpmbuild from Debian's
      kernel and GRUB, are in the guest's own repository (/srv/repo) and in
      packages/.
-  xk, xp  laid out as xen-tools' xen-create-image makes guests: one image
-     per partition with no partition table, disk.img (root, ext4) exported
-     as xvda2 and swap.img as xvda1, fstab and `root` naming /dev/xvda2, an
-     xl.cfg as xen-tools writes it next to the domain XML, eth0 in
-     /etc/network/interfaces, a getty on hvc0.
-     xk: the guest booted dom0's kernel (`kernel`, `ramdisk`, `extra =
-         'elevator=noop'`): no kernel package, only a few of that kernel's
-         modules left in /lib/modules, no boot loader; the repairing .deb
-         files are left in packages/ (as for e).
-     xp: pygrub: the kernel package installed, a hand-written GRUB legacy
-         /boot/grub/menu.lst (root (hd0,0)), no GRUB package, no grub.cfg.
+  xk  laid out as xen-tools' xen-create-image made guests that booted
+     dom0's kernel (`kernel`, `ramdisk`, `extra = 'elevator=noop'`): one
+     image per partition with no partition table, disk.img (root, ext4)
+     exported as xvda2 and swap.img as xvda1, fstab and `root` naming
+     /dev/xvda2, an xl.cfg as xen-tools writes it next to the domain XML,
+     eth0 in /etc/network/interfaces, a getty on hvc0; no kernel package,
+     only a few of that kernel's modules left in /lib/modules, no boot
+     loader; the repairing .deb files are left in packages/. An imitation:
+     the real xen-create-image (xentools.py) forces pygrub for every Debian
+     release since buster, and copies dom0's modules from /lib/modules of
+     the running kernel, which on this machine is not a Debian one.
+  xt12, xt11, xt12s  made by the real xen-create-image (xentools.py).
 
 Images are cached outside the repository, keyed by a hash of this file, and
 are never modified after they are built: callers copy them.
@@ -65,6 +66,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rpmdistro  # noqa: E402  (the real rpm-family layouts, next to this script)
 import suse  # noqa: E402  (file-level SUSE layouts, next to this script)
+import xentools  # noqa: E402  (guests made by the real xen-create-image)
 from tree import symlink, write  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -130,13 +132,6 @@ LAYOUTS = {
         "mac": "00:16:3e:5a:11:0a",
         "uuid": "6c1b0a1a-7e52-4d3a-9b58-0a1f2e3d4c5b",
     },
-    "xp": {
-        "disks": [("xvda2", 2 * GIB), ("xvda1", 256 * MIB)],
-        "images": {"xvda2": ("disk.img", "ext4", "/"), "xvda1": ("swap.img", "swap", None)},
-        "xen_tools": True,
-        "mac": "00:16:3e:5a:11:0c",
-        "uuid": "6c1b0a1c-7e52-4d3a-9b58-0a1f2e3d4c5b",
-    },
     # rpm-family guests with real rpm, dnf/zypper, createrepo_c and dracut
     # (rpmdistro.py): booted dom0's kernel, no kernel or GRUB package
     "r9": {
@@ -177,6 +172,10 @@ LAYOUTS = {
 }
 
 
+# Every layout this script builds: its own, and those xen-create-image makes.
+ALL_LAYOUTS = {**LAYOUTS, **{name: {"xen_create_image": True} for name in xentools.LAYOUTS}}
+
+
 def log(msg):
     print(f"build.py: {msg}", file=sys.stderr, flush=True)
 
@@ -185,10 +184,14 @@ def script_hash(name):
     """The cache key: this script and tree.py, and suse.py or rpmdistro.py
     for the layouts they make."""
     h = hashlib.sha256()
-    sources = [os.path.abspath(__file__), os.path.join(HERE, "tree.py")]
-    if LAYOUTS[name].get("file_level"):
+    if name in xentools.LAYOUTS:
+        # the guest is xen-create-image's: only what drives it counts
+        sources = [os.path.join(HERE, "xentools.py")]
+    else:
+        sources = [os.path.abspath(__file__), os.path.join(HERE, "tree.py")]
+    if LAYOUTS.get(name, {}).get("file_level"):
         sources.append(os.path.join(HERE, "suse.py"))
-    if LAYOUTS[name].get("rpm_family"):
+    if LAYOUTS.get(name, {}).get("rpm_family"):
         sources.append(os.path.join(HERE, "rpmdistro.py"))
     for path in sources:
         with open(path, "rb") as f:
@@ -340,15 +343,14 @@ def remove_kernel_and_boot_loader(root, kver, packages_dir):
             os.remove(path)
 
 
-XEN_TOOLS_BOOT_LOADER = ["grub-pc", "grub-pc-bin", "grub2-common", "grub-common"]
 # What xen-tools' modules hook leaves of dom0's kernel in the guest (all of
 # /lib/modules/VERSION there; a few directories here keep the image small).
 DOM0_MODULE_DIRS = ["kernel/drivers/xen", "kernel/drivers/block", "kernel/drivers/net"]
 
 
 def configure_xen_tools_guest(root, name, packages_dir):
-    """Lay the tree out as xen-create-image leaves a guest (see LAYOUTS)."""
-    spec = LAYOUTS[name]
+    """Lay the tree out as xen-create-image left a guest that booted
+    dom0's kernel (see LAYOUTS)."""
     kver = kernel_version(root)
     write(root, "/etc/fstab",
           "# /etc/fstab: static file system information.\n"
@@ -367,30 +369,16 @@ def configure_xen_tools_guest(root, name, packages_dir):
     symlink(root, "/lib/systemd/system/serial-getty@.service",
             "/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service")
     xen_only_initramfs(root)
-    if spec.get("dom0_kernel"):
-        keep = os.path.join(os.path.dirname(root), "dom0-modules")
-        moddir = os.path.join(root, "lib/modules", kver)
-        for sub_dir in DOM0_MODULE_DIRS:
-            shutil.copytree(os.path.join(moddir, sub_dir), os.path.join(keep, sub_dir))
-        for n in os.listdir(moddir):
-            if n.startswith("modules."):
-                shutil.copy2(os.path.join(moddir, n), os.path.join(keep, n))
-        remove_kernel_and_boot_loader(root, kver, packages_dir)
-        shutil.copytree(keep, moddir)
-        shutil.rmtree(keep)
-        return
-    with Mounts(root):
-        chroot(root, ["update-initramfs", "-u", "-k", kver])
-        chroot(root, ["dpkg", "--purge"] + XEN_TOOLS_BOOT_LOADER)
-    shutil.rmtree(os.path.join(root, "boot/grub"), ignore_errors=True)
-    # what pygrub read: GRUB legacy syntax, written by hand (root (hd0,0)
-    # is the disk pygrub was handed, the root image itself)
-    write(root, "/boot/grub/menu.lst",
-          "default 0\ntimeout 2\n\n"
-          f"title Debian GNU/Linux, kernel {kver}\n"
-          "root (hd0,0)\n"
-          f"kernel /boot/vmlinuz-{kver} root=/dev/xvda2 ro elevator=noop console=hvc0\n"
-          f"initrd /boot/initrd.img-{kver}\n")
+    keep = os.path.join(os.path.dirname(root), "dom0-modules")
+    moddir = os.path.join(root, "lib/modules", kver)
+    for sub_dir in DOM0_MODULE_DIRS:
+        shutil.copytree(os.path.join(moddir, sub_dir), os.path.join(keep, sub_dir))
+    for n in os.listdir(moddir):
+        if n.startswith("modules."):
+            shutil.copy2(os.path.join(moddir, n), os.path.join(keep, n))
+    remove_kernel_and_boot_loader(root, kver, packages_dir)
+    shutil.copytree(keep, moddir)
+    shutil.rmtree(keep)
 
 
 def configure_xen_guest(root, name, packages_dir):
@@ -523,15 +511,12 @@ XEN_TOOLS_RAMDISK = "/boot/initrd.img-6.1.0-xen-host"
 
 
 def xen_tools_cfg(name, disk_paths, spec):
-    """The xl.cfg xen-create-image writes (its xm.tmpl), for these images."""
-    if spec.get("dom0_kernel"):
-        boot = ("#\n#  Kernel + memory size\n#\n"
-                f"kernel      = '{XEN_TOOLS_KERNEL}'\n"
-                "extra       = 'elevator=noop'\n"
-                f"ramdisk     = '{XEN_TOOLS_RAMDISK}'\n")
-    else:
-        boot = ("#\n#  Bootloader\n#\n"
-                "bootloader  = '/usr/lib/xen-4.17/bin/pygrub'\n")
+    """The xl.cfg xen-create-image writes (its xm.tmpl) for a guest that
+    boots dom0's kernel, for these images."""
+    boot = ("#\n#  Kernel + memory size\n#\n"
+            f"kernel      = '{XEN_TOOLS_KERNEL}'\n"
+            "extra       = 'elevator=noop'\n"
+            f"ramdisk     = '{XEN_TOOLS_RAMDISK}'\n")
     disks = "".join(f"                  'file:{path},{target},w',\n"
                     for (target, _size), path in zip(spec["disks"], disk_paths))
     return (f"#\n# Configuration file for the Xen instance xenguest-{name}, created\n"
@@ -701,16 +686,46 @@ def make_disks(name, tree, out_paths):
 
 
 def build(name, cache):
-    if name not in LAYOUTS:
-        sys.exit(f"build.py: unknown layout {name!r} (known: {', '.join(LAYOUTS)})")
+    """The layout's description in the cache, built first if need be: its
+    domain XML, or for a guest of xen-create-image the xl.cfg it wrote."""
+    if name not in ALL_LAYOUTS:
+        sys.exit(f"build.py: unknown layout {name!r} (known: {', '.join(ALL_LAYOUTS)})")
     os.makedirs(cache, exist_ok=True)
     outdir = os.path.join(cache, f"{name}-{script_hash(name)}")
-    xml_path = os.path.join(outdir, f"xenguest-{name}.xml")
+    if name in xentools.LAYOUTS:
+        result = os.path.join(outdir, f"{xentools.hostname(name)}.cfg")
+    else:
+        result = os.path.join(outdir, f"xenguest-{name}.xml")
     with cache_lock(cache, name):
-        if not os.path.exists(xml_path):
-            build_into(name, cache, outdir, xml_path)
+        if not os.path.exists(result):
+            if name in xentools.LAYOUTS:
+                build_with_xen_tools(name, cache, outdir)
+            else:
+                build_into(name, cache, outdir, result)
             prune_stale(cache, name, outdir)
-    return xml_path
+    return result
+
+
+def build_with_xen_tools(name, cache, outdir):
+    """xen-create-image makes the guest (xentools.py); it is kept as made."""
+    work = tempfile.mkdtemp(prefix=f"{name}-", dir=cache)
+    try:
+        staging = os.path.join(work, "out")
+        os.mkdir(staging)
+        dist = xentools.LAYOUTS[name]["dist"]
+        debs = os.path.join(cache, f"xen-tools-debs-{dist}")
+        os.makedirs(debs, exist_ok=True)
+        # builders of one release share its .deb cache, which xen-tools
+        # copies into the guest and back
+        with cache_lock(cache, f"xen-tools-debs-{dist}"):
+            xentools.build(name, os.path.join(work, "xen"), staging, outdir, debian_mirror(),
+                           debs, run)
+        for n in os.listdir(staging):
+            if n.endswith(".img"):
+                os.chmod(os.path.join(staging, n), 0o444)
+        os.rename(staging, outdir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def build_into(name, cache, outdir, xml_path):
@@ -770,7 +785,7 @@ def write_result(path, result_file):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("layout", choices=sorted(LAYOUTS))
+    ap.add_argument("layout", choices=sorted(ALL_LAYOUTS))
     ap.add_argument("--cache", default=DEFAULT_CACHE)
     ap.add_argument("--result", metavar="FILE",
                     help="write the domain XML's path here instead of stdout")

@@ -39,6 +39,9 @@ LONGEST_FIRST = [
     FIXED_A,                                        # 22.5
     "tests/integration/test_suse_layouts.py",       # 7
     "tests/integration/test_rpm_families.py",       # 16.5
+    "tests/integration/test_xen_tools_sample_server.py",
+    "tests/integration/test_xen_tools_bookworm.py",
+    "tests/integration/test_xen_tools_bullseye.py",
     "tests/integration/test_xen_tools.py",          # 12.5
     "tests/integration/test_remote_source.py",      # 8.5
     "tests/corpus/test_corpus.py",                  # 3

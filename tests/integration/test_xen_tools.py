@@ -1,15 +1,14 @@
-"""Guests laid out as xen-tools makes them (layouts xk and xp): disk.img as
+"""A guest laid out as older xen-tools made guests that booted dom0's
+kernel (layout xk, an imitation: see test-images/build.py): disk.img as
 xvda2 and swap.img as xvda1, no partition table, an xl.cfg as
-xen-create-image writes it. Each is migrated with `-i xl` in one command
-(fix, copy, domain, boot-check) and boots from its own boot code.
+xen-create-image wrote it, no kernel package and no boot loader. It is
+migrated with `-i xl` in one command (fix, copy, domain, boot-check): the
+kernel and GRUB come from the .deb files the image build fetched
+(--package, offline), and it boots from its own boot code. The guests the
+real xen-create-image makes are in test_xen_tools_*.py.
 
-xk booted dom0's kernel: the kernel and GRUB come from the .deb files the
-image build fetched (--package, offline). xp is a pygrub guest with a
-hand-written menu.lst and no GRUB package: --online installs grub-pc with
-the guest's own apt from the guest's own mirror, through the appliance's
-network. xp is read from its Xen host over ssh (tests/xenhost.py), where
-xen-tools left it, with --backup: the images are copied once into the
-backup and assembled from those copies."""
+With --backup, a guest on its Xen host is read once into the backup and
+assembled from those copies."""
 
 import json
 import os
@@ -21,23 +20,6 @@ from conftest import build_sample, checksums, copy_sample, guestfix, start_guest
 from xenhost import XenHost
 
 pytestmark = pytest.mark.slow
-
-
-def migrated(layout, tmp_path_factory, *options):
-    built = build_sample(layout)
-    top = tmp_path_factory.mktemp(layout)
-    xml = copy_sample(built, str(top / "xen"))
-    cfg = xml[:-len(".xml")] + ".cfg"
-    disks = [os.path.join(top, "xen", n) for n in ("disk.img", "swap.img")]
-    before = checksums(disks)
-    out = top / "kvm"
-    out.mkdir()
-    r = guestfix("migrate", "-i", "xl", cfg, "-o", "local", "-os", out, "--virt-type", "qemu",
-                 "--boot-check", "--yes", "--json", *options)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return {"report": json.loads(r.stdout), "out": out, "xml": xml,
-            "unchanged": lambda: checksums(disks) == before, "disks": disks, "before": before,
-            "packages": os.path.join(os.path.dirname(built), "packages")}
 
 
 def migrated_from_host(layout, tmp_path_factory, *options):
@@ -71,12 +53,7 @@ def migrated_from_host(layout, tmp_path_factory, *options):
 @pytest.fixture(scope="module")
 def dom0_kernel(tmp_path_factory, state_dir):
     packages = os.path.join(os.path.dirname(build_sample("xk")), "packages")
-    return migrated("xk", tmp_path_factory, "--package", packages)
-
-
-@pytest.fixture(scope="module")
-def pygrub(tmp_path_factory, state_dir):
-    return migrated_from_host("xp", tmp_path_factory, "--online")
+    return migrated_from_host("xk", tmp_path_factory, "--package", packages)
 
 
 def booted(run):
@@ -91,7 +68,7 @@ def partitions(path):
 
 
 def check_common(run):
-    """What both variants must show: one assembled disk with the Xen
+    """One assembled disk with the Xen
     partition numbers and boot code, booted to login with root on vda2,
     swap on vda1 and eth0 kept, and the originals never written."""
     report = run["report"]
@@ -129,46 +106,37 @@ def test_dom0_kernel_guest_gets_its_own_kernel_and_boots(dom0_kernel):
     assert commands[1:] == ["update-initramfs", "grub-install", "update-grub"]
 
 
-def test_pygrub_guest_gets_grub2_from_its_own_mirror_and_boots(pygrub):
-    check_common(pygrub)
-    report = pygrub["report"]
-    install = report["changes"][0]
-    assert "apt-get update" in install["target"]
-    assert "apt-get install --yes --no-install-recommends " in install["target"]
-    assert install["target"].endswith(" grub-pc")
-    steps = [c["step"] for c in report["changes"]]
-    assert "kernel-arguments" in steps and "regenerate-grub-cfg" in steps
-    # the Xen console of the menu.lst line became the serial console
-    assert "console=ttyS0" in booted(pygrub)[0]["cmdline"].split()
-
-
-def test_pygrub_guest_was_read_from_its_host_once_into_the_backup(pygrub):
-    """Partition images on the Xen host: copied whole (holes not sent)
-    into the backup, verified against the host's sha256sum, and the fix
-    and the copy read those copies: the backup directory is a source of
-    its own."""
-    report, backup = pygrub["report"], pygrub["backup"]
+def test_the_guest_was_read_from_its_host_once_into_the_backup(dom0_kernel):
+    """Partition images on the Xen host, with --backup: copied whole (holes
+    not sent) into the backup, verified against the host's sha256sum, and
+    the fix and the copy read those copies: the backup directory is a
+    source of its own."""
+    report, backup = dom0_kernel["report"], dom0_kernel["backup"]
     assert [s["name"] for s in report["stages"]][:4] == ["source", "slot", "backup", "fix"]
     disk_img, swap_img = report["read_from_host"]
     assert disk_img["sent_as"] == "sparse tar" and disk_img["bytes_read"] < 1 << 30
     manifest = json.loads((backup / "manifest.json").read_text())
     assert [d["source"].rsplit("/", 1)[1] for d in manifest["disks"]] == ["disk.img", "swap.img"]
-    name = pygrub["name"]
+    name = dom0_kernel["name"]
     assert sorted(os.listdir(backup)) == sorted(
         ["disk.img", "swap.img", f"{name}.cfg", f"{name}.xml", "manifest.json"])
     assert "/srv/xen" not in (backup / f"{name}.xml").read_text()
     assert report["disks"][0]["source"] == f"{backup}/swap.img + {backup}/disk.img"
 
 
-def test_fix_in_place_refuses_and_names_migrate(dom0_kernel):
+def test_fix_in_place_refuses_and_names_migrate(tmp_path):
     """fix cannot add a partition table to disks it edits in place."""
-    r = guestfix("fix", "--yes", "--package", dom0_kernel["packages"],
-                 "--domain", dom0_kernel["xml"])
+    built = build_sample("xk")
+    xml = copy_sample(built, str(tmp_path / "xen"))
+    disks = [os.path.join(tmp_path, "xen", n) for n in ("disk.img", "swap.img")]
+    before = checksums(disks)
+    r = guestfix("fix", "--yes", "--package", os.path.join(os.path.dirname(built), "packages"),
+                 "--domain", xml)
     assert r.returncode == 3
     assert "partition images that need a partition table" in r.stderr
     assert "guestfix migrate -i libvirtxml" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
-    assert checksums(dom0_kernel["disks"]) == dom0_kernel["before"]
+    assert checksums(disks) == before
 
 
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
