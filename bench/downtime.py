@@ -110,7 +110,7 @@ def _migrate(xml, name, early):
 
 
 def _login_seconds(name):
-    from guestfix.earlystart import ConsoleWatch
+    from guestfix.outputs.earlystart import ConsoleWatch
     watch = ConsoleWatch("qemu:///system", name, time.time())
     try:
         login = watch.wait_for_login(time.time() + 600)

@@ -11,8 +11,8 @@ import sys
 import time
 
 # the benchmarks' guests: the same builds and copies as the demo's and the tests'
-from guestfix.demo import copy_guest, sample_guest as build_sample  # noqa: F401
-from guestfix.session import tcg_requested
+from guestfix.demo import copy_guest, sample_guest as build_sample
+from guestfix.fix.session import tcg_requested
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUESTFIX = [sys.executable, "-m", "guestfix.cli"]

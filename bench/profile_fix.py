@@ -7,9 +7,9 @@ import guestfs
 
 from lib import build_sample, disk_paths, drop_caches, log, median, timed
 
-from guestfix.steps.regenerate_initrd import rebuild_argv
-from guestfix.facts import Kernel
-from guestfix.session import tcg_requested, vcpus
+from guestfix.fix.steps.regenerate_initrd import rebuild_argv
+from guestfix.fix.facts import Kernel
+from guestfix.fix.session import tcg_requested, vcpus
 
 
 def bare_launch(image):

@@ -10,11 +10,11 @@ import traceback
 
 import click
 
-from . import __version__
-from . import errors
-from .errors import GuestfixError, UsageError
+from . import __version__, sources
+from .core import errors
+from .core.errors import GuestfixError, UsageError
 from .optionmodes import CheckedCommand
-from .signals import interrupt_on_termination
+from .core.signals import interrupt_on_termination
 
 _debug = False
 _command = None         # the subcommand being run, for its interrupt message
@@ -87,7 +87,7 @@ def disk_options(f):
     return f
 
 
-INPUT_MODES = ["libvirtxml", "libvirt", "xl"]
+INPUT_MODES = sources.MODES
 INPUT_URI_HELP = ("Where the source is: a libvirt URI for -i libvirt (xen+ssh://root@host/ "
                   "reads the disks over ssh too), ssh://[USER@]HOST[:PORT] for -i xl.")
 
@@ -104,7 +104,6 @@ def source_options(f):
 
 def _open_source(input_mode, input_uri, args, allow_backing=False):
     """(Source, SourceGuest) for `-i MODE [-ic URI] SOURCE`."""
-    from . import sources
     if len(args) != 1:
         raise UsageError(f"-i {input_mode} takes one SOURCE, not {len(args)} arguments")
     source = sources.source_for(input_mode, input_uri, allow_backing)
@@ -154,8 +153,12 @@ def _emit_json(data):
 @source_options
 @tcg_option
 def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode, input_uri, tcg):
-    from . import assembly, disks, inspector, progress, render
-    from .session import tcg_requested
+    from .disks import assembly
+    from .sources import disks
+    from .fix import inspector
+    from .core import progress
+    from . import render
+    from .fix.session import tcg_requested
     if input_mode:
         _source, guest = _open_source(input_mode, input_uri, disk_paths, allow_backing)
         found, macs = guest.disks, guest.domain.macs()
@@ -188,10 +191,13 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode,
 @tcg_option
 def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, direct_boot_dir,
         max_parallel, package_paths, online, tcg):
-    from . import disks, fixer, progress, render, slots
+    from .sources import disks
+    from .fix import run as fix_run
+    from .core import progress, slots
+    from . import render
     from .domain.model import Domain
-    from .packages import PackageSource
-    from .session import tcg_requested
+    from .fix.packages import PackageSource
+    from .fix.session import tcg_requested
     packages = PackageSource.from_options(package_paths, online)
     # fix edits the disks in place: partition images cannot become one
     # partitioned disk that way, so they are refused first.
@@ -203,13 +209,13 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
         UsageError("fix would change the disks and there is no terminal to ask",
                    hint="pass --yes, or --dry-run to see the changes"))
     source_domain = Domain.from_file(domain) if domain else None
-    opts = fixer.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
+    opts = fix_run.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
                             dry_run=dry_run,
                             boot_args=source_domain.boot_args() if source_domain else "",
                             xen_pv=bool(source_domain and source_domain.is_pv),
                             offer_online=_online_offer(yes, json_mode))
     with slots.held(max_parallel, f"fix {' '.join(disk_paths) or domain}", monitor):
-        report = fixer.fix_disks(found, devmap, monitor, opts, confirm=confirm,
+        report = fix_run.fix_disks(found, devmap, monitor, opts, confirm=confirm,
                                  direct_boot_dir=direct_boot_dir)
     if json_mode:
         _emit_json(report.as_dict())
@@ -231,9 +237,11 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
 @tcg_option
 def boot_check(disk_paths, domain, fmt, allow_backing, timeout, memory, json_mode,
                console_log, tcg):
-    from . import bootcheck, disks, progress, render
-    from .errors import BootCheckFailed
-    from .session import tcg_requested
+    from . import bootcheck, render
+    from .sources import disks
+    from .core import progress
+    from .core.errors import BootCheckFailed
+    from .fix.session import tcg_requested
     found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
     monitor = progress.choose(json_mode)
     result = bootcheck.boot_check(found, monitor, timeout=timeout, memory=memory,
@@ -262,7 +270,7 @@ def mapping_options(f):
 
 @cli.command("xml", help="Rewrite a Xen domain for KVM and print it (or write --out FILE).")
 @click.argument("source")
-@click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
+@click.option("-i", "input_mode", type=click.Choice(INPUT_MODES),
               default="libvirtxml", show_default=True, help="What SOURCE is.")
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
 @click.option("-oc", "output_uri", default="", metavar="URI",
@@ -283,12 +291,12 @@ def mapping_options(f):
 def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name, emulator,
                 virt_type, bridges, networks, macs, map_file, allow_backing, direct_boot_file,
                 out_file, print_diff):
-    from . import directboot
-    from .devnames import is_partition_target
+    from .fix import directboot
+    from .core.devnames import is_partition_target
     from .domain import convert, networks as netmap
-    from .remote import host_for
-    domain = convert.load_source(source, input_mode, input_uri)
-    disks_here = host_for(input_mode, input_uri) is None    # not over ssh on the Xen host
+    reader = sources.source_for(input_mode, input_uri)
+    domain = reader.load_domain(source)
+    disks_here = reader.host is None     # not over ssh on the Xen host
     before = domain.to_string()
     parts = [d.target for d in domain.disks()
              if d.device == "disk" and is_partition_target(d.target)]
@@ -343,7 +351,8 @@ def define(xml_file, output_uri, replace):
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
 @source_options
 def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri):
-    from . import backup as backup_mod, progress
+    from .disks import backup as backup_mod
+    from .core import progress
     monitor = progress.choose(json_mode)
     if verify_dir:
         manifest = backup_mod.verify(verify_dir, monitor)
@@ -377,7 +386,7 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
                   "The originals are only read. With --start-early the guest starts before "
                   "the copy, which runs while it runs.")
 @click.argument("source", required=False)
-@click.option("-i", "input_mode", type=click.Choice(["libvirtxml", "libvirt", "xl"]),
+@click.option("-i", "input_mode", type=click.Choice(INPUT_MODES),
               default="libvirtxml", show_default=True, help="What SOURCE is.")
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
 @click.option("-o", "output_mode", type=click.Choice(["local", "libvirt"]), default="libvirt",
@@ -423,17 +432,17 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
             boot_timeout, start_early, copy_bandwidth, resume_name, dry_run, skip_migrated,
             max_parallel, virt_type, emulator, allow_backing, log_file, yes, json_mode,
             package_paths, online, tcg):
-    from . import migrate as migrate_mod, progress, render
+    from . import migrate as migrate_mod, render
+    from .core import progress
     from .domain import networks as netmap
-    from .errors import BootCheckFailed
-    from .packages import PackageSource
-    from .session import tcg_requested
-    from .remote import host_for
+    from .core.errors import BootCheckFailed
+    from .fix.packages import PackageSource
+    from .fix.session import tcg_requested
     if resume_name:
         return _resume(resume_name, json_mode)
     if not source:
         raise UsageError("missing SOURCE (a domain XML, or with -i a source as -i names)")
-    host_for(input_mode, input_uri)      # an -ic that does not fit -i: refused first
+    sources.host_for(input_mode, input_uri)      # an -ic that does not fit -i: refused first
     opts = migrate_mod.MigrateOptions(
         input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
         output_storage=output_storage,
@@ -470,7 +479,9 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
 
 
 def _resume(name, json_mode):
-    from . import earlystart, progress, render
+    from .outputs import earlystart
+    from .core import progress
+    from . import render
     result = earlystart.resume(name, progress.choose(json_mode))
     if json_mode:
         _emit_json(result)
@@ -484,7 +495,7 @@ def _resume(name, json_mode):
 @click.option("--finish", is_flag=True, help="Write the rest of the changes.")
 @click.option("--undo", is_flag=True, help="Restore the disks as they were.")
 def recover(disk_paths, finish, undo):
-    from .transaction import recover as do_recover
+    from .fix.transaction import recover as do_recover
     if finish == undo:
         raise UsageError("say --finish or --undo" + (", not both" if finish else ""))
     action = "finish" if finish else "undo"

@@ -40,16 +40,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from . import assembly, bootcheck, earlystart, fixer, slots
-from . import backup as backup_mod
-from .diskimage import Disk
+from .disks import assembly
+from . import bootcheck
+from .outputs import earlystart
+from .fix import run as fix_run
+from .core import slots
+from .disks import backup as backup_mod
+from .disks.image import Disk
 from .domain import convert, marker
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
-from .errors import Aborted, CopyIncomplete, GuestfixError, InputError, UsageError
-from .faults import fault_point
+from .core.errors import Aborted, CopyIncomplete, GuestfixError, InputError, UsageError
+from .core.faults import fault_point
 from .outputs import output_for
-from .signals import signals_held
+from .core.signals import signals_held
 from .sources import source_for
 
 
@@ -136,7 +140,7 @@ def migrate(source, opts, monitor, confirm=None, offer_online=None):
     """Run the stages; `confirm(fix_report)` is asked once the fix is
     known, before anything is written, and may return False;
     `offer_online(error)` is asked when the guest lacks a package and none
-    was given (fixer.FixOptions)."""
+    was given (fix_run.FixOptions)."""
     return Migration(opts, monitor, confirm, offer_online).run(source)
 
 
@@ -259,9 +263,9 @@ class Migration:
                 # partition images and remote disks: served until the copy is made
                 kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
                 fault_point("migrate:served")
-                fixed = disks_scope.enter_context(fixer.fixed_overlays(
+                fixed = disks_scope.enter_context(fix_run.fixed_overlays(
                     kvm_disks, guest.devmap, monitor,
-                    fixer.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
+                    fix_run.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
                                      packages=opts.packages,
                                      boot_args=guest.domain.boot_args(),
                                      xen_pv=guest.domain.is_pv,

@@ -17,7 +17,8 @@ from typing import Callable
 import click
 from click.core import ParameterSource
 
-from .errors import UsageError
+from .core.errors import UsageError
+from .sources import REMOTE_MODES
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _not_with_verify(param, flag, why=""):
 def _remote_input(command):
     """-ic: a libvirt connection (-i libvirt), or the ssh host an xl.cfg is on."""
     return OptionRule(command, "input_uri", "-ic",
-                      lambda p: p["input_mode"] in ("libvirt", "xl"),
+                      lambda p: p["input_mode"] in REMOTE_MODES,
                       "with -i libvirt (the source's libvirt connection) or -i xl "
                       "(ssh://[USER@]HOST[:PORT], the host the configuration is on)",
                       lambda p: f"-i {p['input_mode'] or 'not given'}")

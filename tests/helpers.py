@@ -3,8 +3,8 @@
 import fnmatch
 import posixpath
 
-from guestfix.facts import GuestFacts
-from guestfix.runner import CommandResult
+from guestfix.fix.facts import GuestFacts
+from guestfix.core.runner import CommandResult
 
 
 class Link:
@@ -53,7 +53,7 @@ class MemoryGuest:
 
     def apply(self, changes):
         """Apply planned changes to the tree, as the session would."""
-        from guestfix.plan import FileEdit, MakeLink, RemoveLink
+        from guestfix.fix.plan import FileEdit, MakeLink, RemoveLink
         for c in changes:
             if isinstance(c, FileEdit):
                 if c.after is None:

@@ -8,13 +8,13 @@ import tempfile
 
 import pytest
 
-from guestfix import assembly
-from guestfix.devnames import DeviceMap
-from guestfix.diskimage import open_disk
-from guestfix.disks import resolve
+from guestfix.disks import assembly
+from guestfix.core.devnames import DeviceMap
+from guestfix.disks.image import open_disk
+from guestfix.sources.disks import resolve
 from guestfix.domain.disk import merge_partition_images
 from guestfix.domain.model import Domain
-from guestfix.errors import InputError
+from guestfix.core.errors import InputError
 
 MIB = 1 << 20
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO, guestfix
 
-from guestfix import errors
+from guestfix.core import errors
 
 
 def test_help_lists_exit_codes():
@@ -66,15 +66,15 @@ def _interrupt(*_args, **_kwargs):
 
 
 @pytest.mark.parametrize("argv, target, says", [
-    (["inspect", "d.img"], "guestfix.disks.resolve", "interrupted; nothing was written"),
-    (["boot-check", "d.img"], "guestfix.disks.resolve", "the disks were only read"),
-    (["fix", "--yes", "d.img"], "guestfix.disks.resolve", "unless the commit had begun"),
-    (["xml", "d.xml"], "guestfix.domain.convert.load_source", "interrupted; nothing was written"),
+    (["inspect", "d.img"], "guestfix.sources.disks.resolve", "interrupted; nothing was written"),
+    (["boot-check", "d.img"], "guestfix.sources.disks.resolve", "the disks were only read"),
+    (["fix", "--yes", "d.img"], "guestfix.sources.disks.resolve", "unless the commit had begun"),
+    (["xml", "d.xml"], "guestfix.domain.model.read_text_file", "interrupted; nothing was written"),
     (["define", "d.xml"], "guestfix.domain.model.read_text_file", "interrupted"),
-    (["backup", "d.img", "--to", "out"], "guestfix.backup.backup", "had written were removed"),
+    (["backup", "d.img", "--to", "out"], "guestfix.disks.backup.backup", "had written were removed"),
     (["migrate", "d.xml", "-o", "local", "-os", "out", "--yes", "--log", "{log}"],
      "guestfix.migrate.migrate", "the originals were only read"),
-    (["recover", "--finish", "d.img"], "guestfix.transaction.recover", "recover again"),
+    (["recover", "--finish", "d.img"], "guestfix.fix.transaction.recover", "recover again"),
 ])
 def test_interrupt_message_fits_the_command(argv, target, says, monkeypatch, capsys, tmp_path):
     """Ctrl-C (or SIGTERM) ends with 130 and one line that is true of the command."""

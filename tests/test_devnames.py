@@ -1,4 +1,4 @@
-from guestfix.devnames import DeviceMap, is_partition_target, virtio_name
+from guestfix.core.devnames import DeviceMap, is_partition_target, virtio_name
 
 
 def test_virtio_names():

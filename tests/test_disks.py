@@ -4,9 +4,9 @@ import subprocess
 
 import pytest
 
-from guestfix.disks import domain_disks, resolve
+from guestfix.sources.disks import domain_disks, resolve
 from guestfix.domain.model import Domain
-from guestfix.errors import InputError
+from guestfix.core.errors import InputError
 
 
 def disk_xml(source, target, driver=""):

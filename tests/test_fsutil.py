@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from guestfix.fsutil import write_atomically
+from guestfix.core.fsutil import write_atomically
 
 
 @pytest.mark.parametrize("content,expected", [("text é\n", "text é\n".encode()),

@@ -2,8 +2,8 @@
 
 from helpers import MemoryGuest
 
-from guestfix import grubdefaults
-from guestfix.guest import has_program, program_path
+from guestfix.fix import grubdefaults
+from guestfix.fix.guest import has_program, program_path
 
 DEFAULTS = """# comment
 GRUB_DEFAULT=0

@@ -2,9 +2,9 @@
 
 from helpers import MemoryGuest
 
-from guestfix.guest import GuestTree
-from guestfix.session import GuestSession, choose_root
-from guestfix.errors import UnsupportedGuestError
+from guestfix.fix.guest import GuestTree
+from guestfix.fix.session import GuestSession, choose_root
+from guestfix.core.errors import UnsupportedGuestError
 
 import pytest
 

@@ -6,10 +6,10 @@ import subprocess
 import sys
 import time
 
-from guestfix import slots
+from guestfix.core import slots
 from guestfix.domain import marker
 from guestfix.domain.model import Domain
-from guestfix.progress import Monitor
+from guestfix.core.progress import Monitor
 
 XEN = """<domain type='xen'><name>web</name>
   <metadata><app:note xmlns:app='urn:example:app'>kept</app:note></metadata>
@@ -109,7 +109,7 @@ def test_default_is_what_the_host_carries(monkeypatch):
 def test_tcg_appliances_share_the_cores_among_the_slots(monkeypatch):
     """Under TCG each run's appliance gets the cores shared out among the
     runs the host allows at once; with KVM, the cores up to 8."""
-    from guestfix.session import vcpus
+    from guestfix.fix.session import vcpus
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     monkeypatch.setattr(slots, "_available_memory", lambda: 9 << 30)    # 4 slots
     assert (vcpus(tcg=True), vcpus(tcg=False)) == (4, 8)

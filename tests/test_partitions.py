@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from guestfix.partitions import BIOS_BOOT_GUID, read_table
+from guestfix.disks.partitions import BIOS_BOOT_GUID, read_table
 
 
 def _image(tmp_path, size_mb=64):

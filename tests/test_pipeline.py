@@ -7,9 +7,9 @@ import os
 import pytest
 
 from guestfix import cli, outputs, sources
-from guestfix.devnames import DeviceMap
-from guestfix.diskimage import open_disk
-from guestfix.errors import InputError
+from guestfix.core.devnames import DeviceMap
+from guestfix.disks.image import open_disk
+from guestfix.core.errors import InputError
 from guestfix.migrate import MigrateOptions
 
 

@@ -17,8 +17,10 @@ import time
 import pytest
 
 from conftest import REPO
-from guestfix import remote
-from guestfix.errors import InputError, UsageError
+from guestfix import sources
+from guestfix.sources import ssh
+from guestfix.sources.ssh import stream
+from guestfix.core.errors import InputError, UsageError
 from xenhost import XenHost
 
 MIB = 1 << 20
@@ -139,10 +141,10 @@ def test_backup_reads_each_disk_once_and_checks_it_against_the_host(host, tmp_pa
 def test_remote_commands_are_quoted_words(host):
     """What ssh sends is `sh -c SCRIPT sh ARG...` with every word quoted:
     the remote shell gives the script the path as one argument."""
-    h = remote.SshHost.from_uri(host.uri)
-    argv = h.command(remote.STREAM, HOSTILE, "cat")
+    h = ssh.SshHost.from_uri(host.uri)
+    argv = h.command(ssh.STREAM, HOSTILE, "cat")
     assert argv[:-1] == h.ssh_argv()
-    assert shlex.split(argv[-1]) == ["sh", "-c", remote.STREAM, "sh", HOSTILE, "cat"]
+    assert shlex.split(argv[-1]) == ["sh", "-c", ssh.STREAM, "sh", HOSTILE, "cat"]
     assert argv[argv.index("--") + 1] == "127.0.0.1"
 
 
@@ -152,22 +154,22 @@ def test_remote_commands_are_quoted_words(host):
     ("xen+ssh://admin@xen1/?keyfile=/root/.ssh/xen", ("xen1", "admin", 0)),
 ])
 def test_ssh_uris(uri, expected):
-    h = remote.SshHost.from_uri(uri)
+    h = ssh.SshHost.from_uri(uri)
     assert (h.host, h.user, h.port) == expected
     if "keyfile" in uri:
         assert h.ssh_argv()[-4:-2] == ["-i", "/root/.ssh/xen"]
 
 
 def test_uris_that_do_not_fit_the_mode_are_refused():
-    assert remote.host_for("libvirt", "qemu:///system") is None      # disks on this host
+    assert sources.host_for("libvirt", "qemu:///system") is None      # disks on this host
     with pytest.raises(UsageError, match="use ssh://"):
-        remote.host_for("xl", "xen+ssh://root@xen1/")
+        sources.host_for("xl", "xen+ssh://root@xen1/")
     with pytest.raises(UsageError, match="a libvirt URI is needed"):
-        remote.host_for("libvirt", "ssh://root@xen1")
+        sources.host_for("libvirt", "ssh://root@xen1")
     with pytest.raises(InputError, match="the configuration's path is the argument"):
-        remote.host_for("xl", "ssh://root@xen1/etc/xen/web.cfg")
+        sources.host_for("xl", "ssh://root@xen1/etc/xen/web.cfg")
     with pytest.raises(InputError, match="no host name"):
-        remote.host_for("xl", "ssh://-oProxyCommand=x")
+        sources.host_for("xl", "ssh://-oProxyCommand=x")
 
 
 def test_sparse_tar_stream_is_read_without_its_holes(tmp_path):
@@ -182,9 +184,9 @@ def test_sparse_tar_stream_is_read_without_its_holes(tmp_path):
                                   os.path.basename(path)], capture_output=True, check=True).stdout
         out = tmp_path / "out.img"
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        reader = remote._CountingReader(io.BytesIO(archive))
+        reader = stream._CountingReader(io.BytesIO(archive))
         size = os.path.getsize(path)
-        remote._untar_sparse(reader, remote._SparseSink(fd, {}, lambda n: None), size)
+        stream._untar_sparse(reader, stream._SparseSink(fd, {}, lambda n: None), size)
         os.ftruncate(fd, size)
         os.close(fd)
         assert _sha256(out) == _sha256(path)
@@ -301,11 +303,12 @@ def test_ctrl_c_while_reading_from_the_host(host, tmp_path):
 
 SERVE_AND_READ = r"""
 import sys
-from guestfix import assembly, remote
-from guestfix.errors import GuestfixError, first_line
-from guestfix.runner import run
-host = remote.SshHost.from_uri(sys.argv[1])
-disks = remote.open_disks(host, [("/srv/xen/vg0/small-root", None, "xvda")])
+from guestfix.disks import assembly
+from guestfix.sources import ssh
+from guestfix.core.errors import GuestfixError, first_line
+from guestfix.core.runner import run
+host = ssh.SshHost.from_uri(sys.argv[1])
+disks = ssh.open_disks(host, [("/srv/xen/vg0/small-root", None, "xvda")])
 try:
     with assembly.served(assembly.plan(disks)) as served:
         print("served", flush=True)

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from conftest import guestfix
-from guestfix.diskimage import open_disk
-from guestfix.errors import DiskLockedError, PendingTransactionError
-from guestfix.transaction import ThrowawayOverlays, Transaction, check_pending, journal_dir_for
+from guestfix.disks.image import open_disk
+from guestfix.core.errors import DiskLockedError, PendingTransactionError
+from guestfix.fix.transaction import ThrowawayOverlays, Transaction, check_pending, journal_dir_for
 
 
 def sha(path):

@@ -10,9 +10,9 @@ import platform
 import shutil
 from dataclasses import dataclass, field
 
-from .. import fsutil
-from ..diskimage import open_disk
-from ..errors import InputError
+from ..core import fsutil
+from ..disks.image import open_disk
+from ..core.errors import InputError
 from . import console, disk, interface, osboot
 from .model import Domain
 from .networks import NetworkMap
@@ -130,18 +130,3 @@ def write_atomically(path, text):
         raise InputError(f"cannot write {path}: {e.strerror}") from None
 
 
-def load_source(source, input_mode="libvirtxml", input_uri=""):
-    """A Domain from a domain XML file, a libvirt connection, or xl.cfg."""
-    if input_mode == "libvirtxml":
-        return Domain.from_file(source)
-    if input_mode == "libvirt":
-        from .define import dump_domain
-        return Domain.from_string(dump_domain(input_uri, source), f"domain {source}")
-    if input_mode == "xl":
-        from .xlcfg import domain_from_xl
-        from ..remote import host_for
-        host = host_for(input_mode, input_uri)
-        if host is None:
-            return domain_from_xl(source)
-        return domain_from_xl(source, host.read_file(source, "the Xen configuration"))
-    raise InputError(f"unknown input mode {input_mode!r} (libvirtxml, libvirt, xl)")

@@ -1,6 +1,6 @@
 """Talk to libvirt: read a source domain, define the converted one."""
 
-from ..errors import GuestfixError, InputError, LibvirtError
+from ..core.errors import GuestfixError, InputError, LibvirtError
 
 
 def libvirt_bindings():

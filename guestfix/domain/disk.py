@@ -3,7 +3,7 @@ domain order, cdroms and floppies kept on buses KVM has."""
 
 import os
 
-from ..devnames import DeviceMap
+from ..core.devnames import DeviceMap
 from .model import sub
 
 XEN_DRIVER_NAMES = ("file", "tap", "tap2", "phy", "tapdisk")

@@ -10,7 +10,7 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 MAX_XML_BYTES = 10 * 1024 * 1024
 

@@ -17,7 +17,7 @@ which the SUSE guide points at; it can turn a bridge into a network:
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .model import parse_xml_text
 
 MAC_RE = re.compile(r"^([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}):(network|bridge):(.+)$")

@@ -10,7 +10,7 @@ import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .model import Domain, read_text_file, sub
 
 _TOKEN = re.compile(r"""\s*(?:

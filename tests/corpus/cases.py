@@ -291,7 +291,7 @@ def _twice(d, _images):
 @case("disk-held-by-qemu", "disk image", "fix", 4, "in use by a running virtual machine")
 def _held(d, _images):
     import time
-    from guestfix.diskimage import held_by_qemu
+    from guestfix.disks.image import held_by_qemu
     disk = raw_disk(d, "busy.img")
     qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "pc,accel=tcg", "-S",
                              "-nodefaults", "-display", "none",

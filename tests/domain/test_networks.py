@@ -3,7 +3,7 @@
 import pytest
 
 from guestfix.domain.networks import build
-from guestfix.errors import InputError
+from guestfix.core.errors import InputError
 
 
 def test_bare_bridge_is_default_for_unmapped_bridges_only():

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import (checksums, copy_sample, disk_paths, guestfix, kill_when,
                       start_guestfix)
-from guestfix.transaction import journal_dir_for
+from guestfix.fix.transaction import journal_dir_for
 
 pytestmark = pytest.mark.slow
 

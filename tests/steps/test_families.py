@@ -4,13 +4,18 @@ loader: the steps' plans on in-memory trees."""
 import pytest
 from helpers import MemoryGuest, debian_facts
 
-from guestfix import packages
-from guestfix.devnames import DeviceMap
-from guestfix.errors import InputError, UnsupportedGuestError
-from guestfix.facts import Kernel, selinux_mode
-from guestfix.plan import GuestCommand
-from guestfix.steps import StepContext, cleanup, default_kernel, install_packages, \
-    regenerate_initrd
+from guestfix.fix import packages
+from guestfix.core.devnames import DeviceMap
+from guestfix.core.errors import InputError, UnsupportedGuestError
+from guestfix.fix.facts import Kernel, selinux_mode
+from guestfix.fix.plan import GuestCommand
+from guestfix.fix.steps import (
+    StepContext,
+    cleanup,
+    default_kernel,
+    install_packages,
+    regenerate_initrd,
+)
 
 XEN_KERNEL = Kernel("3.0.101-63-xen", "/boot/vmlinuz-3.0.101-63-xen",
                     "/boot/initrd-3.0.101-63-xen", True, False)
@@ -282,7 +287,7 @@ def test_selinux_guest_relabels_after_changes():
 
 
 # -- kernel arguments the guest booted with on Xen ------------------------------
-from guestfix.steps import kernel_arguments  # noqa: E402
+from guestfix.fix.steps import kernel_arguments
 
 PACKAGED_DEFAULTS = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n'
 

@@ -8,13 +8,20 @@ import os
 
 import pytest
 
-from guestfix.devnames import DeviceMap
-from guestfix.steps.bootloader_config import (fix_device_map, fix_grub_defaults, fix_menu_lst,
-                                              fix_sysconfig_bootloader)
-from guestfix.steps.console import fix_inittab, fix_securetty, serial_getty_job
-from guestfix.steps.device_names import rename_devices
-from guestfix.steps.initrd_modules import (fix_modprobe_aliases, fix_modules_list,
-                                           fix_shell_lists)
+from guestfix.core.devnames import DeviceMap
+from guestfix.fix.steps.bootloader_config import (
+    fix_device_map,
+    fix_grub_defaults,
+    fix_menu_lst,
+    fix_sysconfig_bootloader,
+)
+from guestfix.fix.steps.console import fix_inittab, fix_securetty, serial_getty_job
+from guestfix.fix.steps.device_names import rename_devices
+from guestfix.fix.steps.initrd_modules import (
+    fix_modprobe_aliases,
+    fix_modules_list,
+    fix_shell_lists,
+)
 
 GOLDEN = os.path.join(os.path.dirname(os.path.dirname(__file__)), "golden")
 DEVMAP = DeviceMap.default(3)

@@ -2,33 +2,34 @@
 
 import pytest
 
-from guestfix.errors import StepOrderError
-from guestfix.steps import Step, registry
-from guestfix.steps.order import ordered
+from guestfix.core.errors import StepOrderError
+from guestfix.fix.steps import Step, registry
+from guestfix.fix.steps.order import ordered
 
 
-def step(name, position=0, reads=(), after=(), changes_facts=False):
+def step(name, reads=(), after=(), changes_facts=False):
     s = Step()
-    s.name, s.position, s.reads, s.after, s.changes_facts = \
-        name, position, tuple(reads), tuple(after), changes_facts
+    s.name, s.reads, s.after, s.changes_facts = \
+        name, tuple(reads), tuple(after), changes_facts
     return s
 
 
 def test_derived_order_is_the_documented_one():
+    """Every step module is found; the edits that do not depend on each
+    other run by name, the regenerations after what they read."""
     assert [s.name for s in registry()] == [
-        "install-packages", "initrd-modules", "device-names", "bootloader-config",
-        "kernel-arguments", "console",
-        "nic-names", "cleanup", "regenerate-initrd", "boot-code", "regenerate-grub-cfg",
-        "default-kernel", "check-grub-cfg"]
+        "install-packages", "bootloader-config", "console", "device-names", "initrd-modules",
+        "kernel-arguments", "nic-names", "cleanup", "regenerate-initrd", "boot-code",
+        "regenerate-grub-cfg", "default-kernel", "check-grub-cfg"]
 
 
-def test_dependencies_outrank_positions():
-    out = ordered([step("a", 0, reads=["b"]), step("b", 1), step("c", 2, after=["a"])])
+def test_dependencies_outrank_names():
+    out = ordered([step("a", reads=["b"]), step("b"), step("c", after=["a"])])
     assert [s.name for s in out] == ["b", "a", "c"]
 
 
 def test_a_facts_changing_step_runs_before_the_others():
-    out = ordered([step("plain", 0), step("installs", 5, changes_facts=True)])
+    out = ordered([step("plain"), step("installs", changes_facts=True)])
     assert [s.name for s in out] == ["installs", "plain"]
 
 

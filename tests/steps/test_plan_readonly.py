@@ -2,10 +2,10 @@
 
 from helpers import MemoryGuest, debian_facts
 
-from guestfix.devnames import DeviceMap
-from guestfix.facts import Kernel
-from guestfix.runner import CommandResult
-from guestfix.steps import StepContext, regenerate_initrd
+from guestfix.core.devnames import DeviceMap
+from guestfix.fix.facts import Kernel
+from guestfix.core.runner import CommandResult
+from guestfix.fix.steps import StepContext, regenerate_initrd
 
 
 class ListingGuest(MemoryGuest):

@@ -3,13 +3,20 @@ leaves alone, missing files, and that a second plan is empty."""
 
 from helpers import Link, MemoryGuest, debian_facts
 
-from guestfix.devnames import DeviceMap
-from guestfix.errors import StepError
-from guestfix.facts import Kernel
-from guestfix.plan import GuestCommand
-from guestfix.steps import StepContext, registry
-from guestfix.steps import (boot_code, check_grub_cfg, console, device_names, nic_names,
-                            regenerate_grub_cfg, regenerate_initrd)
+from guestfix.core.devnames import DeviceMap
+from guestfix.core.errors import StepError
+from guestfix.fix.facts import Kernel
+from guestfix.fix.plan import GuestCommand
+from guestfix.fix.steps import StepContext, registry
+from guestfix.fix.steps import (
+    boot_code,
+    check_grub_cfg,
+    console,
+    device_names,
+    nic_names,
+    regenerate_grub_cfg,
+    regenerate_initrd,
+)
 
 import pytest
 
@@ -220,14 +227,14 @@ def test_console_upstart_keeps_existing_ttys0_job_and_other_jobs():
 
 
 def test_inspect_reports_upstart_xen_console_job():
-    from guestfix.facts import _references
+    from guestfix.fix.facts import _references
     facts = facts_for_guest()
     _references(MemoryGuest({"/etc/init/hvc0.conf": UPSTART_HVC0}), facts)
     assert [(r.path, r.kind) for r in facts.xen_references] == [("/etc/init/hvc0.conf", "console")]
 
 
 def test_dracut_guest_lists_and_dropin():
-    from guestfix.steps import initrd_modules
+    from guestfix.fix.steps import initrd_modules
     files = {"/etc/dracut.conf.d/10-xen.conf": 'add_drivers+=" xenblk xennet "\nhostonly="yes"\n'}
     guest = MemoryGuest(files)
     ctx = StepContext(facts=facts_for_guest(initrd_tool="dracut"), devmap=DeviceMap.default(1),

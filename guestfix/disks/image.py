@@ -1,0 +1,173 @@
+"""Disk images as guestfix sees them: path, explicit format, Xen target.
+
+The format is read from the image header by guestfix itself and always
+passed explicitly to QEMU: letting QEMU probe a raw image is unsafe (a guest
+could write a qcow2 header into its own disk and point it at host files).
+"""
+
+import fcntl
+import json
+import os
+import stat
+import struct
+from dataclasses import dataclass
+
+from ..core.errors import DiskLockedError, InputError
+from ..core.runner import run
+
+QCOW2_MAGIC = b"QFI\xfb"
+# Formats guestfix recognises but does not take directly.
+FOREIGN_MAGICS = {
+    b"KDMV": "vmdk",
+    b"conectix": "vpc",
+    b"vhdxfile": "vhdx",
+    b"<<< Oracle VM VirtualBox Disk Image >>>": "vdi",
+}
+
+
+@dataclass
+class Disk:
+    path: str
+    format: str
+    target: str = ""           # the name the guest knew it by on Xen (xvda)
+    virtual_size: int = 0
+    backing: str = ""
+    parts: tuple = ()          # an assembled disk (assembly.py): the images it is made of
+    remote: object = None      # a disk on the Xen host (remote.RemoteImage), read over ssh
+    table: object = None       # an assembled disk's layout (tablewriter.DiskLayout)
+
+    @property
+    def name(self):
+        return os.path.basename(self.path)
+
+
+def detect_format(path):
+    """'qcow2' or 'raw', from the header; other formats are refused."""
+    with open(path, "rb") as f:
+        return format_of_header(f.read(64), path)
+
+
+def format_of_header(head, path):
+    if head.startswith(QCOW2_MAGIC):
+        return "qcow2"
+    for magic, fmt in FOREIGN_MAGICS.items():
+        if head.startswith(magic) or (fmt == "vdi" and magic in head):
+            raise InputError(
+                f"{path} is a {fmt} image",
+                hint=f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img")
+    return "raw"
+
+
+def checked_format(path, fmt, detected):
+    """The format to use: the declared one, else the header's; a qcow2
+    header declared raw is refused (QEMU would hand the guest the header)."""
+    fmt = fmt or detected
+    if fmt not in ("raw", "qcow2"):
+        raise InputError(f"{path}: unsupported format {fmt!r} (raw or qcow2)")
+    if fmt == "raw" and detected == "qcow2":
+        raise InputError(f"{path} has a qcow2 header but was declared raw",
+                         hint="check the domain XML's driver type")
+    return fmt
+
+
+def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
+    """Check a disk the user named and describe it; raise InputError if unusable."""
+    if not os.path.lexists(path):
+        raise InputError(f"{path}: no such disk image")
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path} is a directory, not a disk image")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise InputError(f"{path} is not a regular file or block device")
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        raise InputError(f"{path} is empty")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path} is not readable")
+    if writable and not os.access(path, os.W_OK):
+        raise InputError(f"{path} is read-only", hint="fix needs write access to the disk")
+    if held_by_qemu(path):
+        raise DiskLockedError(f"{path} is in use by a running virtual machine",
+                              hint="shut the guest down first")
+    fmt = checked_format(path, fmt, detect_format(path))
+    if fmt == "qcow2" and stat.S_ISREG(st.st_mode):
+        with open(path, "rb") as f:
+            check_qcow2_tables(f.read(64), path, st.st_size)
+    info = image_info(path, fmt)
+    backing = info.get("full-backing-filename") or info.get("backing-filename") or ""
+    if backing and not allow_backing:
+        raise InputError(f"{path} is a qcow2 image with a backing file ({backing})",
+                         hint="flatten it with qemu-img convert, or pass --allow-backing")
+    return Disk(path=os.path.abspath(path), format=fmt, target=target,
+                virtual_size=int(info.get("virtual-size", 0)), backing=backing)
+
+
+def check_qcow2_tables(header, path, size):
+    """A qcow2 cut short (a copy interrupted, a full disk) still has a valid
+    header, and qemu-img info accepts it; QEMU fails only later, deep in
+    libguestfs. Its L1 and refcount tables must lie inside the file."""
+    if len(header) < 64:
+        raise InputError(f"{path} is a truncated qcow2 image (no complete header)")
+    cluster_bits, = struct.unpack(">I", header[20:24])
+    l1_size, l1_offset, refcount_offset, refcount_clusters = \
+        struct.unpack(">IQQI", header[36:60])
+    if not 9 <= cluster_bits <= 21:
+        raise InputError(f"{path} is not a valid qcow2 image (cluster size 2^{cluster_bits})")
+    ends = [l1_offset + l1_size * 8, refcount_offset + (refcount_clusters << cluster_bits)]
+    if max(ends) > size:
+        raise InputError(f"{path} is a truncated qcow2 image ({size} bytes, its tables "
+                         f"reach byte {max(ends)})",
+                         hint="restore it from the source or a backup")
+
+
+# QEMU marks the permissions it holds on an image with OFD locks on single
+# bytes: 100 + bit for a permission held (bit 1 = write), 200 + bit for one
+# it will not share. A shared lock on byte 101 means a QEMU is writing.
+QEMU_WRITE_PERM_BYTE = 101
+
+
+def held_by_qemu(path):
+    """True when a running QEMU has the image open for writing.
+
+    `qemu-img info` does not notice a writer, so the lock byte is tested
+    directly: an exclusive lock on it conflicts with QEMU's shared one. The
+    file is opened read-write only to be allowed that lock; nothing is
+    written."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False      # cannot test; QEMU itself will refuse later
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, QEMU_WRITE_PERM_BYTE)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, QEMU_WRITE_PERM_BYTE)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def image_info(path, fmt):
+    """qemu-img info without -U: it takes QEMU's shared lock, so an image a
+    running VM holds for writing is refused here rather than corrupted later."""
+    result = run(["qemu-img", "info", "-f", fmt, "--output=json", path], check=False)
+    if not result.ok:
+        err = result.stderr
+        if "lock" in err:
+            raise DiskLockedError(f"{path} is in use by a running virtual machine",
+                                  hint="shut the guest down first")
+        raise InputError(f"{path} is not a valid {fmt} image: {result.last_error_line()}")
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        raise InputError(f"{path}: qemu-img info gave no readable answer") from None
+
+
+def create_overlay(base, overlay_path):
+    """A qcow2 overlay whose backing is `base` with its format stated."""
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", base.format,
+         "-b", base.path, overlay_path])
+    return Disk(path=overlay_path, format="qcow2", target=base.target,
+                virtual_size=base.virtual_size, backing=base.path)
