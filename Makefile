@@ -68,7 +68,7 @@ test-fast: venv test-packages
 	$(PY) -m pytest -v -m "not slow"
 
 demo: setup
-	$(PY) -m guestfix.demo
+	$(PY) test-images/demo.py
 
 # Benchmarks (not tests): guestfix vs virt-v2v and the guide's manual route.
 # BENCH_ARGS="--runs 5" or "--only backup" to vary; results in bench/RESULTS.md.

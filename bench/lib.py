@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 
-# the benchmarks' guests: the same builds and copies as the demo's and the tests'
-from guestfix.demo import copy_guest, sample_guest as build_sample
 from guestfix.fix.session import tcg_requested
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the benchmarks' guests: the same builds and copies as the demo's and the tests'
+sys.path.insert(0, os.path.join(REPO, "test-images"))
+from samples import copy_guest, sample_guest as build_sample  # noqa: E402,F401  (re-exported)
 GUESTFIX = [sys.executable, "-m", "guestfix.cli"]
 
 

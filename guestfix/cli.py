@@ -351,8 +351,9 @@ def define(xml_file, output_uri, replace):
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
 @source_options
 def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri):
-    from .disks import backup as backup_mod
+    from . import render
     from .core import progress
+    from .disks import backup as backup_mod
     monitor = progress.choose(json_mode)
     if verify_dir:
         manifest = backup_mod.verify(verify_dir, monitor)
@@ -370,15 +371,8 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
         report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
     if json_mode:
         _emit_json(report.as_dict())
-        return
-    for d in report.disks:
-        click.echo(f"{d['source']} -> {os.path.join(report.directory, d['file'])}  "
-                   f"sha256 {d['sha256']}" + (f"  md5 {d['md5']}" if "md5" in d else ""))
-        if "read_from_host" in d:
-            r = d["read_from_host"]
-            click.echo(f"  read {r['bytes_read']} bytes from the host in {r['seconds']} s "
-                       f"({r['mb_per_s']} MB/s, {r['sent_as']})")
-    click.echo(f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json")
+    else:
+        render.backup_report(report)
 
 
 # -- migrate ------------------------------------------------------------------
@@ -432,7 +426,7 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
             boot_timeout, start_early, copy_bandwidth, resume_name, dry_run, skip_migrated,
             max_parallel, virt_type, emulator, allow_backing, log_file, yes, json_mode,
             package_paths, online, tcg):
-    from . import migrate as migrate_mod, render
+    from . import migrate as migrate_mod, outputs, render
     from .core import progress
     from .domain import networks as netmap
     from .core.errors import BootCheckFailed
@@ -453,6 +447,7 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
         allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online),
         start_early=start_early, copy_bandwidth=copy_bandwidth or 0, dry_run=dry_run,
         skip_migrated=skip_migrated, max_parallel=max_parallel or 0)
+    outputs.check(opts)                  # e.g. --start-early where the output cannot
     confirm = None if dry_run else _confirmation(
         "Create the migrated guest with these changes?", yes, json_mode,
         UsageError("migrate writes a new guest and there is no terminal to ask",

@@ -51,6 +51,7 @@ from .domain import convert, marker
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
 from .core.errors import Aborted, CopyIncomplete, GuestfixError, InputError, UsageError
+from .core import faults
 from .core.faults import fault_point
 from .outputs import output_for
 from .core.signals import signals_held
@@ -84,6 +85,24 @@ class MigrateOptions:
 
 
 @dataclass
+class StageRecord:
+    """One stage of a run: when it started, how long it took, whether it
+    finished."""
+    name: str
+    started: str             # ISO 8601, UTC
+    seconds: float = None
+    ok: bool = False
+
+    def as_dict(self):
+        return {"name": self.name, "seconds": self.seconds, "ok": self.ok,
+                "started": self.started}
+
+
+# the stage in which a run only waits for one of the host's slots
+WAITING_STAGE = "slot"
+
+
+@dataclass
 class MigrateReport:
     source: str
     name: str = ""
@@ -108,13 +127,19 @@ class MigrateReport:
     domain_before: str = ""         # the source domain, as read (libvirt XML)
     domain_after: str = ""          # the KVM domain, as written or (--dry-run) as it would be
 
+    @property
+    def working_seconds(self):
+        """What the run took, the wait for a slot left out."""
+        return round(sum(s.seconds or 0 for s in self.stages if s.name != WAITING_STAGE), 1)
+
     def as_dict(self):
         return {"source": self.source, "host": self.host, "name": self.name,
                 "downtime_seconds": self.downtime_seconds, "early_start": self.early,
-                "output": self.output, "disks": self.disks, "assembled": self.assembled,
-                "read_from_host": self.read_from_host,
+                "output": self.output, "disks": [d.as_dict() for d in self.disks],
+                "assembled": self.assembled, "read_from_host": self.read_from_host,
                 "fix_read_from_host": self.fix_read_from_host, "domain_xml": self.domain_xml,
-                "defined": self.defined, "stages": self.stages,
+                "defined": self.defined, "stages": [s.as_dict() for s in self.stages],
+                "working_seconds": self.working_seconds,
                 "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
                 "notes": self.fix.notes if self.fix else [],
                 "fix_timings": self.fix.timings if self.fix else [],
@@ -177,7 +202,7 @@ class Migration:
                         disk.restore_backing()
                     self.early.remove()
             if isinstance(e, GuestfixError) and report.stages:
-                stage = report.stages[-1]["name"]
+                stage = report.stages[-1].name
                 raise e.__class__(f"migrate failed at stage `{stage}`: {e}; the originals are "
                                   "unchanged and partial outputs were removed",
                                   quiet=e.quiet) from None
@@ -188,17 +213,17 @@ class Migration:
     @contextlib.contextmanager
     def stage(self, report, name, title):
         """Record a stage's timing; `fault_point` lets tests kill us here."""
-        entry = {"name": name, "seconds": None, "ok": False,
-                 "started": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+        entry = StageRecord(name=name, started=datetime.now(timezone.utc).isoformat(
+            timespec="milliseconds"))
         report.stages.append(entry)
         started = time.monotonic()
         try:
-            fault_point(f"migrate:{name}")
+            fault_point(faults.stage(name))
             with self.monitor.stage(title):
                 yield
-            entry["ok"] = True
+            entry.ok = True
         finally:
-            entry["seconds"] = round(time.monotonic() - started, 1)
+            entry.seconds = round(time.monotonic() - started, 1)
 
     def _stages(self, source_arg, report):
         opts = self.opts
@@ -225,7 +250,7 @@ class Migration:
                 self.monitor.note(f"assembled: {a.describe()}")
             self.output.prepare(report.name, assembly.planned_disks(guest.layout),
                                 guest.devmap)
-        with self.stage(report, "slot", "taking one of this host's migration slots"):
+        with self.stage(report, WAITING_STAGE, "taking one of this host's migration slots"):
             slot = self.exit_stack.enter_context(
                 slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor))
             report.slot = slot.as_dict()
@@ -253,16 +278,16 @@ class Migration:
             if opts.backup_dir:
                 with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
                     kept = self.source.backup(guest, opts.backup_dir, monitor)
-                    record.add_checksums({d["source"]: d["sha256"] for d in kept.disks})
+                    record.add_checksums({d.source: d.sha256 for d in kept.disks})
                     if guest.host:
                         # verified copies of the host's disks: the fix and the
                         # copy read those, and the data crosses the network once
                         guest = guest.with_disks(backup_mod.opened_copies(kept))
-                        report.read_from_host = [d["read_from_host"] for d in kept.disks]
+                        report.read_from_host = [d.read_from_host for d in kept.disks]
             with self.stage(report, "fix", "fixing the guest (overlays over the originals)"):
                 # partition images and remote disks: served until the copy is made
                 kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
-                fault_point("migrate:served")
+                fault_point(faults.SERVED)
                 fixed = disks_scope.enter_context(fix_run.fixed_overlays(
                     kvm_disks, guest.devmap, monitor,
                     fix_run.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
@@ -286,8 +311,8 @@ class Migration:
                     for overlay, disk in zip(fixed.overlays, kvm_disks):
                         report.disks.append(self.output.copy_disk(overlay, disk, monitor))
                         report.read_from_host += [p.remote.stats for p in _from_host([disk])]
-                    fault_point("migrate:copied")
-                disk_sources = {d["xen_target"]: (d["path"], d["format"]) for d in report.disks}
+                    fault_point(faults.COPIED)
+                disk_sources = {d.xen_target: (d.path, d.format) for d in report.disks}
         with self.stage(report, "domain", "writing the KVM domain" if not opts.dry_run
                         else "the KVM domain (not written: --dry-run)"):
             domain = guest.domain
@@ -312,7 +337,7 @@ class Migration:
         report.downtime_seconds = round(time.monotonic() - self.started, 1)
         if opts.boot_check:
             with self.stage(report, "boot-check", "boot-check of the migrated guest"):
-                targets = [Disk(path=d["path"], format=d["format"], target=d["target"])
+                targets = [Disk(path=d.path, format=d.format, target=d.target)
                            for d in report.disks]
                 report.boot = bootcheck.boot_check(targets, monitor, timeout=opts.boot_timeout,
                                                    tcg=opts.tcg, macs=guest.domain.macs())
@@ -340,9 +365,9 @@ class Migration:
             early_path, entry = self.output.place_early(overlay, disk)
             report.disks.append(entry)
             sources[disk.target] = (early_path, "qcow2")
-            early = earlystart.EarlyDisk(target=entry["target"], overlay=early_path,
-                                         volume=entry["path"], format=entry["format"],
-                                         size=entry["size"])
+            early = earlystart.EarlyDisk(target=entry.target, overlay=early_path,
+                                         volume=entry.path, format=entry.format,
+                                         size=entry.size)
             early.note_backing(os.path.abspath(disk.path))
             self.early.disks.append(early)
         self.early.save()
@@ -369,9 +394,9 @@ class Migration:
                                                    seconds=0.0)
         try:
             with self.stage(report, "live-copy", "copying the disks while the guest runs"):
-                disks = earlystart.LiveCopy(
-                    self.early, self.output.conn, monitor, boot=watch,
-                    boot_deadline=self.early.started + opts.boot_timeout).run()
+                disks = self.output.live_copy(
+                    self.early, monitor, boot=watch,
+                    boot_deadline=self.early.started + opts.boot_timeout)
             report.early = {"bandwidth_mib_s": opts.copy_bandwidth or None,
                             "disks": [{"target": d.target, "volume": d.volume,
                                        "finished_seconds": d.finished} for d in disks]}

@@ -1,9 +1,13 @@
 """Which options belong to which mode of a command: one table.
 
-An option given where it does not apply is an error, never silently
-ignored: `migrate -i xl -ic URI` would otherwise run and leave the user
-believing the URI was used. virt-v2v refuses the same way (for example
-`-oc` with `-o local`).
+An option given where ignoring it would surprise is an error, never
+silently ignored: `migrate -i xl -ic URI` would otherwise run and leave the
+user believing the URI was used (a source or destination unused, a backup
+or boot check not made). virt-v2v refuses the same way (for example `-oc`
+with `-o local`). An option that is merely without effect is accepted:
+`--yes` with `--dry-run`, which scripts pass everywhere, as `apt-get -s -y`
+accepts it. What an output can do (--start-early) is its own declaration
+(outputs/), not a rule here.
 
 Each rule names the command, the click parameter, the option as the user
 types it, when it applies (a test on the command's parameters) and that
@@ -91,7 +95,6 @@ def _not_with_dry_run(param, flag, why):
 
 
 DRY_RUN_EXCLUDES = [
-    ("yes", "--yes", "a dry run writes nothing, so there is nothing to confirm"),
     ("backup_dir", "--backup", "a backup is written"),
     ("boot_check", "--boot-check", "there is no migrated guest to boot"),
     ("start_early", "--start-early", "nothing is started"),
@@ -102,10 +105,6 @@ RULES = [
     *[_not_with_resume(param, flag) for param, flag in RESUME_EXCLUDES],
     _remote_input("migrate"),
     *[_not_with_dry_run(param, flag, why) for param, flag, why in DRY_RUN_EXCLUDES],
-    OptionRule("migrate", "start_early", "--start-early",
-               lambda p: p["output_mode"] == "libvirt",
-               "with -o libvirt (the guest runs in libvirt while its disks are copied into "
-               "the pool)", _output),
     OptionRule("migrate", "copy_bandwidth", "--copy-bandwidth", lambda p: p["start_early"],
                "with --start-early (it limits the copy made while the guest runs)"),
     OptionRule("migrate", "output_uri", "-oc", lambda p: p["output_mode"] == "libvirt",
@@ -118,8 +117,6 @@ RULES = [
     OptionRule("xml", "output_uri", "-oc", lambda p: not p["emulator"],
                "without --emulator (-oc is where xml looks the emulator up)"),
     # fix
-    OptionRule("fix", "yes", "--yes", lambda p: not p["dry_run"],
-               "without --dry-run (a dry run writes nothing, so there is nothing to confirm)"),
     OptionRule("fix", "direct_boot_dir", "--direct-boot", lambda p: not p["dry_run"],
                "without --dry-run (the kernel is copied out of the committed disks)"),
     _packages_from_one_place("fix"),

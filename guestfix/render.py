@@ -1,5 +1,7 @@
 """Human-readable output (rich) for the commands' results."""
 
+import os
+
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
@@ -124,7 +126,7 @@ def migrate_report(r, log_file):
     t.add_column(style="bold")
     t.add_column(overflow="fold")
     for d in r.disks:
-        t.add_row(f"disk {d['target']}", f"{d['path']} ({d['format']}) from {d['source']}")
+        t.add_row(f"disk {d.target}", f"{d.path} ({d.format}) from {d.source}")
     if r.fix_read_from_host:
         t.add_row("read by the fix", f"{sum(x['bytes_read'] for x in r.fix_read_from_host) / 1e6:.0f}"
                                      f" MB in {sum(x['requests'] for x in r.fix_read_from_host)} "
@@ -134,7 +136,7 @@ def migrate_report(r, log_file):
                                          f"({read['mb_per_s']} MB/s, {read['sent_as']})")
     t.add_row("changes in the guest", str(len(r.fix.changes)) if r.fix else "0")
     t.add_row("domain", r.domain_xml)
-    t.add_row("stages", ", ".join(f"{s['name']} {s['seconds']}s" for s in r.stages))
+    t.add_row("stages", ", ".join(f"{s.name} {s.seconds}s" for s in r.stages))
     if r.early:
         t.add_row("downtime", f"{r.downtime_seconds:.0f}s (source handed over -> guest started)")
         for d in r.early["disks"]:
@@ -170,3 +172,16 @@ def resumed(result):
                       highlight=False)
     console.print(f"{result['name']} is running on its pool volumes; its overlays were removed.",
                   highlight=False)
+
+
+def backup_report(report):
+    """`guestfix backup`: each copy with its checksums, then where the manifest is."""
+    for d in report.disks:
+        console.print(f"{d.source} -> {os.path.join(report.directory, d.file)}  sha256 {d.sha256}"
+                      + (f"  md5 {d.md5}" if d.md5 else ""), highlight=False, soft_wrap=True)
+        if d.read_from_host:
+            r = d.read_from_host
+            console.print(f"  read {r['bytes_read']} bytes from the host in {r['seconds']} s "
+                          f"({r['mb_per_s']} MB/s, {r['sent_as']})", highlight=False)
+    console.print(f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json",
+                  highlight=False, soft_wrap=True)

@@ -8,6 +8,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+# the sample guests' builder and copier (test-images/samples.py)
+sys.path.insert(0, os.path.join(REPO, "test-images"))
 
 # This project's CI machines cannot run nested KVM: libguestfs and the boot
 # checks use TCG unless the caller set something else.
@@ -83,8 +85,8 @@ def state_dir(tmp_path_factory):
 
 def build_sample(layout):
     """Build (or take from the cache) a sample Xen guest; returns its XML.
-    The same call the demo makes (guestfix.demo.sample_guest)."""
-    from guestfix.demo import sample_guest
+    The same call the demo makes (test-images/samples.py)."""
+    from samples import sample_guest
     return sample_guest(layout)
 
 
@@ -112,7 +114,7 @@ def boot_checked(xml_path, console_log=None):
 
 def copy_sample(xml_path, dest):
     """Copy a cached sample guest (sparse) into dest; returns the new XML."""
-    from guestfix.demo import copy_guest
+    from samples import copy_guest
     return copy_guest(xml_path, dest)
 
 

@@ -80,3 +80,13 @@ def test_whole_disks_accepts_whole_disks_and_bare_disk_arguments(images):
     assert [d.target for d in resolve([], dom.path, whole_disks=True)[0]] == ["xvda", "xvdb"]
     found = resolve([str(images / "a.img")], whole_disks=True)[0]
     assert [d.target for d in found] == ["xvda"]
+
+
+def test_only_qemus_lock_message_means_a_held_disk():
+    """A path with "block" or "lock" in it is no lock (it was exit 4)."""
+    from guestfix.disks.image import held_lock_message
+    assert held_lock_message('qemu-img: Could not open \'/x.img\': Failed to get shared "write" '
+                             'lock\nIs another process using the image [/x.img]?')
+    assert held_lock_message('Failed to get "write" lock')
+    assert not held_lock_message("/srv/xen/block/locked.img: not a valid raw image")
+    assert not held_lock_message("/dev/vg0/web-disk is a block device")

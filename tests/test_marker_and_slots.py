@@ -17,7 +17,7 @@ XEN = """<domain type='xen'><name>web</name>
 
 
 def record(**changes):
-    r = marker.Migration(source="/srv/xen/web.cfg", input="xl", conn="ssh://root@xen1",
+    r = marker.MigrationRecord(source="/srv/xen/web.cfg", input="xl", conn="ssh://root@xen1",
                          migrated="2026-11-29T05:00:00Z",
                          disks=[{"target": "xvda", "path": "/srv/xen/web.img", "size": 3 << 30,
                                  "mtime": 1764390000.25, "sha256": None}])

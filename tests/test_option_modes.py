@@ -39,7 +39,6 @@ REFUSED = [
     (["recover", "disk.img"], "--finish"),
     (["migrate", "g.xml", "-o", "local", "-os", "/tmp", "--start-early"], "--start-early"),
     (["migrate", "g.xml", "-os", "pool", "--copy-bandwidth", "5"], "--copy-bandwidth"),
-    (["migrate", "g.xml", "-os", "pool", "--dry-run", "--yes"], "--yes"),
     (["migrate", "g.xml", "-os", "pool", "--dry-run", "--backup", "/tmp/b"], "--backup"),
     (["migrate", "g.xml", "-os", "pool", "--dry-run", "--boot-check"], "--boot-check"),
     (["migrate", "g.xml", "-os", "pool", "--dry-run", "--start-early"], "--start-early"),
@@ -74,6 +73,9 @@ ACCEPTED = [
     ["migrate", "no-such.xml", "-o", "local", "-os", "/tmp", "--dry-run", "--skip-migrated",
      "--max-parallel", "2"],
     ["fix", "no-such.img", "--max-parallel", "1", "--yes"],
+    # scripts pass --yes everywhere; with --dry-run it is harmless (as apt-get -s -y)
+    ["fix", "no-such.img", "--dry-run", "--yes"],
+    ["migrate", "no-such.xml", "-o", "local", "-os", "/tmp", "--dry-run", "--yes"],
     ["backup", "-i", "xl", "-ic", "ssh://root@nowhere.invalid", "/etc/xen/g.cfg", "--to",
      "/tmp/nowhere"],
 ]

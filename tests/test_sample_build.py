@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from guestfix.demo import sample_guest
+from samples import sample_guest
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_a_failed_build_is_one_clear_error(tmp_path):
     """A builder that dies leaves no half path for the caller to use."""
     cache = tmp_path / "cache"
     cache.write_text("a file where the cache directory should be")
-    from guestfix.demo import SampleBuildError
+    from samples import SampleBuildError
     with pytest.raises(SampleBuildError, match="building the sample guest"):
         sample_guest(LAYOUT, cache=str(cache))
 

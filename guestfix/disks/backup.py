@@ -11,7 +11,7 @@ removes what it wrote.
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from . import storage
 from ..core.fsutil import write_atomically
@@ -23,15 +23,34 @@ MANIFEST = "manifest.json"
 
 
 @dataclass
+class BackedUpDisk:
+    """One disk of a backup: where it came from, its copy, its checksums
+    (the manifest's entry)."""
+    source: str
+    file: str                # the copy's name in the backup directory
+    format: str
+    target: str              # the Xen name (xvda)
+    size: int
+    allocated: int
+    source_allocated: int
+    sha256: str
+    md5: str = None          # with --md5
+    read_from_host: dict = None   # a disk read over ssh: bytes, seconds, MB/s
+
+    def as_dict(self):
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
 class BackupReport:
     directory: str
-    disks: list = field(default_factory=list)
+    disks: list = field(default_factory=list)      # BackedUpDisk
     domain_xml: str = ""
     seconds: float = 0.0
 
     def as_dict(self):
         return {"directory": self.directory, "domain_xml": self.domain_xml,
-                "disks": self.disks, "seconds": round(self.seconds, 2)}
+                "disks": [d.as_dict() for d in self.disks], "seconds": round(self.seconds, 2)}
 
 
 def sources(source_args):
@@ -99,13 +118,11 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
             os.chmod(partial, 0o600)
             os.replace(partial, final)
             written[-1] = final
-            entry = {"source": disk.path, "file": name, "format": disk.format,
-                     "target": disk.target, "size": size,
-                     "allocated": storage.allocated(final), "source_allocated": _allocated(disk)}
-            if disk.remote:
-                entry["read_from_host"] = disk.remote.stats
-            entry.update(sums)
-            report.disks.append(entry)
+            report.disks.append(BackedUpDisk(
+                source=disk.path, file=name, format=disk.format, target=disk.target, size=size,
+                allocated=storage.allocated(final), source_allocated=_allocated(disk),
+                sha256=sums["sha256"], md5=sums.get("md5"),
+                read_from_host=disk.remote.stats if disk.remote else None))
         for name, content in files:
             path = os.path.join(dest, name)
             written.append(path)
@@ -129,8 +146,8 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
 
 def opened_copies(report):
     """The disks of a backup just made, opened as the guest's disks."""
-    return [open_disk(os.path.join(report.directory, d["file"]), fmt=d["format"],
-                      target=d["target"]) for d in report.disks]
+    return [open_disk(os.path.join(report.directory, d.file), fmt=d.format,
+                      target=d.target) for d in report.disks]
 
 
 def _allocated(disk):

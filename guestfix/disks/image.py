@@ -8,6 +8,7 @@ could write a qcow2 header into its own disk and point it at host files).
 import fcntl
 import json
 import os
+import re
 import stat
 import struct
 from dataclasses import dataclass
@@ -149,13 +150,26 @@ def held_by_qemu(path):
         os.close(fd)
 
 
+# How QEMU (qemu-img too) says another process holds an image: its locking
+# code's one message ('Failed to get "write" lock', 'Failed to get shared
+# "write" lock', then 'Is another process using the image [PATH]?'). Matched
+# whole, never as a substring of a message that may hold a path with
+# "block" or "lock" in it.
+QEMU_LOCK_MESSAGE = re.compile(r'Failed to get (?:shared )?"[a-z-]+" lock')
+
+
+def held_lock_message(text):
+    """Whether `text` (QEMU's or libguestfs' error) is QEMU's image lock message."""
+    return QEMU_LOCK_MESSAGE.search(text) is not None
+
+
 def image_info(path, fmt):
     """qemu-img info without -U: it takes QEMU's shared lock, so an image a
     running VM holds for writing is refused here rather than corrupted later."""
     result = run(["qemu-img", "info", "-f", fmt, "--output=json", path], check=False)
     if not result.ok:
         err = result.stderr
-        if "lock" in err:
+        if held_lock_message(err):
             raise DiskLockedError(f"{path} is in use by a running virtual machine",
                                   hint="shut the guest down first")
         raise InputError(f"{path} is not a valid {fmt} image: {result.last_error_line()}")

@@ -5,6 +5,7 @@ import re
 import subprocess
 
 from ..core.errors import ToolError
+from ..core import faults
 from ..core.faults import fault_point
 from ..core.runner import run
 
@@ -27,7 +28,7 @@ def convert(src, src_format, dst, dst_format, monitor, size, preallocate=False,
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             done, buf = 0.0, b""
-            fault_point("migrate:copying")
+            fault_point(faults.COPYING)
             while True:
                 chunk = proc.stdout.read1(256)
                 if not chunk:

@@ -31,7 +31,7 @@ ET.register_namespace("guestfix", NAMESPACE)
 
 
 @dataclass
-class Migration:
+class MigrationRecord:
     source: str               # as the source names it: a path, or a domain name
     input: str                # -i
     conn: str = ""            # -ic
@@ -81,7 +81,7 @@ def describe(guest, input_mode, conn):
             except OSError:
                 pass
         disks.append(entry)
-    return Migration(source=source_name(guest.origin, input_mode, conn), input=input_mode,
+    return MigrationRecord(source=source_name(guest.origin, input_mode, conn), input=input_mode,
                      conn=conn, disks=disks)
 
 
@@ -120,7 +120,7 @@ def read(xml_text):
                       "size": int(d.get("size")) if d.get("size") else None,
                       "mtime": float(d.get("mtime")) if d.get("mtime") else None,
                       "sha256": d.get("sha256")})
-    return Migration(source=(src.text or "") if src is not None else "",
+    return MigrationRecord(source=(src.text or "") if src is not None else "",
                      input=src.get("input", "") if src is not None else "",
                      conn=src.get("conn", "") if src is not None else "",
                      migrated=el.findtext(f"{{{NAMESPACE}}}migrated", ""),

@@ -30,6 +30,7 @@ from ..core.errors import (
     UnsupportedGuestError,
     first_line,
 )
+from ..core import faults
 from ..core.faults import fault_point
 from ..core.progress import StageClock, TeeMonitor
 from .session import GuestSession
@@ -99,7 +100,7 @@ class FixedGuest:
     def commit(self):
         """Write the overlays into the disks (journaled overlays only)."""
         with self._monitor.stage("committing the changes to the disks"):
-            self._layer.commit(on_disk=lambda disk: fault_point("commit"))
+            self._layer.commit(on_disk=lambda disk: fault_point(faults.COMMIT))
         self.report.committed = True
         self.record_time()
 
@@ -215,7 +216,7 @@ def _run_step(step, ctx, session, monitor, report):
             else:
                 monitor.result(f"{change.summary}: {change.target}")
         entry["changes"] = len(changes)
-    fault_point(f"step:{step.name}")
+    fault_point(faults.step(step.name))
 
 
 def _finish_background(session, monitor, report):

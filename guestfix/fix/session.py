@@ -27,6 +27,7 @@ from ..core.errors import (
 )
 from .jobs import BackgroundJobs
 from ..core.runner import CommandResult
+from ..disks.image import held_lock_message
 
 
 def tcg_requested(flag=False):
@@ -103,7 +104,7 @@ class GuestSession:
             self._inspect_and_mount()
         except RuntimeError as e:
             self.close(clean=False)
-            if "lock" in str(e):
+            if held_lock_message(str(e)):
                 raise DiskLockedError("a disk is in use by another process (QEMU image lock)",
                                       hint="shut the guest down first") from None
             raise GuestfixError(f"libguestfs: {first_line(e)}") from None

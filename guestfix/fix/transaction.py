@@ -31,18 +31,18 @@ from ..disks.image import create_overlay
 from ..core.errors import DiskLockedError, InputError, PendingTransactionError
 from ..core.fsutil import write_atomically
 from ..core.runner import run
+from ..core.state import state_dir
 
 
-def state_dir():
-    base = os.environ.get("GUESTFIX_STATE_DIR", "/var/lib/guestfix")
-    path = os.path.join(base, "transactions")
+def journals_dir():
+    path = os.path.join(state_dir(), "transactions")
     os.makedirs(path, exist_ok=True)
     return path
 
 
 def journal_dir_for(disk_path):
     key = hashlib.sha256(os.path.abspath(disk_path).encode()).hexdigest()[:24]
-    return os.path.join(state_dir(), key)
+    return os.path.join(journals_dir(), key)
 
 
 def _write_json(path, data):

@@ -481,7 +481,7 @@ def _migrated_source_changed(d, _images):
     out = os.path.join(d, "kvm")
     os.mkdir(out)
     done = Domain.from_string("<domain type='kvm'><name>web</name><devices/></domain>")
-    marker.stamp(done, marker.Migration(
+    marker.stamp(done, marker.MigrationRecord(
         source=xml, input="libvirtxml", migrated="2026-01-01T00:00:00Z",
         disks=[{"target": "xvda", "path": disk, "size": 1 << 20, "mtime": 1.0,
                 "sha256": None}]))

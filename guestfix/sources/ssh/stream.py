@@ -13,6 +13,7 @@ import threading
 import time
 
 from ...core.errors import RemoteHostError
+from ...core import faults
 from ...core.faults import fault_point
 from ...disks.storage import new_hashers
 
@@ -66,7 +67,7 @@ def stream_image(image, dest, monitor, algorithms=("sha256",), how=None, offset=
         with monitor.transfer(f"reading {os.path.basename(image.path)} from {image.host}",
                               image.size) as advance:
             sink = _SparseSink(fd, hashers, advance, base=offset or 0)
-            fault_point("remote:streaming")
+            fault_point(faults.STREAMING)
             if how == "tar":
                 _untar_sparse(wire, sink, image.size)
             else:

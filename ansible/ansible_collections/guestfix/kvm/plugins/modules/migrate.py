@@ -299,8 +299,7 @@ def main():
         result.update(name=report.get("name", ""),
                       already_migrated=report.get("already_migrated"),
                       phases=report.get("stages", []),
-                      seconds=round(sum(s.get("seconds") or 0 for s in report.get("stages", [])
-                                        if s.get("name") != "slot"), 1),
+                      seconds=report.get("working_seconds") or 0.0,
                       waited_seconds=(report.get("slot") or {}).get("waited_seconds") or 0.0)
     if rc != 0:
         module.fail_json(msg=one_line_error(stderr, rc), stderr=stderr, **result)

@@ -1,131 +1,21 @@
-"""--start-early: the KVM guest runs while its disks are being copied.
+"""The copy of a running early-started domain's disks into its volumes:
+libvirt's block copy, held back while the guest boots, then the pivot; or
+qemu-img, when the domain was shut down meanwhile."""
 
-A plain migrate copies every disk before the domain exists, so its
-downtime grows with the disks. With --start-early (-o libvirt):
-
-  1. each fix overlay (only the clusters the fix wrote; its backing file
-     is the original, which QEMU opens read-only) is placed next to the
-     pool volumes as NAME-vda.early.qcow2, and the empty volumes are made;
-  2. the domain is defined on the overlays and started: the downtime
-     ends here;
-  3. libvirt's block copy (QEMU's mirror job) copies each whole chain into
-     its volume while the guest runs, the guest's new writes included, and
-     libvirt pivots the disk to the volume once the two are in step (with
-     --boot-check the copies are held back until the login prompt shows:
-     the boot is what the downtime waits for);
-  4. the persistent definition names the volumes and the overlays are
-     removed.
-
-What `guestfix migrate --resume NAME` needs is in a state file
-(STATE_DIR/early/NAME.json), written before the domain starts. Once the
-domain runs nothing is undone: an interrupted or failed copy leaves the
-guest running on its overlays (a failed copy never pivots), and --resume
-takes each disk from where it is: on its overlay (copied again from the
-start), in a running copy (waited for), or already on its volume (only the
-clean-up is left). A domain that was shut down meanwhile is copied offline
-with qemu-img.
-"""
-
-import json
 import os
-import threading
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
-from ..disks import qemuimg
-from ..bootcheck import LOGIN_RE, BootResult, stage_reached
-from ..domain.define import connect, libvirt_bindings
-from ..core.errors import CopyIncomplete, InputError, LibvirtError, UsageError
-from ..core.faults import fault_point
-from ..core.fsutil import write_atomically
-from ..core.runner import run
+from ...core.errors import CopyIncomplete, LibvirtError
+from ...core import faults
+from ...core.faults import fault_point
+from ...core.runner import run
+from ...disks import qemuimg
+from ...domain.define import connect, libvirt_bindings
+from .state import EarlyState, unfinished_message
 
 POLL_SECONDS = 0.5
-
-
-def state_path(name):
-    base = os.environ.get("GUESTFIX_STATE_DIR", "/var/lib/guestfix")
-    return os.path.join(base, "early", f"{name}.json")
-
-
-def refuse_unfinished(name):
-    """A new run for NAME while its early start is unfinished is refused."""
-    if os.path.exists(state_path(name)):
-        raise UsageError(f"an early start of {name} is unfinished",
-                         hint=f"guestfix migrate --resume {name}")
-
-
-@dataclass
-class EarlyDisk:
-    target: str              # the KVM name (vda)
-    overlay: str             # what the guest runs on until the pivot
-    volume: str              # the pool volume it is copied into
-    format: str              # the volume's format
-    size: int                # virtual size in bytes
-    backing: str = ""        # the original (or its backup copy) under the overlay
-    # its owner and mode: libvirt gives QEMU's user the whole chain while the
-    # guest runs on it, and they are put back once nothing uses it
-    backing_owner: list = field(default_factory=list)     # [uid, gid, mode]
-    finished: float = None   # seconds after the start when it ran on its volume
-
-    def note_backing(self, path):
-        st = os.stat(path)
-        self.backing, self.backing_owner = path, [st.st_uid, st.st_gid, st.st_mode & 0o7777]
-
-    def restore_backing(self):
-        if not self.backing_owner:
-            return
-        uid, gid, mode = self.backing_owner
-        try:
-            st = os.stat(self.backing)
-            if (st.st_uid, st.st_gid) != (uid, gid):
-                os.chown(self.backing, uid, gid)
-            if st.st_mode & 0o7777 != mode:
-                os.chmod(self.backing, mode)
-        except FileNotFoundError:
-            pass
-
-
-@dataclass
-class EarlyState:
-    name: str
-    uri: str
-    pool: str
-    disks: list = field(default_factory=list)
-    bandwidth: int = 0       # MiB/s for each copy; 0: as fast as the host goes
-    started: float = 0.0     # time.time() when the domain started; 0: not yet
-
-    def save(self):
-        path = state_path(self.name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_atomically(path, json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, name):
-        path = state_path(name)
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise InputError(f"no unfinished early start of {name} ({path} does not exist)",
-                             hint="--resume finishes a `migrate --start-early` that did not "
-                                  "complete") from None
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: unreadable ({e})") from None
-        data["disks"] = [EarlyDisk(**d) for d in data.get("disks", [])]
-        return cls(**data)
-
-    def remove(self):
-        try:
-            os.unlink(state_path(self.name))
-        except FileNotFoundError:
-            pass
-
-
-def unfinished_message(name, what):
-    return (f"{what}: the guest {name} runs on its overlays and its disks are not all in "
-            f"the pool yet; `guestfix migrate --resume {name}` finishes the copy")
 
 
 # While the guest boots its copies are held to this (MiB/s): the boot's own
@@ -176,7 +66,7 @@ class LiveCopy:
             self._copy_offline()
         else:
             self._copy_live()
-        fault_point("early:pivoted")
+        fault_point(faults.EARLY_PIVOTED)
         self.finish()
         return self.state.disks
 
@@ -190,7 +80,7 @@ class LiveCopy:
         for disk in pending:
             if self.where(disk) == "overlay":
                 self._start_copy(disk)
-        fault_point("early:copying")
+        fault_point(faults.EARLY_COPYING)
         with self.monitor.transfer("copying while the guest runs",
                                    sum(d.size for d in pending)) as advance:
             done = {d.target: 0 for d in pending}
@@ -345,80 +235,6 @@ def reset_volume(disk):
         os.truncate(disk.volume, disk.size)
     else:
         run(["qemu-img", "create", "-q", "-f", "qcow2", disk.volume, str(disk.size)])
-
-
-_event_loop_started = False
-
-
-def start_event_loop(libvirt):
-    """libvirt delivers console data through its event loop; one thread
-    runs it for the whole process."""
-    global _event_loop_started
-    if _event_loop_started:
-        return
-    libvirt.virEventRegisterDefaultImpl()
-
-    def loop():
-        while True:
-            libvirt.virEventRunDefaultImpl()
-    threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
-    _event_loop_started = True
-
-
-class ConsoleWatch:
-    """The running domain's serial console, read on a thread: when its
-    login prompt appeared. Only read; nothing is ever typed into it."""
-
-    def __init__(self, uri, name, started):
-        libvirt = libvirt_bindings()
-        start_event_loop(libvirt)
-        self.started, self.text, self.login_at = started, "", None
-        self.conn = connect(uri)
-        try:
-            dom = self.conn.lookupByName(name)
-            self.stream = self.conn.newStream(0)
-            dom.openConsole(None, self.stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
-        except libvirt.libvirtError as e:
-            self.conn.close()
-            raise LibvirtError(f"cannot read the console of {name}: "
-                               f"{e.get_error_message()}") from None
-        self._thread = threading.Thread(target=self._read, name="console", daemon=True)
-        self._thread.start()
-
-    def _read(self):
-        while True:
-            try:
-                data = self.stream.recv(4096)
-            except Exception:       # noqa: BLE001 - the stream closed under us
-                return
-            if not isinstance(data, bytes) or not data:
-                return
-            self.text += data.decode("utf-8", "replace")
-            if self.login_at is None and LOGIN_RE.search(self.text.replace("\r", "")):
-                self.login_at = round(time.time() - self.started, 1)
-
-    def reading(self):
-        return self._thread.is_alive()
-
-    def wait_for_login(self, deadline):
-        while self.login_at is None and time.time() < deadline and self.reading():
-            time.sleep(POLL_SECONDS)
-        return self.login_at
-
-    def result(self):
-        lines = [l for l in self.text.replace("\r", "").splitlines() if l.strip()]
-        seen = self.login_at is not None
-        return BootResult(passed=seen,
-                          stage="login" if seen else stage_reached(self.text, "", False, False),
-                          seconds=self.login_at or 0.0, tail="\n".join(lines[-25:]),
-                          console=self.text)
-
-    def close(self):
-        try:
-            self.stream.abort()
-        except Exception:           # noqa: BLE001 - already closed
-            pass
-        self.conn.close()
 
 
 def resume(name, monitor):

@@ -10,13 +10,13 @@ Re-running replaces the previous demo guest.
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from samples import SampleBuildError, copy_guest, sample_guest  # noqa: E402  (next to this script)
+
 WORK = os.environ.get("GUESTFIX_DEMO_DIR", "/var/tmp/guestfix-demo")
 URI = "qemu:///system"
 POOL = "guestfix-demo"
@@ -79,63 +79,6 @@ def fresh_pool():
             vol.delete(0)
     finally:
         conn.close()
-
-
-class SampleBuildError(Exception):
-    pass
-
-
-def sample_guest(layout, cache=None, env=None):
-    """Build (or take from the image cache) a sample Xen guest of
-    test-images/build.py; returns its domain XML's path.
-
-    The path comes back through a result file that only the builder writes,
-    once, when it is done: whatever debootstrap, update-initramfs or any
-    other tool prints on a cold cache never reaches us. The builder's own
-    output goes to our stderr, as progress for the person watching."""
-    argv = [sys.executable, os.path.join(REPO, "test-images", "build.py"), layout]
-    if cache:
-        argv += ["--cache", cache]
-    with tempfile.TemporaryDirectory(prefix="guestfix-build-") as tmp:
-        result_file = os.path.join(tmp, "result")
-        rc = subprocess.call(argv + ["--result", result_file], stdout=sys.stderr,
-                             env=env)
-        if rc != 0 or not os.path.exists(result_file):
-            raise SampleBuildError(f"building the sample guest ({layout}) failed "
-                                   f"(exit {rc}); its output is above")
-        with open(result_file) as f:
-            xml = f.read().strip()
-    if not os.path.isfile(xml):
-        raise SampleBuildError(f"the builder named {xml!r}, which is not a file")
-    return xml
-
-
-def copy_guest(xml, dest):
-    """A sparse copy of a sample guest's disks and XML in dest (emptied
-    first); returns the new XML's path. The cached images are never
-    written to: every user works on its own copy."""
-    shutil.rmtree(dest, ignore_errors=True)
-    os.makedirs(dest)
-    src = os.path.dirname(xml)
-    for name in os.listdir(src):
-        if name.endswith(".img"):
-            target = os.path.join(dest, name)
-            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), target],
-                           check=True)
-            os.chmod(target, 0o644)
-    with open(xml) as f:
-        text = f.read().replace(f"file='{src}/", f"file='{dest}/")
-    domain = os.path.join(dest, os.path.basename(xml))
-    with open(domain, "w") as f:
-        f.write(text)
-    shutil.copymode(xml, domain)
-    for name in os.listdir(src):
-        if name.endswith(".cfg"):        # an xl.cfg next to the XML names the same disks
-            with open(os.path.join(src, name)) as f:
-                text = f.read().replace(f"file:{src}/", f"file:{dest}/")
-            with open(os.path.join(dest, name), "w") as f:
-                f.write(text)
-    return domain
 
 
 def main():

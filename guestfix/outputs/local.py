@@ -1,0 +1,48 @@
+"""-o local -os DIR: disk images and NAME.xml in a directory."""
+
+import os
+
+from ..core.errors import InputError
+from ..disks.storage import check_room
+from ..domain import convert
+from ..domain.model import read_text_file
+from .base import Output
+
+
+class LocalDirectory(Output):
+    mode = "local"
+    description = "a directory"
+
+    @property
+    def directory(self):
+        return os.path.abspath(self.opts.output_storage)
+
+    def prepare(self, name, disks, devmap):
+        super().prepare(name, disks, devmap)
+        d = self.directory
+        if not os.path.isdir(d):
+            raise InputError(f"-os {d}: no such directory")
+        for path in [os.path.join(d, self.file_name(disk)) for disk in disks] + \
+                [os.path.join(d, f"{name}.xml")]:
+            if os.path.lexists(path):
+                raise InputError(f"{path} already exists")
+        check_room(d, self.needed_bytes())
+
+    def existing_domain(self, name):
+        path = os.path.join(self.directory, f"{name}.xml")
+        return read_text_file(path, "domain XML") if os.path.isfile(path) else None
+
+    def planned_path(self, disk):
+        return os.path.join(self.directory, self.file_name(disk))
+
+    def copy_disk(self, overlay, disk, monitor):
+        path = self.planned_path(disk)
+        self._files.append(path)
+        self._write_disk(overlay, disk, path, monitor)
+        return self._entry(disk, path)
+
+    def write_domain(self, xml_text):
+        path = os.path.join(self.directory, f"{self.name}.xml")
+        self._files.append(path)
+        convert.write_atomically(path, xml_text)
+        return path
