@@ -24,7 +24,6 @@ REFUSED = [
     (["xml", "g.xml", "-ic", "qemu:///system"], "-ic"),
     (["xml", "g.xml", "-oc", "qemu:///system", "--emulator", "/usr/bin/qemu-system-x86_64"],
      "-oc"),
-    (["fix", "disk.img", "--dry-run", "--yes"], "--yes"),
     (["fix", "disk.img", "--dry-run", "--direct-boot", "/tmp/out"], "--direct-boot"),
     (["fix", "disk.img", "--online", "--package", "/tmp"], "--online"),
     (["backup", "--verify", "/tmp/b", "g.xml"], "SOURCE"),
