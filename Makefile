@@ -21,7 +21,7 @@ export LIBGUESTFS_BACKEND_SETTINGS ?= force_tcg
 export GUESTFIX_TCG ?= 1
 export GUESTFIX_TEST_CACHE ?= /var/cache/guestfix-test
 
-.PHONY: setup apt venv test test-packages test-fast demo bench clean
+.PHONY: setup apt venv test test-packages test-fast lint demo bench clean
 
 # Install the Debian packages among $(1) that are missing.
 define apt_install
@@ -50,8 +50,13 @@ $(VENV)/.installed: pyproject.toml
 # TCG QEMU, so a second core nearly halves it. Groups and their order:
 # tests/conftest.py. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
-test: setup test-packages
+test: setup test-packages lint
 	$(PY) -m pytest -v -ra --durations=25 -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
+# ruff (configured in pyproject.toml) on the whole tree: lint and format.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-packages:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

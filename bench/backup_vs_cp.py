@@ -7,8 +7,8 @@ import shutil
 
 from lib import GUESTFIX, drop_caches, log, median, sparse_image, timed
 
-SIZE = 8 << 30            # apparent size
-DATA_EXTENTS = 128        # 8 MiB of random data each: 1 GiB allocated
+SIZE = 8 << 30  # apparent size
+DATA_EXTENTS = 128  # 8 MiB of random data each: 1 GiB allocated
 EXTENT = 8 << 20
 
 
@@ -25,15 +25,31 @@ def run(workdir, runs):
             shutil.rmtree(dest, ignore_errors=True)
         copy = os.path.join(workdir, "cp-copy.img")
         drop_caches()
-        seconds, proc = timed(["bash", "-c", 'cp --sparse=always "$1" "$2" && md5sum "$1" "$2"',
-                               "cp-md5", image, copy])
+        seconds, proc = timed(
+            [
+                "bash",
+                "-c",
+                'cp --sparse=always "$1" "$2" && md5sum "$1" "$2"',
+                "cp-md5",
+                image,
+                copy,
+            ]
+        )
         sums = {line.split()[0] for line in proc.stdout.splitlines()}
         assert len(sums) == 1, "cp made a different copy"
         times["cp + md5sum"].append(seconds)
         os.unlink(copy)
-        log(f"backup run {i + 1}/{runs}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()))
+        log(
+            f"backup run {i + 1}/{runs}: "
+            + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
+        )
     allocated = os.stat(image).st_blocks * 512
     baseline = median(times["cp + md5sum"])
-    return {"runs_count": runs, "size": SIZE, "allocated": allocated, "runs": times,
-            "medians": {k: median(v) for k, v in times.items()},
-            "speedup": {k: baseline / median(v) for k, v in times.items() if k != "cp + md5sum"}}
+    return {
+        "runs_count": runs,
+        "size": SIZE,
+        "allocated": allocated,
+        "runs": times,
+        "medians": {k: median(v) for k, v in times.items()},
+        "speedup": {k: baseline / median(v) for k, v in times.items() if k != "cp + md5sum"},
+    }

@@ -23,13 +23,21 @@ import shutil
 import subprocess
 import time
 
-from lib import (GUESTFIX, BenchError, build_sample, copy_guest, disk_paths, drop_caches, log,
-                 median, timed)
-
+from lib import (
+    GUESTFIX,
+    BenchError,
+    build_sample,
+    copy_guest,
+    disk_paths,
+    drop_caches,
+    log,
+    median,
+    timed,
+)
 
 POOL = "guestfix-bench-pool"
 POOL_DIR = "/var/lib/libvirt/images/guestfix-bench-pool"
-SOURCE_DIR = "/var/lib/libvirt/images/guestfix-bench-source"     # QEMU must reach it
+SOURCE_DIR = "/var/lib/libvirt/images/guestfix-bench-source"  # QEMU must reach it
 SIZES = {"3 GiB, 1 GiB data": (3 << 30, 1 << 30), "30 GiB, 10 GiB data": (30 << 30, 10 << 30)}
 EXTENT = 64 << 20
 
@@ -43,7 +51,7 @@ def run(workdir, runs):
             os.chmod(SOURCE_DIR, 0o755)
             _grow(xml, size, data)
             entry = results[label] = {"plain": [], "early": []}
-            for i in range(runs):
+            for _ in range(runs):
                 for how in ("plain", "early"):
                     drop_caches()
                     entry[how].append(_migrate(xml, f"bench-{how}", how == "early"))
@@ -80,9 +88,24 @@ def _grow(xml, size, data):
 
 
 def _migrate(xml, name, early):
-    argv = GUESTFIX + ["migrate", xml, "-o", "libvirt", "-os", POOL, "-on", name,
-                       "--virt-type", "qemu", "--bridge", "virbr0", "--yes", "--json",
-                       "--log", f"/var/tmp/guestfix-bench-{name}.log"]
+    argv = GUESTFIX + [
+        "migrate",
+        xml,
+        "-o",
+        "libvirt",
+        "-os",
+        POOL,
+        "-on",
+        name,
+        "--virt-type",
+        "qemu",
+        "--bridge",
+        "virbr0",
+        "--yes",
+        "--json",
+        "--log",
+        f"/var/tmp/guestfix-bench-{name}.log",
+    ]
     if early:
         argv += ["--start-early", "--boot-check", "--boot-timeout", "600"]
     try:
@@ -92,16 +115,21 @@ def _migrate(xml, name, early):
             to_start = report["downtime_seconds"]
             if not report["boot_check"]["passed"]:
                 raise BenchError(f"{name}: no login prompt")
-            return {"to_start": to_start, "to_login": round(to_start + report["boot_check"]
-                                                            ["seconds"], 1),
-                    "copied_after_start": report["early_start"]["disks"][0]["finished_seconds"],
-                    "command_seconds": round(seconds, 1)}
+            return {
+                "to_start": to_start,
+                "to_login": round(to_start + report["boot_check"]["seconds"], 1),
+                "copied_after_start": report["early_start"]["disks"][0]["finished_seconds"],
+                "command_seconds": round(seconds, 1),
+            }
         started = time.monotonic()
         _virsh("start", name, check=True)
         to_start = seconds + (time.monotonic() - started)
         login = _login_seconds(name)
-        return {"to_start": round(to_start, 1), "to_login": round(to_start + login, 1),
-                "command_seconds": round(seconds, 1)}
+        return {
+            "to_start": round(to_start, 1),
+            "to_login": round(to_start + login, 1),
+            "command_seconds": round(seconds, 1),
+        }
     finally:
         _virsh("destroy", name)
         _virsh("undefine", name)
@@ -111,6 +139,7 @@ def _migrate(xml, name, early):
 
 def _login_seconds(name):
     from guestfix.outputs.earlystart import ConsoleWatch
+
     watch = ConsoleWatch("qemu:///system", name, time.time())
     try:
         login = watch.wait_for_login(time.time() + 600)
@@ -134,8 +163,7 @@ def _pool():
 
 
 def _virsh(*args, check=False):
-    proc = subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True,
-                          text=True)
+    proc = subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True)
     if check and proc.returncode:
         raise BenchError(f"virsh {' '.join(args)}: {proc.stderr.strip()}")
     return proc

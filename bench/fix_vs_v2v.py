@@ -27,8 +27,9 @@ def run(workdir, runs, layouts=("a", "b")):
             shutil.rmtree(out, ignore_errors=True)
             os.makedirs(out)
             drop_caches()
-            seconds, proc = timed(["virt-v2v", "-i", "libvirtxml", source, "-o", "local",
-                                   "-os", out], check=False)
+            seconds, proc = timed(
+                ["virt-v2v", "-i", "libvirtxml", source, "-o", "local", "-os", out], check=False
+            )
             if proc.returncode != 0:
                 v2v_failed = (proc.stderr.strip().splitlines() or ["?"])[-1]
             v2v_s.append(seconds)
@@ -38,13 +39,23 @@ def run(workdir, runs, layouts=("a", "b")):
         v2v_boot = boot_check(v2v_xml) if not v2v_failed else (False, "virt-v2v failed")
         log(f"({layout}) boot-check: guestfix {fix_boot}, virt-v2v {v2v_boot}")
         results[layout] = {
-            "runs_count": runs, "guestfix_s": fix_s, "virt_v2v_s": v2v_s,
-            "guestfix_median": median(fix_s), "virt_v2v_median": median(v2v_s),
+            "runs_count": runs,
+            "guestfix_s": fix_s,
+            "virt_v2v_s": v2v_s,
+            "guestfix_median": median(fix_s),
+            "virt_v2v_median": median(v2v_s),
             "ratio": median(fix_s) / median(v2v_s),
-            "guestfix_boots": fix_boot, "virt_v2v_boots": v2v_boot,
+            "guestfix_boots": fix_boot,
+            "virt_v2v_boots": v2v_boot,
             "virt_v2v_error": v2v_failed,
-            "fix_reports": [{"seconds": r["seconds"], "launch_seconds": r["launch_seconds"],
-                             "timings": r["timings"]} for r in reports],
+            "fix_reports": [
+                {
+                    "seconds": r["seconds"],
+                    "launch_seconds": r["launch_seconds"],
+                    "timings": r["timings"],
+                }
+                for r in reports
+            ],
         }
         shutil.rmtree(os.path.dirname(fixed), ignore_errors=True)
         shutil.rmtree(os.path.dirname(source), ignore_errors=True)

@@ -15,7 +15,8 @@ from guestfix.fix.session import tcg_requested
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the benchmarks' guests: the same builds and copies as the demo's and the tests'
 sys.path.insert(0, os.path.join(REPO, "test-images"))
-from samples import copy_guest, sample_guest as build_sample  # noqa: E402,F401  (re-exported)
+from samples import copy_guest  # noqa: E402,F401  (re-exported)
+
 GUESTFIX = [sys.executable, "-m", "guestfix.cli"]
 
 
@@ -99,10 +100,13 @@ def machine_info():
                 break
     with open("/proc/meminfo") as f:
         mem_kib = int(f.readline().split()[1])
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True, cwd=REPO).stdout.strip()
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+    ).stdout.strip()
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kib / (1 << 20)),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / (1 << 20)),
         "kernel": platform.release(),
         "accel": "TCG (software emulation)" if tcg_requested() else "KVM",
         "guestfix": rev or "?",

@@ -7,8 +7,17 @@ import os
 import subprocess
 import time
 
-from lib import (GUESTFIX, REPO, BenchError, boot_check, build_sample, drop_caches, log, median,
-                 timed)
+from lib import (
+    GUESTFIX,
+    REPO,
+    BenchError,
+    boot_check,
+    build_sample,
+    drop_caches,
+    log,
+    median,
+    timed,
+)
 
 POOL = "guestfix-bench"
 VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
@@ -29,8 +38,11 @@ def make_pool(directory):
     subprocess.run(VIRSH + ["pool-destroy", POOL], capture_output=True)
     subprocess.run(VIRSH + ["pool-undefine", POOL], capture_output=True)
     os.makedirs(directory, exist_ok=True)
-    for verb in (["pool-define-as", POOL, "dir", "--target", directory],
-                 ["pool-build", POOL], ["pool-start", POOL]):
+    for verb in (
+        ["pool-define-as", POOL, "dir", "--target", directory],
+        ["pool-build", POOL],
+        ["pool-start", POOL],
+    ):
         subprocess.run(VIRSH + verb, check=True, capture_output=True)
 
 
@@ -43,8 +55,9 @@ def remove_guest(name, directory):
 
 
 def dumpxml(name, path):
-    xml = subprocess.run(VIRSH + ["dumpxml", name], check=True, capture_output=True,
-                         text=True).stdout
+    xml = subprocess.run(
+        VIRSH + ["dumpxml", name], check=True, capture_output=True, text=True
+    ).stdout
     with open(path, "w") as f:
         f.write(xml)
     return path
@@ -61,14 +74,35 @@ def run(workdir, runs, layout="a"):
             for name in ("bench-migrate", "bench-manual"):
                 remove_guest(name, pool_dir)
             drop_caches()
-            seconds, _ = timed(GUESTFIX + ["migrate", xml, "-o", "libvirt", "-os", POOL,
-                                           "-on", "bench-migrate", "--virt-type", "qemu",
-                                           "--yes", "--json"])
+            seconds, _ = timed(
+                GUESTFIX
+                + [
+                    "migrate",
+                    xml,
+                    "-o",
+                    "libvirt",
+                    "-os",
+                    POOL,
+                    "-on",
+                    "bench-migrate",
+                    "--virt-type",
+                    "qemu",
+                    "--yes",
+                    "--json",
+                ]
+            )
             migrate_s.append(seconds)
             log(f"migrate run {i + 1}/{runs}: guestfix migrate {seconds:.1f} s")
             drop_caches()
-            seconds, _ = timed(["bash", os.path.join(REPO, "bench", "manual-route.sh"), xml,
-                                pool_dir, "bench-manual"])
+            seconds, _ = timed(
+                [
+                    "bash",
+                    os.path.join(REPO, "bench", "manual-route.sh"),
+                    xml,
+                    pool_dir,
+                    "bench-manual",
+                ]
+            )
             manual_s.append(seconds)
             log(f"migrate run {i + 1}/{runs}: manual route {seconds:.1f} s")
         migrate_boot = boot_check(dumpxml("bench-migrate", os.path.join(workdir, "m.xml")))
@@ -79,7 +113,14 @@ def run(workdir, runs, layout="a"):
             remove_guest(name, pool_dir)
         subprocess.run(VIRSH + ["pool-destroy", POOL], capture_output=True)
         subprocess.run(VIRSH + ["pool-undefine", POOL], capture_output=True)
-    return {"runs_count": runs, "layout": layout, "migrate_s": migrate_s, "manual_s": manual_s,
-            "migrate_median": median(migrate_s), "manual_median": median(manual_s),
-            "ratio": median(migrate_s) / median(manual_s),
-            "migrate_boots": migrate_boot, "manual_boots": manual_boot}
+    return {
+        "runs_count": runs,
+        "layout": layout,
+        "migrate_s": migrate_s,
+        "manual_s": manual_s,
+        "migrate_median": median(migrate_s),
+        "manual_median": median(manual_s),
+        "ratio": median(migrate_s) / median(manual_s),
+        "migrate_boots": migrate_boot,
+        "manual_boots": manual_boot,
+    }

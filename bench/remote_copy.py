@@ -23,7 +23,7 @@ import time
 from lib import GUESTFIX, REPO, drop_caches, log, median, sparse_image, timed
 
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from xenhost import XenHost  # noqa: E402
+from xenhost import XenHost
 
 BLOCK_SIZE = 2 << 30
 FILE_SIZE = 8 << 30
@@ -35,22 +35,37 @@ DISKS = {"block device": "/srv/xen/vg0/bench-root", "image file": "/srv/xen/imag
 def run(workdir, runs):
     root = sparse_image(os.path.join(workdir, "remote-root.img"), BLOCK_SIZE, DATA // EXTENT)
     data = sparse_image(os.path.join(workdir, "remote-data.img"), FILE_SIZE, DATA // EXTENT)
-    cfg = ('name = "bench"\nmemory = 512\n'
-           f"disk = [ 'phy:{DISKS['block device']},xvda,w', "
-           f"'file:{DISKS['image file']},xvdb,w' ]\n")
+    cfg = (
+        'name = "bench"\nmemory = 512\n'
+        f"disk = [ 'phy:{DISKS['block device']},xvda,w', "
+        f"'file:{DISKS['image file']},xvdb,w' ]\n"
+    )
     shutil.rmtree(os.path.join(workdir, "xenhost"), ignore_errors=True)
     host = XenHost(os.path.join(workdir, "xenhost")).start(
-        files={"bench.cfg": cfg, "images/bench-data.img": data},
-        block_devices={"bench-root": root})
+        files={"bench.cfg": cfg, "images/bench-data.img": data}, block_devices={"bench-root": root}
+    )
     results = {label: {"guestfix": [], "cat": [], "bytes_read": None} for label in DISKS}
     try:
         for i in range(runs):
             dest = os.path.join(workdir, "remote-backup")
             shutil.rmtree(dest, ignore_errors=True)
             drop_caches()
-            _, proc = timed(host.client_argv(GUESTFIX + [
-                "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/bench.cfg", "--to", dest,
-                "--json"]))
+            _, proc = timed(
+                host.client_argv(
+                    GUESTFIX
+                    + [
+                        "backup",
+                        "-i",
+                        "xl",
+                        "-ic",
+                        host.uri,
+                        "/srv/xen/bench.cfg",
+                        "--to",
+                        dest,
+                        "--json",
+                    ]
+                )
+            )
             for entry, label in zip(json.loads(proc.stdout)["disks"], DISKS):
                 read = entry["read_from_host"]
                 results[label]["guestfix"].append(read["seconds"])
@@ -60,17 +75,29 @@ def run(workdir, runs):
             for label, path in DISKS.items():
                 drop_caches()
                 started = time.monotonic()
-                subprocess.run(host.client_argv(["ssh", "-o", "BatchMode=yes", "xenhost",
-                                                 f"cat {shlex.quote(path)}"]),
-                               stdout=subprocess.DEVNULL, check=True)
+                subprocess.run(
+                    host.client_argv(
+                        ["ssh", "-o", "BatchMode=yes", "xenhost", f"cat {shlex.quote(path)}"]
+                    ),
+                    stdout=subprocess.DEVNULL,
+                    check=True,
+                )
                 results[label]["cat"].append(time.monotonic() - started)
-            log(f"remote run {i + 1}/{runs}: " + ", ".join(
-                f"{label}: guestfix {r['guestfix'][-1]:.1f} s, cat {r['cat'][-1]:.1f} s"
-                for label, r in results.items()))
+            log(
+                f"remote run {i + 1}/{runs}: "
+                + ", ".join(
+                    f"{label}: guestfix {r['guestfix'][-1]:.1f} s, cat {r['cat'][-1]:.1f} s"
+                    for label, r in results.items()
+                )
+            )
     finally:
         host.stop()
     sizes = {"block device": BLOCK_SIZE, "image file": FILE_SIZE}
     for label, r in results.items():
-        r.update(size=sizes[label], data=DATA, guestfix_median=median(r["guestfix"]),
-                 cat_median=median(r["cat"]))
+        r.update(
+            size=sizes[label],
+            data=DATA,
+            guestfix_median=median(r["guestfix"]),
+            cat_median=median(r["cat"]),
+        )
     return {"runs_count": runs, "disks": results}

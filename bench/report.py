@@ -1,4 +1,4 @@
-"""The benchmark results as Markdown: bench/RESULTS.md and the README's
+"""The benchmark results as Markdown: bench/RESULTS.md and docs/benchmarks.md's
 benchmark section (between its bench markers)."""
 
 import os
@@ -6,9 +6,9 @@ import re
 import statistics
 
 TARGETS = {
-    "fix_vs_v2v": 0.5,        # fix takes at most half of virt-v2v's time on (a)
-    "fix_vs_floor": 1.15,     # fix within 15% of launch + the guest's own regeneration
-    "backup_speedup": 1.5,    # backup at least 1.5x faster than cp + md5sum
+    "fix_vs_v2v": 0.5,  # fix takes at most half of virt-v2v's time on (a)
+    "fix_vs_floor": 1.15,  # fix within 15% of launch + the guest's own regeneration
+    "backup_speedup": 1.5,  # backup at least 1.5x faster than cp + md5sum
 }
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -36,134 +36,199 @@ def median_of(runs, key):
 def stage_medians(reports):
     """{stage title: median seconds} over the fix runs, in run order."""
     titles = [t["stage"] for t in reports[0]["timings"]]
-    out = {"appliance launch (part of the first stage)":
-           statistics.median(r["launch_seconds"] for r in reports)}
+    out = {
+        "appliance launch (part of the first stage)": statistics.median(
+            r["launch_seconds"] for r in reports
+        )
+    }
     for title in titles:
         values = [sum(t["seconds"] for t in r["timings"] if t["stage"] == title) for r in reports]
         out[title] = statistics.median(values)
-    out["total of the fix run (without starting Python)"] = statistics.median(r["seconds"] for r in reports)
+    out["total of the fix run (without starting Python)"] = statistics.median(
+        r["seconds"] for r in reports
+    )
     return out
 
 
 def markdown(data):
     m = data["machine"]
-    lines = [f"Measured {m['date']} with `make bench` (medians of the runs each table's "
-             "`runs` column gives, each run from a cold page cache) on "
-             f"{m['cores']} cores of {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}, "
-             f"guests under {m['accel']}; guestfix {m['guestfix']}, virt-v2v {m['virt-v2v']}, "
-             f"libguestfs {m['libguestfs']}, QEMU {m['qemu']}.", ""]
+    lines = [
+        f"Measured {m['date']} with `make bench` (medians of the runs each table's "
+        "`runs` column gives, each run from a cold page cache) on "
+        f"{m['cores']} cores of {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}, "
+        f"guests under {m['accel']}; guestfix {m['guestfix']}, virt-v2v {m['virt-v2v']}, "
+        f"libguestfs {m['libguestfs']}, QEMU {m['qemu']}.",
+        "",
+    ]
     fix = data.get("fix_vs_v2v")
     if fix:
-        lines += ["**1. `guestfix fix` vs `virt-v2v -i libvirtxml -o local`** (same guest, "
-                  "fresh copies; boots = `guestfix boot-check` reaches the login prompt)", "",
-                  "| guest | runs | guestfix fix | virt-v2v | ratio | target | guestfix boots | "
-                  "virt-v2v boots |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "**1. `guestfix fix` vs `virt-v2v -i libvirtxml -o local`** (same guest, "
+            "fresh copies; boots = `guestfix boot-check` reaches the login prompt)",
+            "",
+            "| guest | runs | guestfix fix | virt-v2v | ratio | target | guestfix boots | "
+            "virt-v2v boots |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for layout, r in fix.items():
             target = TARGETS["fix_vs_v2v"] if layout == "a" else None
-            verdict = (f"≤ {target} {_met(r['ratio'] <= target, r['ratio'], target)}"
-                       if target else "—")
-            lines.append(f"| ({layout}) | {r['runs_count']} | {_s(r['guestfix_median'])} | "
-                         f"{_s(r['virt_v2v_median'])}"
-                         f" | {r['ratio']:.2f} | {verdict} | {_boots(r['guestfix_boots'])} | "
-                         f"{_boots(r['virt_v2v_boots'])} |")
+            verdict = (
+                f"≤ {target} {_met(r['ratio'] <= target, r['ratio'], target)}" if target else "—"
+            )
+            lines.append(
+                f"| ({layout}) | {r['runs_count']} | {_s(r['guestfix_median'])} | "
+                f"{_s(r['virt_v2v_median'])}"
+                f" | {r['ratio']:.2f} | {verdict} | {_boots(r['guestfix_boots'])} | "
+                f"{_boots(r['virt_v2v_boots'])} |"
+            )
         lines.append("")
     mig = data.get("migrate_vs_manual")
     if mig:
-        lines += ["**2. `guestfix migrate` vs the guide's manual route** (`bench/manual-route.sh`: "
-                  "cp, md5sum of both, guestfish edits, XML edits, virsh define; guest "
-                  f"({mig['layout']}), {mig['runs_count']} runs)", "",
-                  "| route | time | ratio | boots |", "|---|---|---|---|",
-                  f"| guestfix migrate -o libvirt | {_s(mig['migrate_median'])} | "
-                  f"{mig['ratio']:.2f} | {_boots(mig['migrate_boots'])} |",
-                  f"| manual route | {_s(mig['manual_median'])} | 1.00 | "
-                  f"{_boots(mig['manual_boots'])} |", ""]
+        lines += [
+            "**2. `guestfix migrate` vs the guide's manual route** (`bench/manual-route.sh`: "
+            "cp, md5sum of both, guestfish edits, XML edits, virsh define; guest "
+            f"({mig['layout']}), {mig['runs_count']} runs)",
+            "",
+            "| route | time | ratio | boots |",
+            "|---|---|---|---|",
+            f"| guestfix migrate -o libvirt | {_s(mig['migrate_median'])} | "
+            f"{mig['ratio']:.2f} | {_boots(mig['migrate_boots'])} |",
+            f"| manual route | {_s(mig['manual_median'])} | 1.00 | "
+            f"{_boots(mig['manual_boots'])} |",
+            "",
+        ]
     bak = data.get("backup_vs_cp")
     if bak:
         size, alloc = bak["size"] / (1 << 30), bak["allocated"] / (1 << 30)
         base = bak["medians"]["cp + md5sum"]
-        lines += [f"**3. backup of a {size:.0f} GiB sparse image ({alloc:.1f} GiB allocated)** "
-                  f"vs `cp --sparse=always` + `md5sum` of source and copy ({bak['runs_count']} runs)",
-                  "",
-                  "| command | time | throughput (apparent size) | speed-up | target |", "|---|---|---|---|---|"]
+        lines += [
+            f"**3. backup of a {size:.0f} GiB sparse image ({alloc:.1f} GiB allocated)** "
+            f"vs `cp --sparse=always` + `md5sum` of source and copy ({bak['runs_count']} runs)",
+            "",
+            "| command | time | throughput (apparent size) | speed-up | target |",
+            "|---|---|---|---|---|",
+        ]
         for label, seconds in bak["medians"].items():
             speed = base / seconds
             target = TARGETS["backup_speedup"]
-            verdict = "—" if label == "cp + md5sum" else \
-                f"≥ {target}× {_met(speed >= target, speed, target, lower_is_better=False)}"
-            lines.append(f"| {label} | {_s(seconds)} | {bak['size'] / seconds / (1 << 20):.0f} "
-                         f"MiB/s | {speed:.2f}× | {verdict} |")
+            verdict = (
+                "—"
+                if label == "cp + md5sum"
+                else f"≥ {target}× {_met(speed >= target, speed, target, lower_is_better=False)}"
+            )
+            lines.append(
+                f"| {label} | {_s(seconds)} | {bak['size'] / seconds / (1 << 20):.0f} "
+                f"MiB/s | {speed:.2f}× | {verdict} |"
+            )
         lines.append("")
     rem = data.get("remote_copy")
     if rem:
-        lines += ["**5. Reading the disks from a Xen host over ssh**: the stream of "
-                  "`guestfix backup -i xl -ic ssh://HOST` (written sparse, the image's SHA-256 "
-                  "on the way, the transfer checked against the host's `sha1sum`) vs `ssh HOST "
-                  f"cat DISK > /dev/null` of the same disk ({rem['runs_count']} runs). The "
-                  "host is the tests' sshd on 127.0.0.1: loopback, not a network link, and the "
-                  "host's side (ssh, tar, sha1sum) shares this machine's cores with guestfix's.",
-                  "",
-                  "| disk | size (data) | guestfix | bytes sent | `ssh cat` | ratio |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "**5. Reading the disks from a Xen host over ssh**: the stream of "
+            "`guestfix backup -i xl -ic ssh://HOST` (written sparse, the image's SHA-256 "
+            "on the way, the transfer checked against the host's `sha1sum`) vs `ssh HOST "
+            f"cat DISK > /dev/null` of the same disk ({rem['runs_count']} runs). The "
+            "host is the tests' sshd on 127.0.0.1: loopback, not a network link, and the "
+            "host's side (ssh, tar, sha1sum) shares this machine's cores with guestfix's.",
+            "",
+            "| disk | size (data) | guestfix | bytes sent | `ssh cat` | ratio |",
+            "|---|---|---|---|---|---|",
+        ]
         for label, r in rem["disks"].items():
             g, c = r["guestfix_median"], r["cat_median"]
-            lines.append(f"| {label} ({r['sent_as']}) | {r['size'] / (1 << 30):.0f} GiB "
-                         f"({r['data'] / (1 << 30):.0f} GiB) | {_s(g)}, "
-                         f"{r['size'] / g / 1e6:.0f} MB/s | {r['bytes_read'] / 1e6:.0f} MB | "
-                         f"{_s(c)}, {r['size'] / c / 1e6:.0f} MB/s | {g / c:.2f} |")
+            lines.append(
+                f"| {label} ({r['sent_as']}) | {r['size'] / (1 << 30):.0f} GiB "
+                f"({r['data'] / (1 << 30):.0f} GiB) | {_s(g)}, "
+                f"{r['size'] / g / 1e6:.0f} MB/s | {r['bytes_read'] / 1e6:.0f} MB | "
+                f"{_s(c)}, {r['size'] / c / 1e6:.0f} MB/s | {g / c:.2f} |"
+            )
         lines.append("")
     down = data.get("downtime")
     if down:
-        lines += ["**6. Downtime, with and without `--start-early`**: guest (a) migrated into a "
-                  "libvirt pool (a type='qemu' domain), from guestfix's start (the Xen guest "
-                  "is stopped) to the domain started, and to its login prompt on the serial "
-                  f"console ({down['runs']} run(s) each). Plain: `migrate` then `virsh start`; "
-                  "early: `migrate --start-early --boot-check`, whose copy runs after the "
-                  "start and is held back until the login prompt shows. The large disk's "
-                  "extra data lies past the guest's partitions.", "",
-                  "| disk | plain: to start | plain: to login | early: to start | "
-                  "early: to login | early: copy done after start |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "**6. Downtime, with and without `--start-early`**: guest (a) migrated into a "
+            "libvirt pool (a type='qemu' domain), from guestfix's start (the Xen guest "
+            "is stopped) to the domain started, and to its login prompt on the serial "
+            f"console ({down['runs']} run(s) each). Plain: `migrate` then `virsh start`; "
+            "early: `migrate --start-early --boot-check`, whose copy runs after the "
+            "start and is held back until the login prompt shows. The large disk's "
+            "extra data lies past the guest's partitions.",
+            "",
+            "| disk | plain: to start | plain: to login | early: to start | "
+            "early: to login | early: copy done after start |",
+            "|---|---|---|---|---|---|",
+        ]
         for label, r in down.items():
             if not isinstance(r, dict):
                 continue
             copied = median_of(r["early"], "copied_after_start")
-            lines.append(f"| {label} | {_s(r['plain_median_to_start'])} | "
-                         f"{_s(r['plain_median_to_login'])} | {_s(r['early_median_to_start'])}"
-                         f" | {_s(r['early_median_to_login'])} | {_s(copied)} |")
+            lines.append(
+                f"| {label} | {_s(r['plain_median_to_start'])} | "
+                f"{_s(r['plain_median_to_login'])} | {_s(r['early_median_to_start'])}"
+                f" | {_s(r['early_median_to_login'])} | {_s(copied)} |"
+            )
         growth = down["early_growth"] - 1
-        lines += ["", "Growth of the downtime to login from the small disk to the large: "
-                      f"plain {down['plain_growth'] - 1:+.0%}, early {growth:+.0%} (target: "
-                      f"early within ±10%, {'met' if abs(growth) <= 0.1 else 'missed'}).", ""]
+        lines += [
+            "",
+            "Growth of the downtime to login from the small disk to the large: "
+            f"plain {down['plain_growth'] - 1:+.0%}, early {growth:+.0%} (target: "
+            f"early within ±10%, {'met' if abs(growth) <= 0.1 else 'missed'}).",
+            "",
+        ]
     prof = data.get("profile")
     if prof and fix:
-        layouts = [l for l in prof if l in fix]
-        per = {l: stage_medians(fix[l]["fix_reports"]) for l in layouts}
-        titles = list(dict.fromkeys(t for l in layouts for t in per[l]))
-        lines += ["**4. Where `fix` spends its time** (median seconds per stage; the initrd "
-                  "rebuild runs in the background from its step on, so its row shows only "
-                  "the wait after the boot loader steps)", "",
-                  "| stage | " + " | ".join(f"({l})" for l in layouts) + " |",
-                  "|---|" + "---|" * len(layouts)]
+        layouts = [layout for layout in prof if layout in fix]
+        per = {layout: stage_medians(fix[layout]["fix_reports"]) for layout in layouts}
+        titles = list(dict.fromkeys(t for layout in layouts for t in per[layout]))
+        lines += [
+            "**4. Where `fix` spends its time** (median seconds per stage; the initrd "
+            "rebuild runs in the background from its step on, so its row shows only "
+            "the wait after the boot loader steps)",
+            "",
+            "| stage | " + " | ".join(f"({layout})" for layout in layouts) + " |",
+            "|---|" + "---|" * len(layouts),
+        ]
         for title in titles:
-            lines.append(f"| {title} | " + " | ".join(
-                f"{per[l][title]:.1f}" if title in per[l] else "—" for l in layouts) + " |")
-        lines += ["", "The floor: a bare `guestfish --ro -a IMAGE run`, and the guest's own "
-                  "initrd rebuild and `update-grub` run alone in an appliance set up as "
-                  "guestfix's (same CPUs and memory).", "",
-                  "| | " + " | ".join(f"({l})" for l in layouts) + " |",
-                  "|---|" + "---|" * len(layouts)]
-        rows = [("runs", lambda p, f: f"{p['runs_count']} (fix: {f['runs_count']})"),
-                ("bare launch", lambda p, f: _s(statistics.median(p["bare_launch_s"]))),
-                ("lone initrd rebuild", lambda p, f: _s(statistics.median(p["initrd_s"]))),
-                ("lone grub.cfg regeneration", lambda p, f: _s(statistics.median(p["grub_cfg_s"]))),
-                ("floor (sum)", lambda p, f: _s(p["floor"])),
-                ("guestfix fix", lambda p, f: _s(f["guestfix_median"])),
-                ("fix / floor", lambda p, f: f"{f['guestfix_median'] / p['floor']:.2f}"),
-                (f"target ≤ {TARGETS['fix_vs_floor']}", lambda p, f: _met(
+            lines.append(
+                f"| {title} | "
+                + " | ".join(
+                    f"{per[layout][title]:.1f}" if title in per[layout] else "—"
+                    for layout in layouts
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "The floor: a bare `guestfish --ro -a IMAGE run`, and the guest's own "
+            "initrd rebuild and `update-grub` run alone in an appliance set up as "
+            "guestfix's (same CPUs and memory).",
+            "",
+            "| | " + " | ".join(f"({layout})" for layout in layouts) + " |",
+            "|---|" + "---|" * len(layouts),
+        ]
+        rows = [
+            ("runs", lambda p, f: f"{p['runs_count']} (fix: {f['runs_count']})"),
+            ("bare launch", lambda p, f: _s(statistics.median(p["bare_launch_s"]))),
+            ("lone initrd rebuild", lambda p, f: _s(statistics.median(p["initrd_s"]))),
+            ("lone grub.cfg regeneration", lambda p, f: _s(statistics.median(p["grub_cfg_s"]))),
+            ("floor (sum)", lambda p, f: _s(p["floor"])),
+            ("guestfix fix", lambda p, f: _s(f["guestfix_median"])),
+            ("fix / floor", lambda p, f: f"{f['guestfix_median'] / p['floor']:.2f}"),
+            (
+                f"target ≤ {TARGETS['fix_vs_floor']}",
+                lambda p, f: _met(
                     f["guestfix_median"] / p["floor"] <= TARGETS["fix_vs_floor"],
-                    f["guestfix_median"] / p["floor"], TARGETS["fix_vs_floor"]))]
+                    f["guestfix_median"] / p["floor"],
+                    TARGETS["fix_vs_floor"],
+                ),
+            ),
+        ]
         for label, cell in rows:
-            lines.append(f"| {label} | " + " | ".join(cell(prof[l], fix[l]) for l in layouts) + " |")
+            lines.append(
+                f"| {label} | "
+                + " | ".join(cell(prof[layout], fix[layout]) for layout in layouts)
+                + " |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -171,14 +236,20 @@ def markdown(data):
 def write(data, results_md, readme):
     text = markdown(data)
     with open(results_md, "w") as f:
-        f.write("# Benchmark results\n\nWritten by `make bench` (bench/run.py); raw numbers in "
-                "results.json.\n\n" + text)
+        f.write(
+            "# Benchmark results\n\nWritten by `make bench` (bench/run.py); raw numbers in "
+            "results.json.\n\n" + text
+        )
     if readme and os.path.exists(readme):
         with open(readme) as f:
             current = f.read()
         if START in current and END in current:
-            new = re.sub(re.escape(START) + ".*?" + re.escape(END),
-                         lambda _: f"{START}\n{text}\n{END}", current, flags=re.S)
+            new = re.sub(
+                re.escape(START) + ".*?" + re.escape(END),
+                lambda _: f"{START}\n{text}\n{END}",
+                current,
+                flags=re.S,
+            )
             with open(readme, "w") as f:
                 f.write(new)
     return text

@@ -4,7 +4,7 @@ same machine, same images, medians of several runs.
     python bench/run.py [--runs N] [--only backup,remote,migrate,downtime,profile,fix]
                         [--layouts a,b]
 
-Results go to bench/results.json, bench/RESULTS.md and the README's
+Results go to bench/results.json, bench/RESULTS.md and docs/benchmarks.md's
 benchmark section. Needs root (page-cache drops, libvirtd) and the
 packages `make bench` installs (virt-v2v, nbdkit, nbdcopy)."""
 
@@ -16,14 +16,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import backup_vs_cp  # noqa: E402
-import downtime  # noqa: E402
-import fix_vs_v2v  # noqa: E402
-import migrate_vs_manual  # noqa: E402
-import profile_fix  # noqa: E402
-import remote_copy  # noqa: E402
-import report  # noqa: E402
-from lib import REPO, BenchError, log, machine_info  # noqa: E402
+import backup_vs_cp
+import downtime
+import fix_vs_v2v
+import migrate_vs_manual
+import profile_fix
+import remote_copy
+import report
+from lib import REPO, BenchError, log, machine_info
 
 PARTS = ("backup", "remote", "migrate", "downtime", "profile", "fix")
 
@@ -35,21 +35,24 @@ def main():
     ap.add_argument("--layouts", default="a,b", help="sample guests for fix and profile")
     ap.add_argument("--workdir", default="/var/tmp/guestfix-bench")
     ap.add_argument("--out", default=os.path.join(REPO, "bench"))
-    ap.add_argument("--readme", default=os.path.join(REPO, "README.md"),
-                    help="README whose benchmark section is replaced ('' for none)")
+    ap.add_argument(
+        "--readme",
+        default=os.path.join(REPO, "docs", "benchmarks.md"),
+        help="Markdown file whose benchmark section is replaced ('' for none)",
+    )
     args = ap.parse_args()
     parts = [p for p in args.only.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
         ap.error(f"unknown part(s): {', '.join(sorted(unknown))}")
-    layouts = tuple(l for l in args.layouts.split(",") if l)
+    layouts = tuple(layout for layout in args.layouts.split(",") if layout)
     os.makedirs(args.workdir, exist_ok=True)
     os.makedirs(args.out, exist_ok=True)
     raw = os.path.join(args.out, "results.json")
     data = {}
     if os.path.exists(raw) and (set(parts) != set(PARTS) or args.layouts != "a,b"):
         with open(raw) as f:
-            data = json.load(f)      # a partial run updates the earlier one
+            data = json.load(f)  # a partial run updates the earlier one
     data["machine"] = machine_info()
     # cheapest first; the results are saved after each part
     runners = {
@@ -60,8 +63,14 @@ def main():
         "profile": lambda: profile_fix.run(args.runs, layouts),
         "fix": lambda: fix_vs_v2v.run(args.workdir, args.runs, layouts),
     }
-    keys = {"backup": "backup_vs_cp", "remote": "remote_copy", "migrate": "migrate_vs_manual",
-            "downtime": "downtime", "profile": "profile", "fix": "fix_vs_v2v"}
+    keys = {
+        "backup": "backup_vs_cp",
+        "remote": "remote_copy",
+        "migrate": "migrate_vs_manual",
+        "downtime": "downtime",
+        "profile": "profile",
+        "fix": "fix_vs_v2v",
+    }
     for part in PARTS:
         if part not in parts:
             continue
@@ -69,7 +78,7 @@ def main():
             result = runners[part]()
         except BenchError as e:
             sys.exit(f"bench: {e}")
-        if part in ("fix", "profile"):        # per layout
+        if part in ("fix", "profile"):  # per layout
             data.setdefault(keys[part], {}).update(result)
         else:
             data[keys[part]] = result
@@ -77,8 +86,10 @@ def main():
             json.dump(data, f, indent=1)
         text = report.write(data, os.path.join(args.out, "RESULTS.md"), args.readme)
     print(text)
-    log(f"results in {args.out}/RESULTS.md and results.json"
-        + (f", and in {args.readme}" if args.readme else ""))
+    log(
+        f"results in {args.out}/RESULTS.md and results.json"
+        + (f", and in {args.readme}" if args.readme else "")
+    )
 
 
 if __name__ == "__main__":

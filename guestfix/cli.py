@@ -13,11 +13,11 @@ import click
 from . import __version__, sources
 from .core import errors
 from .core.errors import GuestfixError, UsageError
-from .optionmodes import CheckedCommand
 from .core.signals import interrupt_on_termination
+from .optionmodes import CheckedCommand
 
 _debug = False
-_command = None         # the subcommand being run, for its interrupt message
+_command = None  # the subcommand being run, for its interrupt message
 
 # What is true after each command was interrupted (exit 130): each cleans up
 # in its own way, so one sentence cannot fit all.
@@ -38,8 +38,10 @@ def interrupt_message(command):
     return "guestfix: interrupted" + (f"; {after}" if after else "")
 
 
-@click.group(help="Make stopped Xen guests (paravirtualized ones included) boot on KVM.",
-             epilog="Exit codes:\n\n\b\n" + errors.help_text())
+@click.group(
+    help="Make stopped Xen guests (paravirtualized ones included) boot on KVM.",
+    epilog="Exit codes:\n\n\b\n" + errors.help_text(),
+)
 @click.version_option(__version__, prog_name="guestfix")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def cli(debug):
@@ -54,51 +56,81 @@ cli.command_class = CheckedCommand
 
 
 def tcg_option(f):
-    return click.option("--tcg", is_flag=True,
-                        help="Software emulation (TCG) instead of KVM, for hosts where "
-                             "KVM is missing or nested.")(f)
+    return click.option(
+        "--tcg",
+        is_flag=True,
+        help="Software emulation (TCG) instead of KVM, for hosts where KVM is missing or nested.",
+    )(f)
 
 
 def max_parallel_option(f):
-    return click.option("--max-parallel", type=click.IntRange(1), metavar="N",
-                        help="At most N fixes and migrations at once on this host; a run "
-                             "waits for a free slot (default: one per core and per 2 GiB "
-                             "of available memory).")(f)
+    return click.option(
+        "--max-parallel",
+        type=click.IntRange(1),
+        metavar="N",
+        help="At most N fixes and migrations at once on this host; a run "
+        "waits for a free slot (default: one per core and per 2 GiB "
+        "of available memory).",
+    )(f)
 
 
 def package_options(f):
-    f = click.option("--online", is_flag=True,
-                     help="Let the guest install a missing kernel or boot loader from its "
-                          "own repositories (the appliance gets network access).")(f)
-    f = click.option("--package", "package_paths", multiple=True, metavar="FILE|DIR",
-                     help="Package files (.deb/.rpm) for a missing default kernel or boot "
-                          "loader, installed offline with the guest's dpkg/rpm. Repeatable.")(f)
+    f = click.option(
+        "--online",
+        is_flag=True,
+        help="Let the guest install a missing kernel or boot loader from its "
+        "own repositories (the appliance gets network access).",
+    )(f)
+    f = click.option(
+        "--package",
+        "package_paths",
+        multiple=True,
+        metavar="FILE|DIR",
+        help="Package files (.deb/.rpm) for a missing default kernel or boot "
+        "loader, installed offline with the guest's dpkg/rpm. Repeatable.",
+    )(f)
     return f
 
 
 def disk_options(f):
-    f = click.option("--domain", "domain", metavar="XML",
-                     help="The guest's libvirt domain XML: disks, order and MACs come from it.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["raw", "qcow2"]),
-                     help="Format of the DISKs (default: read from each image's header).")(f)
-    f = click.option("--allow-backing", is_flag=True,
-                     help="Accept qcow2 disks that have a backing file.")(f)
+    f = click.option(
+        "--domain",
+        "domain",
+        metavar="XML",
+        help="The guest's libvirt domain XML: disks, order and MACs come from it.",
+    )(f)
+    f = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["raw", "qcow2"]),
+        help="Format of the DISKs (default: read from each image's header).",
+    )(f)
+    f = click.option(
+        "--allow-backing", is_flag=True, help="Accept qcow2 disks that have a backing file."
+    )(f)
     f = click.argument("disk_paths", metavar="DISK...", nargs=-1)(f)
     return f
 
 
 INPUT_MODES = sources.MODES
-INPUT_URI_HELP = ("Where the source is: a libvirt URI for -i libvirt (xen+ssh://root@host/ "
-                  "reads the disks over ssh too), ssh://[USER@]HOST[:PORT] for -i xl.")
+INPUT_URI_HELP = (
+    "Where the source is: a libvirt URI for -i libvirt (xen+ssh://root@host/ "
+    "reads the disks over ssh too), ssh://[USER@]HOST[:PORT] for -i xl."
+)
 
 
 def source_options(f):
     """-i/-ic for commands that otherwise take disk paths: with -i, the one
     argument is a source as migrate reads it."""
     f = click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)(f)
-    f = click.option("-i", "input_mode", type=click.Choice(INPUT_MODES), default=None,
-                     help="Read the guest as migrate does: the argument is then a domain "
-                          "XML, a libvirt domain name or an xl.cfg.")(f)
+    f = click.option(
+        "-i",
+        "input_mode",
+        type=click.Choice(INPUT_MODES),
+        default=None,
+        help="Read the guest as migrate does: the argument is then a domain "
+        "XML, a libvirt domain name or an xl.cfg.",
+    )(f)
     return f
 
 
@@ -123,6 +155,7 @@ def _confirmation(question, yes, json_mode, no_terminal):
     def confirm(report):
         render.changes(report, diffs=True)
         return click.confirm(question, default=False)
+
     return confirm
 
 
@@ -136,8 +169,12 @@ def _online_offer(yes, json_mode):
 
     def offer(error):
         click.echo(f"guestfix: {error.args[0]}", err=True)
-        return click.confirm(f"Let the guest fetch {' and '.join(error.packages)} from its own "
-                             "repositories now (as --online does)?", default=False)
+        return click.confirm(
+            f"Let the guest fetch {' and '.join(error.packages)} from its own "
+            "repositories now (as --online does)?",
+            default=False,
+        )
+
     return offer
 
 
@@ -153,23 +190,26 @@ def _emit_json(data):
 @source_options
 @tcg_option
 def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode, input_uri, tcg):
-    from .disks import assembly
-    from .sources import disks
-    from .fix import inspector
-    from .core import progress
     from . import render
+    from .core import progress
+    from .disks import assembly
+    from .fix import inspector
     from .fix.session import tcg_requested
+    from .sources import disks
+
     if input_mode:
         _source, guest = _open_source(input_mode, input_uri, disk_paths, allow_backing)
         found, macs = guest.disks, guest.domain.macs()
     else:
-        found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt,
-                                             allow_backing=allow_backing)
+        found, _devmap, macs = disks.resolve(
+            disk_paths, domain, fmt=fmt, allow_backing=allow_backing
+        )
     monitor = progress.choose(json_mode)
     # partition images are read as the one partitioned disk migrate makes
     with assembly.readable(found) as (kvm_disks, devmap):
-        result = inspector.inspect(kvm_disks, devmap, macs, monitor, tcg=tcg_requested(tcg),
-                                   root=root)
+        result = inspector.inspect(
+            kvm_disks, devmap, macs, monitor, tcg=tcg_requested(tcg), root=root
+        )
     if json_mode:
         _emit_json(result)
     else:
@@ -179,44 +219,85 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode,
 # -- fix ----------------------------------------------------------------------
 @cli.command(help="Fix the guest inside its disks so it boots on KVM (transactional).")
 @disk_options
-@click.option("--dry-run", is_flag=True, help="Do the work on throwaway overlays and show the diffs.")
+@click.option(
+    "--dry-run", is_flag=True, help="Do the work on throwaway overlays and show the diffs."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before writing.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
 @click.option("--root", help="The OS root device when the disks hold several.")
-@click.option("--direct-boot", "direct_boot_dir", metavar="DIR",
-              help="Also copy the boot kernel and initrd to DIR for direct kernel boot "
-                   "(for disks that cannot carry boot code).")
+@click.option(
+    "--direct-boot",
+    "direct_boot_dir",
+    metavar="DIR",
+    help="Also copy the boot kernel and initrd to DIR for direct kernel boot "
+    "(for disks that cannot carry boot code).",
+)
 @max_parallel_option
 @package_options
 @tcg_option
-def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, direct_boot_dir,
-        max_parallel, package_paths, online, tcg):
-    from .sources import disks
-    from .fix import run as fix_run
-    from .core import progress, slots
+def fix(
+    disk_paths,
+    domain,
+    fmt,
+    allow_backing,
+    dry_run,
+    yes,
+    json_mode,
+    root,
+    direct_boot_dir,
+    max_parallel,
+    package_paths,
+    online,
+    tcg,
+):
     from . import render
+    from .core import progress, slots
     from .domain.model import Domain
+    from .fix import run as fix_run
     from .fix.packages import PackageSource
     from .fix.session import tcg_requested
+    from .sources import disks
+
     packages = PackageSource.from_options(package_paths, online)
     # fix edits the disks in place: partition images cannot become one
     # partitioned disk that way, so they are refused first.
-    found, devmap, macs = disks.resolve(disk_paths, domain, writable=not dry_run, fmt=fmt,
-                                        allow_backing=allow_backing, whole_disks=True)
+    found, devmap, macs = disks.resolve(
+        disk_paths,
+        domain,
+        writable=not dry_run,
+        fmt=fmt,
+        allow_backing=allow_backing,
+        whole_disks=True,
+    )
     monitor = progress.choose(json_mode)
-    confirm = None if dry_run else _confirmation(
-        "Write these changes to the disks?", yes, json_mode,
-        UsageError("fix would change the disks and there is no terminal to ask",
-                   hint="pass --yes, or --dry-run to see the changes"))
+    confirm = (
+        None
+        if dry_run
+        else _confirmation(
+            "Write these changes to the disks?",
+            yes,
+            json_mode,
+            UsageError(
+                "fix would change the disks and there is no terminal to ask",
+                hint="pass --yes, or --dry-run to see the changes",
+            ),
+        )
+    )
     source_domain = Domain.from_file(domain) if domain else None
-    opts = fix_run.FixOptions(macs=macs, tcg=tcg_requested(tcg), root=root, packages=packages,
-                            dry_run=dry_run,
-                            boot_args=source_domain.boot_args() if source_domain else "",
-                            xen_pv=bool(source_domain and source_domain.is_pv),
-                            offer_online=_online_offer(yes, json_mode))
+    opts = fix_run.FixOptions(
+        macs=macs,
+        tcg=tcg_requested(tcg),
+        root=root,
+        packages=packages,
+        dry_run=dry_run,
+        boot_args=source_domain.boot_args() if source_domain else "",
+        xen_pv=bool(source_domain and source_domain.is_pv),
+        offer_online=_online_offer(yes, json_mode),
+    )
     with slots.held(max_parallel, f"fix {' '.join(disk_paths) or domain}", monitor):
-        report = fix_run.fix_disks(found, devmap, monitor, opts, confirm=confirm,
-                                 direct_boot_dir=direct_boot_dir)
+        report = fix_run.fix_disks(
+            found, devmap, monitor, opts, confirm=confirm, direct_boot_dir=direct_boot_dir
+        )
     if json_mode:
         _emit_json(report.as_dict())
     else:
@@ -224,99 +305,203 @@ def fix(disk_paths, domain, fmt, allow_backing, dry_run, yes, json_mode, root, d
 
 
 # -- boot-check -----------------------------------------------------------------
-@cli.command("boot-check", help="Boot the disks under QEMU (on throwaway overlays) and "
-                                "check the guest reaches its login prompt.")
+@cli.command(
+    "boot-check",
+    help="Boot the disks under QEMU (on throwaway overlays) and "
+    "check the guest reaches its login prompt.",
+)
 @disk_options
-@click.option("--timeout", default=600, show_default=True, type=click.IntRange(10),
-              help="Seconds to wait for the login prompt.")
-@click.option("--memory", default=1024, show_default=True, type=click.IntRange(256),
-              help="Guest memory in MiB.")
+@click.option(
+    "--timeout",
+    default=600,
+    show_default=True,
+    type=click.IntRange(10),
+    help="Seconds to wait for the login prompt.",
+)
+@click.option(
+    "--memory",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(256),
+    help="Guest memory in MiB.",
+)
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
-@click.option("--console-log", type=click.Path(dir_okay=False),
-              help="Also save the whole serial console to this file.")
+@click.option(
+    "--console-log",
+    type=click.Path(dir_okay=False),
+    help="Also save the whole serial console to this file.",
+)
 @tcg_option
-def boot_check(disk_paths, domain, fmt, allow_backing, timeout, memory, json_mode,
-               console_log, tcg):
+def boot_check(
+    disk_paths, domain, fmt, allow_backing, timeout, memory, json_mode, console_log, tcg
+):
     from . import bootcheck, render
-    from .sources import disks
     from .core import progress
     from .core.errors import BootCheckFailed
     from .fix.session import tcg_requested
+    from .sources import disks
+
     found, _devmap, macs = disks.resolve(disk_paths, domain, fmt=fmt, allow_backing=allow_backing)
     monitor = progress.choose(json_mode)
-    result = bootcheck.boot_check(found, monitor, timeout=timeout, memory=memory,
-                                  tcg=tcg_requested(tcg), macs=macs, console_log=console_log)
+    result = bootcheck.boot_check(
+        found,
+        monitor,
+        timeout=timeout,
+        memory=memory,
+        tcg=tcg_requested(tcg),
+        macs=macs,
+        console_log=console_log,
+    )
     if json_mode:
         _emit_json(result.as_dict())
     else:
         render.boot_result(result)
     if not result.passed:
-        raise BootCheckFailed(f"the guest did not reach its login prompt "
-                              f"(stopped at: {result.stage})", quiet=json_mode)
+        raise BootCheckFailed(
+            f"the guest did not reach its login prompt (stopped at: {result.stage})",
+            quiet=json_mode,
+        )
 
 
 # -- xml ------------------------------------------------------------------------
 def mapping_options(f):
-    f = click.option("--map-file", type=click.Path(dir_okay=False),
-                     help="Network mappings in /etc/virt-v2v.conf's format.")(f)
-    f = click.option("--mac", "macs", multiple=True, metavar="MAC:network|bridge:OUT",
-                     help="Map the NIC with this MAC (wins over other mappings).")(f)
-    f = click.option("-n", "--network", "networks", multiple=True, metavar="[IN:]OUT",
-                     help="Map source network IN (or every other network) to OUT.")(f)
-    f = click.option("-b", "--bridge", "bridges", multiple=True, metavar="[IN:]OUT",
-                     help="Map source bridge IN (or every other bridge) to OUT.")(f)
+    f = click.option(
+        "--map-file",
+        type=click.Path(dir_okay=False),
+        help="Network mappings in /etc/virt-v2v.conf's format.",
+    )(f)
+    f = click.option(
+        "--mac",
+        "macs",
+        multiple=True,
+        metavar="MAC:network|bridge:OUT",
+        help="Map the NIC with this MAC (wins over other mappings).",
+    )(f)
+    f = click.option(
+        "-n",
+        "--network",
+        "networks",
+        multiple=True,
+        metavar="[IN:]OUT",
+        help="Map source network IN (or every other network) to OUT.",
+    )(f)
+    f = click.option(
+        "-b",
+        "--bridge",
+        "bridges",
+        multiple=True,
+        metavar="[IN:]OUT",
+        help="Map source bridge IN (or every other bridge) to OUT.",
+    )(f)
     return f
 
 
 @cli.command("xml", help="Rewrite a Xen domain for KVM and print it (or write --out FILE).")
 @click.argument("source")
-@click.option("-i", "input_mode", type=click.Choice(INPUT_MODES),
-              default="libvirtxml", show_default=True, help="What SOURCE is.")
+@click.option(
+    "-i",
+    "input_mode",
+    type=click.Choice(INPUT_MODES),
+    default="libvirtxml",
+    show_default=True,
+    help="What SOURCE is.",
+)
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
-@click.option("-oc", "output_uri", default="", metavar="URI",
-              help="Target libvirt connection: its KVM emulator is used.")
-@click.option("-os", "output_dir", default="", metavar="DIR",
-              help="Directory the disks will live in; disk paths are rewritten.")
+@click.option(
+    "-oc",
+    "output_uri",
+    default="",
+    metavar="URI",
+    help="Target libvirt connection: its KVM emulator is used.",
+)
+@click.option(
+    "-os",
+    "output_dir",
+    default="",
+    metavar="DIR",
+    help="Directory the disks will live in; disk paths are rewritten.",
+)
 @click.option("-on", "new_name", default="", metavar="NAME", help="Rename (and give a new UUID).")
 @click.option("--emulator", default="", help="Emulator path for the KVM domain.")
-@click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True,
-              help="Domain type: qemu for hosts without KVM.")
+@click.option(
+    "--virt-type",
+    type=click.Choice(["kvm", "qemu"]),
+    default="kvm",
+    show_default=True,
+    help="Domain type: qemu for hosts without KVM.",
+)
 @mapping_options
 @click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
-@click.option("--direct-boot", "direct_boot_file", metavar="JSON",
-              help="Boot the guest's own kernel directly (the file `fix --direct-boot` wrote).")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False),
-              help="Write here (atomically) instead of stdout.")
+@click.option(
+    "--direct-boot",
+    "direct_boot_file",
+    metavar="JSON",
+    help="Boot the guest's own kernel directly (the file `fix --direct-boot` wrote).",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    help="Write here (atomically) instead of stdout.",
+)
 @click.option("--print-diff", is_flag=True, help="Show the change as a unified diff (on stderr).")
-def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name, emulator,
-                virt_type, bridges, networks, macs, map_file, allow_backing, direct_boot_file,
-                out_file, print_diff):
-    from .fix import directboot
+def xml_command(
+    source,
+    input_mode,
+    input_uri,
+    output_uri,
+    output_dir,
+    new_name,
+    emulator,
+    virt_type,
+    bridges,
+    networks,
+    macs,
+    map_file,
+    allow_backing,
+    direct_boot_file,
+    out_file,
+    print_diff,
+):
     from .core.devnames import is_partition_target
-    from .domain import convert, networks as netmap
+    from .domain import convert
+    from .domain import networks as netmap
+    from .fix import directboot
+
     reader = sources.source_for(input_mode, input_uri)
     domain = reader.load_domain(source)
-    disks_here = reader.host is None     # not over ssh on the Xen host
+    disks_here = reader.host is None  # not over ssh on the Xen host
     before = domain.to_string()
-    parts = [d.target for d in domain.disks()
-             if d.device == "disk" and is_partition_target(d.target)]
+    parts = [
+        d.target for d in domain.disks() if d.device == "disk" and is_partition_target(d.target)
+    ]
     if parts:
         # xml converts the domain only; the disks stay what they are
-        click.echo(f"warning: {', '.join(parts)} are partition images: this domain names "
-                   "them as separate disks, which do not boot on KVM; `guestfix migrate "
-                   f"-i {input_mode} {source}` assembles them into one disk", err=True)
+        click.echo(
+            f"warning: {', '.join(parts)} are partition images: this domain names "
+            "them as separate disks, which do not boot on KVM; `guestfix migrate "
+            f"-i {input_mode} {source}` assembles them into one disk",
+            err=True,
+        )
     opts = convert.ConvertOptions(
-        virt_type=virt_type, emulator=emulator, output_uri=output_uri, new_name=new_name,
+        virt_type=virt_type,
+        emulator=emulator,
+        output_uri=output_uri,
+        new_name=new_name,
         output_dir=os.path.abspath(output_dir) if output_dir else "",
         network_map=netmap.build(bridges, networks, macs, map_file),
         allow_backing=allow_backing,
         check_disks=disks_here and (input_mode != "libvirt" or bool(output_dir)),
-        direct_kernel=directboot.load(direct_boot_file) if direct_boot_file else None)
+        direct_kernel=directboot.load(direct_boot_file) if direct_boot_file else None,
+    )
     convert.convert(domain, opts)
     after = domain.to_string()
     if print_diff:
-        click.echo(convert.unified_diff(before, after, os.path.basename(source) or "domain.xml"),
-                   err=True, nl=False)
+        click.echo(
+            convert.unified_diff(before, after, os.path.basename(source) or "domain.xml"),
+            err=True,
+            nl=False,
+        )
     if out_file:
         convert.write_atomically(out_file, after)
     else:
@@ -326,24 +511,34 @@ def xml_command(source, input_mode, input_uri, output_uri, output_dir, new_name,
 # -- define -------------------------------------------------------------------
 @cli.command(help="Define a converted domain XML in libvirt.")
 @click.argument("xml_file", metavar="FILE")
-@click.option("-oc", "output_uri", default="qemu:///system", show_default=True, metavar="URI",
-              help="libvirt connection to define the domain on.")
+@click.option(
+    "-oc",
+    "output_uri",
+    default="qemu:///system",
+    show_default=True,
+    metavar="URI",
+    help="libvirt connection to define the domain on.",
+)
 @click.option("--replace", is_flag=True, help="Replace a domain with the same name or UUID.")
 def define(xml_file, output_uri, replace):
     from .domain.define import define as do_define
     from .domain.model import Domain, read_text_file
+
     text = read_text_file(xml_file, "domain XML")
-    Domain.from_string(text, xml_file)      # refuses bad XML before libvirt sees it
+    Domain.from_string(text, xml_file)  # refuses bad XML before libvirt sees it
     name, uuid = do_define(text, output_uri, replace)
     click.echo(f"Domain {name} ({uuid}) defined on {output_uri}.")
-    click.echo(f"Next: virsh -c {output_uri} start {name}   "
-               f"(then: virsh -c {output_uri} console {name})")
+    click.echo(
+        f"Next: virsh -c {output_uri} start {name}   (then: virsh -c {output_uri} console {name})"
+    )
 
 
 # -- backup -------------------------------------------------------------------
-@cli.command(help="Back up a guest (its domain XML and disks), verified by checksum. "
-                  "SOURCE is a domain XML or disk images, or with -i a source as migrate "
-                  "reads it (-i xl -ic ssh://HOST CFG: from the Xen host).")
+@cli.command(
+    help="Back up a guest (its domain XML and disks), verified by checksum. "
+    "SOURCE is a domain XML or disk images, or with -i a source as migrate "
+    "reads it (-i xl -ic ssh://HOST CFG: from the Xen host)."
+)
 @click.argument("source_args", metavar="SOURCE...", nargs=-1)
 @click.option("--to", "dest", metavar="DIR", help="Directory for the backup.")
 @click.option("--md5", is_flag=True, help="Also record md5 sums, as the guide uses.")
@@ -354,6 +549,7 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
     from . import render
     from .core import progress
     from .disks import backup as backup_mod
+
     monitor = progress.choose(json_mode)
     if verify_dir:
         manifest = backup_mod.verify(verify_dir, monitor)
@@ -376,90 +572,197 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
 
 
 # -- migrate ------------------------------------------------------------------
-@cli.command(help="The whole job: [backup] -> fix -> copy -> xml -> define [-> boot-check]. "
-                  "The originals are only read. With --start-early the guest starts before "
-                  "the copy, which runs while it runs.")
+@cli.command(
+    help="The whole job: [backup] -> fix -> copy -> xml -> define [-> boot-check]. "
+    "The originals are only read. With --start-early the guest starts before "
+    "the copy, which runs while it runs."
+)
 @click.argument("source", required=False)
-@click.option("-i", "input_mode", type=click.Choice(INPUT_MODES),
-              default="libvirtxml", show_default=True, help="What SOURCE is.")
+@click.option(
+    "-i",
+    "input_mode",
+    type=click.Choice(INPUT_MODES),
+    default="libvirtxml",
+    show_default=True,
+    help="What SOURCE is.",
+)
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
-@click.option("-o", "output_mode", type=click.Choice(["local", "libvirt"]), default="libvirt",
-              show_default=True, help="Write to a directory, or to a libvirt pool + domain.")
-@click.option("-os", "output_storage", metavar="DIR|POOL",
-              help="The directory (-o local) or storage pool (-o libvirt).")
-@click.option("-oc", "output_uri", default="qemu:///system", show_default=True, metavar="URI",
-              help="Target libvirt connection (-o libvirt).")
+@click.option(
+    "-o",
+    "output_mode",
+    type=click.Choice(["local", "libvirt"]),
+    default="libvirt",
+    show_default=True,
+    help="Write to a directory, or to a libvirt pool + domain.",
+)
+@click.option(
+    "-os",
+    "output_storage",
+    metavar="DIR|POOL",
+    help="The directory (-o local) or storage pool (-o libvirt).",
+)
+@click.option(
+    "-oc",
+    "output_uri",
+    default="qemu:///system",
+    show_default=True,
+    metavar="URI",
+    help="Target libvirt connection (-o libvirt).",
+)
 @click.option("-on", "new_name", default="", metavar="NAME", help="Name of the new guest.")
-@click.option("-of", "output_format", type=click.Choice(["raw", "qcow2"]),
-              help="Format of the new disks (default: as the source).")
-@click.option("-oa", "allocation", type=click.Choice(["sparse", "preallocated"]),
-              default="sparse", show_default=True, help="Allocation of the new disks.")
+@click.option(
+    "-of",
+    "output_format",
+    type=click.Choice(["raw", "qcow2"]),
+    help="Format of the new disks (default: as the source).",
+)
+@click.option(
+    "-oa",
+    "allocation",
+    type=click.Choice(["sparse", "preallocated"]),
+    default="sparse",
+    show_default=True,
+    help="Allocation of the new disks.",
+)
 @mapping_options
 @click.option("--backup", "backup_dir", metavar="DIR", help="Back up the source here first.")
 @click.option("--boot-check", is_flag=True, help="Boot the result and wait for its login prompt.")
 @click.option("--boot-timeout", default=600, show_default=True, type=click.IntRange(10))
-@click.option("--start-early", is_flag=True,
-              help="Start the guest on its fixed overlays, then copy its disks into the pool "
-                   "while it runs (-o libvirt): the downtime does not grow with the disks.")
-@click.option("--copy-bandwidth", type=click.IntRange(1), metavar="MIB/S",
-              help="Limit each disk's copy while the guest runs (--start-early).")
-@click.option("--resume", "resume_name", metavar="NAME",
-              help="Finish the copy of an interrupted --start-early of NAME (no SOURCE).")
-@click.option("--dry-run", is_flag=True,
-              help="Fix on throwaway overlays and show the changes and the KVM domain; "
-                   "write nothing.")
-@click.option("--skip-migrated", is_flag=True,
-              help="If the destination holds this source's guest, migrated by guestfix "
-                   "(the marker in its domain's metadata), report it and do nothing.")
+@click.option(
+    "--start-early",
+    is_flag=True,
+    help="Start the guest on its fixed overlays, then copy its disks into the pool "
+    "while it runs (-o libvirt): the downtime does not grow with the disks.",
+)
+@click.option(
+    "--copy-bandwidth",
+    type=click.IntRange(1),
+    metavar="MIB/S",
+    help="Limit each disk's copy while the guest runs (--start-early).",
+)
+@click.option(
+    "--resume",
+    "resume_name",
+    metavar="NAME",
+    help="Finish the copy of an interrupted --start-early of NAME (no SOURCE).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Fix on throwaway overlays and show the changes and the KVM domain; write nothing.",
+)
+@click.option(
+    "--skip-migrated",
+    is_flag=True,
+    help="If the destination holds this source's guest, migrated by guestfix "
+    "(the marker in its domain's metadata), report it and do nothing.",
+)
 @max_parallel_option
 @click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True)
 @click.option("--emulator", default="", help="Emulator path for the KVM domain.")
 @click.option("--allow-backing", is_flag=True, help="Accept qcow2 disks with a backing file.")
-@click.option("--log", "log_file", type=click.Path(dir_okay=False),
-              help="Full log (default: /var/log/guestfix/NAME-TIME.log).")
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False),
+    help="Full log (default: /var/log/guestfix/NAME-TIME.log).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before writing.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
 @package_options
 @tcg_option
-def migrate(source, input_mode, input_uri, output_mode, output_storage, output_uri, new_name,
-            output_format, allocation, bridges, networks, macs, map_file, backup_dir, boot_check,
-            boot_timeout, start_early, copy_bandwidth, resume_name, dry_run, skip_migrated,
-            max_parallel, virt_type, emulator, allow_backing, log_file, yes, json_mode,
-            package_paths, online, tcg):
-    from . import migrate as migrate_mod, outputs, render
+def migrate(
+    source,
+    input_mode,
+    input_uri,
+    output_mode,
+    output_storage,
+    output_uri,
+    new_name,
+    output_format,
+    allocation,
+    bridges,
+    networks,
+    macs,
+    map_file,
+    backup_dir,
+    boot_check,
+    boot_timeout,
+    start_early,
+    copy_bandwidth,
+    resume_name,
+    dry_run,
+    skip_migrated,
+    max_parallel,
+    virt_type,
+    emulator,
+    allow_backing,
+    log_file,
+    yes,
+    json_mode,
+    package_paths,
+    online,
+    tcg,
+):
+    from . import migrate as migrate_mod
+    from . import outputs, render
     from .core import progress
-    from .domain import networks as netmap
     from .core.errors import BootCheckFailed
+    from .domain import networks as netmap
     from .fix.packages import PackageSource
     from .fix.session import tcg_requested
+
     if resume_name:
         return _resume(resume_name, json_mode)
     if not source:
         raise UsageError("missing SOURCE (a domain XML, or with -i a source as -i names)")
-    sources.host_for(input_mode, input_uri)      # an -ic that does not fit -i: refused first
+    sources.host_for(input_mode, input_uri)  # an -ic that does not fit -i: refused first
     opts = migrate_mod.MigrateOptions(
-        input_mode=input_mode, input_uri=input_uri, output_mode=output_mode,
+        input_mode=input_mode,
+        input_uri=input_uri,
+        output_mode=output_mode,
         output_storage=output_storage,
-        output_uri=output_uri, new_name=new_name, output_format=output_format or "",
-        allocation=allocation, network_map=netmap.build(bridges, networks, macs, map_file),
-        backup_dir=backup_dir or "", boot_check=boot_check, boot_timeout=boot_timeout,
-        tcg=tcg_requested(tcg), virt_type=virt_type, emulator=emulator,
-        allow_backing=allow_backing, packages=PackageSource.from_options(package_paths, online),
-        start_early=start_early, copy_bandwidth=copy_bandwidth or 0, dry_run=dry_run,
-        skip_migrated=skip_migrated, max_parallel=max_parallel or 0)
-    outputs.check(opts)                  # e.g. --start-early where the output cannot
-    confirm = None if dry_run else _confirmation(
-        "Create the migrated guest with these changes?", yes, json_mode,
-        UsageError("migrate writes a new guest and there is no terminal to ask",
-                   hint="pass --yes"))
+        output_uri=output_uri,
+        new_name=new_name,
+        output_format=output_format or "",
+        allocation=allocation,
+        network_map=netmap.build(bridges, networks, macs, map_file),
+        backup_dir=backup_dir or "",
+        boot_check=boot_check,
+        boot_timeout=boot_timeout,
+        tcg=tcg_requested(tcg),
+        virt_type=virt_type,
+        emulator=emulator,
+        allow_backing=allow_backing,
+        packages=PackageSource.from_options(package_paths, online),
+        start_early=start_early,
+        copy_bandwidth=copy_bandwidth or 0,
+        dry_run=dry_run,
+        skip_migrated=skip_migrated,
+        max_parallel=max_parallel or 0,
+    )
+    outputs.check(opts)  # e.g. --start-early where the output cannot
+    confirm = (
+        None
+        if dry_run
+        else _confirmation(
+            "Create the migrated guest with these changes?",
+            yes,
+            json_mode,
+            UsageError(
+                "migrate writes a new guest and there is no terminal to ask", hint="pass --yes"
+            ),
+        )
+    )
     if not log_file:
         log_file = migrate_mod.default_log_path(source, new_name)
     os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
     with open(log_file, "a") as log:
         monitor = progress.TeeMonitor(progress.choose(json_mode), progress.PlainMonitor(log))
         try:
-            result = migrate_mod.migrate(source, opts, monitor, confirm,
-                                         offer_online=_online_offer(yes, json_mode))
+            result = migrate_mod.migrate(
+                source, opts, monitor, confirm, offer_online=_online_offer(yes, json_mode)
+            )
         except BaseException as e:
             print(f"FAILED: {e}", file=log)
             raise
@@ -469,14 +772,17 @@ def migrate(source, input_mode, input_uri, output_mode, output_storage, output_u
     else:
         render.migrate_report(result, log_file)
     if result.boot and not result.boot.passed:
-        raise BootCheckFailed(f"the migrated guest did not reach its login prompt "
-                              f"(stopped at: {result.boot.stage})", quiet=json_mode)
+        raise BootCheckFailed(
+            f"the migrated guest did not reach its login prompt (stopped at: {result.boot.stage})",
+            quiet=json_mode,
+        )
 
 
 def _resume(name, json_mode):
-    from .outputs import earlystart
-    from .core import progress
     from . import render
+    from .core import progress
+    from .outputs import earlystart
+
     result = earlystart.resume(name, progress.choose(json_mode))
     if json_mode:
         _emit_json(result)
@@ -491,6 +797,7 @@ def _resume(name, json_mode):
 @click.option("--undo", is_flag=True, help="Restore the disks as they were.")
 def recover(disk_paths, finish, undo):
     from .fix.transaction import recover as do_recover
+
     if finish == undo:
         raise UsageError("say --finish or --undo" + (", not both" if finish else ""))
     action = "finish" if finish else "undo"
@@ -523,11 +830,14 @@ def main(argv=None):
     except KeyboardInterrupt:
         click.echo(interrupt_message(_command), err=True)
         sys.exit(errors.INTERRUPTED)
-    except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
+    except Exception as e:
         if _debug:
             traceback.print_exc()
-        click.echo(f"guestfix: internal error: {e.__class__.__name__}: {e} "
-                   "(run with --debug for details)", err=True)
+        click.echo(
+            f"guestfix: internal error: {e.__class__.__name__}: {e} "
+            "(run with --debug for details)",
+            err=True,
+        )
         sys.exit(1)
 
 

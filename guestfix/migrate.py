@@ -38,23 +38,21 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from .disks import assembly
 from . import bootcheck
-from .outputs import earlystart
-from .fix import run as fix_run
-from .core import slots
+from .core import faults, slots
+from .core.errors import Aborted, CopyIncomplete, GuestfixError, InputError, UsageError
+from .core.faults import fault_point
+from .core.signals import signals_held
+from .disks import assembly
 from .disks import backup as backup_mod
 from .disks.image import Disk
 from .domain import convert, marker
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
-from .core.errors import Aborted, CopyIncomplete, GuestfixError, InputError, UsageError
-from .core import faults
-from .core.faults import fault_point
-from .outputs import output_for
-from .core.signals import signals_held
+from .fix import run as fix_run
+from .outputs import earlystart, output_for
 from .sources import source_for
 
 
@@ -62,12 +60,12 @@ from .sources import source_for
 class MigrateOptions:
     input_mode: str = "libvirtxml"
     input_uri: str = ""
-    output_mode: str = "local"           # local | libvirt
-    output_storage: str = ""             # -os: directory or pool name
-    output_uri: str = "qemu:///system"   # -oc
-    new_name: str = ""                   # -on
-    output_format: str = ""              # -of: raw | qcow2 (default: the source's)
-    allocation: str = "sparse"           # -oa: sparse | preallocated
+    output_mode: str = "local"  # local | libvirt
+    output_storage: str = ""  # -os: directory or pool name
+    output_uri: str = "qemu:///system"  # -oc
+    new_name: str = ""  # -on
+    output_format: str = ""  # -of: raw | qcow2 (default: the source's)
+    allocation: str = "sparse"  # -oa: sparse | preallocated
     network_map: NetworkMap = field(default_factory=NetworkMap)
     backup_dir: str = ""
     boot_check: bool = False
@@ -76,26 +74,26 @@ class MigrateOptions:
     virt_type: str = "kvm"
     emulator: str = ""
     allow_backing: bool = False
-    packages: object = None              # PackageSource for a missing kernel/boot loader
-    start_early: bool = False            # start on the overlays, copy while it runs
-    copy_bandwidth: int = 0              # MiB/s per disk for that copy (0: unlimited)
-    dry_run: bool = False                # fix on throwaway overlays, write nothing
-    skip_migrated: bool = False          # a destination with this run's marker: done
-    max_parallel: int = 0                # slots on this host (0: slots.default_max_parallel)
+    packages: object = None  # PackageSource for a missing kernel/boot loader
+    start_early: bool = False  # start on the overlays, copy while it runs
+    copy_bandwidth: int = 0  # MiB/s per disk for that copy (0: unlimited)
+    dry_run: bool = False  # fix on throwaway overlays, write nothing
+    skip_migrated: bool = False  # a destination with this run's marker: done
+    max_parallel: int = 0  # slots on this host (0: slots.default_max_parallel)
 
 
 @dataclass
 class StageRecord:
     """One stage of a run: when it started, how long it took, whether it
     finished."""
+
     name: str
-    started: str             # ISO 8601, UTC
+    started: str  # ISO 8601, UTC
     seconds: float = None
     ok: bool = False
 
     def as_dict(self):
-        return {"name": self.name, "seconds": self.seconds, "ok": self.ok,
-                "started": self.started}
+        return {"name": self.name, "seconds": self.seconds, "ok": self.ok, "started": self.started}
 
 
 # the stage in which a run only waits for one of the host's slots
@@ -108,10 +106,10 @@ class MigrateReport:
     name: str = ""
     output: str = ""
     disks: list = field(default_factory=list)
-    assembled: list = field(default_factory=list)   # partition images made one disk
-    host: str = ""                                  # the Xen host, for a remote source
-    read_from_host: list = field(default_factory=list)   # per disk: bytes, seconds, MB/s
-    fix_read_from_host: list = field(default_factory=list)   # per disk: what the fix read
+    assembled: list = field(default_factory=list)  # partition images made one disk
+    host: str = ""  # the Xen host, for a remote source
+    read_from_host: list = field(default_factory=list)  # per disk: bytes, seconds, MB/s
+    fix_read_from_host: list = field(default_factory=list)  # per disk: what the fix read
     domain_xml: str = ""
     defined: bool = False
     stages: list = field(default_factory=list)
@@ -120,12 +118,12 @@ class MigrateReport:
     # the source handed over -> the domain started (--start-early) or
     # written, ready to start (the start itself is then the user's)
     downtime_seconds: float = None
-    early: dict = None       # --start-early: when each disk ran on its volume
+    early: dict = None  # --start-early: when each disk ran on its volume
     dry_run: bool = False
-    already_migrated: dict = None   # --skip-migrated: the marker found at the destination
-    slot: dict = None               # which of the host's slots, and how long the wait was
-    domain_before: str = ""         # the source domain, as read (libvirt XML)
-    domain_after: str = ""          # the KVM domain, as written or (--dry-run) as it would be
+    already_migrated: dict = None  # --skip-migrated: the marker found at the destination
+    slot: dict = None  # which of the host's slots, and how long the wait was
+    domain_before: str = ""  # the source domain, as read (libvirt XML)
+    domain_after: str = ""  # the KVM domain, as written or (--dry-run) as it would be
 
     @property
     def working_seconds(self):
@@ -133,20 +131,31 @@ class MigrateReport:
         return round(sum(s.seconds or 0 for s in self.stages if s.name != WAITING_STAGE), 1)
 
     def as_dict(self):
-        return {"source": self.source, "host": self.host, "name": self.name,
-                "downtime_seconds": self.downtime_seconds, "early_start": self.early,
-                "output": self.output, "disks": [d.as_dict() for d in self.disks],
-                "assembled": self.assembled, "read_from_host": self.read_from_host,
-                "fix_read_from_host": self.fix_read_from_host, "domain_xml": self.domain_xml,
-                "defined": self.defined, "stages": [s.as_dict() for s in self.stages],
-                "working_seconds": self.working_seconds,
-                "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
-                "notes": self.fix.notes if self.fix else [],
-                "fix_timings": self.fix.timings if self.fix else [],
-                "boot_check": self.boot.as_dict() if self.boot else None,
-                "dry_run": self.dry_run, "already_migrated": self.already_migrated,
-                "slot": self.slot, "domain_before": self.domain_before,
-                "domain_after": self.domain_after}
+        return {
+            "source": self.source,
+            "host": self.host,
+            "name": self.name,
+            "downtime_seconds": self.downtime_seconds,
+            "early_start": self.early,
+            "output": self.output,
+            "disks": [d.as_dict() for d in self.disks],
+            "assembled": self.assembled,
+            "read_from_host": self.read_from_host,
+            "fix_read_from_host": self.fix_read_from_host,
+            "domain_xml": self.domain_xml,
+            "defined": self.defined,
+            "stages": [s.as_dict() for s in self.stages],
+            "working_seconds": self.working_seconds,
+            "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
+            "notes": self.fix.notes if self.fix else [],
+            "fix_timings": self.fix.timings if self.fix else [],
+            "boot_check": self.boot.as_dict() if self.boot else None,
+            "dry_run": self.dry_run,
+            "already_migrated": self.already_migrated,
+            "slot": self.slot,
+            "domain_before": self.domain_before,
+            "domain_after": self.domain_after,
+        }
 
 
 def _from_host(disks):
@@ -179,7 +188,7 @@ class Migration:
     def run(self, source_arg):
         report = MigrateReport(source=source_arg, output=self.opts.output_mode)
         self.started = time.monotonic()
-        self.early = None        # the EarlyState once --start-early has one
+        self.early = None  # the EarlyState once --start-early has one
         # the host's slot, once taken, is held to the end (the clean-up included)
         with contextlib.ExitStack() as self.exit_stack:
             return self._run(source_arg, report)
@@ -195,7 +204,7 @@ class Migration:
                     raise
                 what = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
                 raise CopyIncomplete(earlystart.unfinished_message(report.name, what)) from None
-            with signals_held():      # a second Ctrl-C must not cut the clean-up short
+            with signals_held():  # a second Ctrl-C must not cut the clean-up short
                 self.output.undo()
                 if self.early is not None:
                     for disk in self.early.disks:
@@ -203,9 +212,11 @@ class Migration:
                     self.early.remove()
             if isinstance(e, GuestfixError) and report.stages:
                 stage = report.stages[-1].name
-                raise e.__class__(f"migrate failed at stage `{stage}`: {e}; the originals are "
-                                  "unchanged and partial outputs were removed",
-                                  quiet=e.quiet) from None
+                raise e.__class__(
+                    f"migrate failed at stage `{stage}`: {e}; the originals are "
+                    "unchanged and partial outputs were removed",
+                    quiet=e.quiet,
+                ) from None
             raise
         finally:
             self.output.close()
@@ -213,8 +224,9 @@ class Migration:
     @contextlib.contextmanager
     def stage(self, report, name, title):
         """Record a stage's timing; `fault_point` lets tests kill us here."""
-        entry = StageRecord(name=name, started=datetime.now(timezone.utc).isoformat(
-            timespec="milliseconds"))
+        entry = StageRecord(
+            name=name, started=datetime.now(UTC).isoformat(timespec="milliseconds")
+        )
         report.stages.append(entry)
         started = time.monotonic()
         try:
@@ -236,8 +248,10 @@ class Migration:
             if opts.skip_migrated:
                 report.already_migrated = self._migrated_before(report.name, record)
                 if report.already_migrated:
-                    self.monitor.note(f"{report.name} was migrated from this source on "
-                                      f"{report.already_migrated['migrated']}: nothing to do")
+                    self.monitor.note(
+                        f"{report.name} was migrated from this source on "
+                        f"{report.already_migrated['migrated']}: nothing to do"
+                    )
                     return
             if opts.start_early:
                 self.check_early(guest)
@@ -248,11 +262,11 @@ class Migration:
             for a in guest.layout.assemblies:
                 report.assembled.append(a.describe())
                 self.monitor.note(f"assembled: {a.describe()}")
-            self.output.prepare(report.name, assembly.planned_disks(guest.layout),
-                                guest.devmap)
+            self.output.prepare(report.name, assembly.planned_disks(guest.layout), guest.devmap)
         with self.stage(report, WAITING_STAGE, "taking one of this host's migration slots"):
             slot = self.exit_stack.enter_context(
-                slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor))
+                slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor)
+            )
             report.slot = slot.as_dict()
         self._work(guest, record, report)
 
@@ -261,15 +275,17 @@ class Migration:
         the migration is done), None when there is nothing there."""
         previous = self.output.previous_migration(name)
         if previous is None or not previous.same_source(record):
-            return None        # prepare() refuses whatever is in the way
+            return None  # prepare() refuses whatever is in the way
         # defined with its record, but maybe still running on its overlays
         earlystart.refuse_unfinished(name)
         changed = previous.changed_disks(record)
         if changed:
-            raise InputError(f"{name} was migrated from {record.source} on "
-                             f"{previous.migrated}, but the source's disks changed since "
-                             f"({', '.join(changed)})",
-                             hint="to migrate it again, remove the migrated guest first")
+            raise InputError(
+                f"{name} was migrated from {record.source} on "
+                f"{previous.migrated}, but the source's disks changed since "
+                f"({', '.join(changed)})",
+                hint="to migrate it again, remove the migrated guest first",
+            )
         return previous.as_dict()
 
     def _work(self, guest, record, report):
@@ -288,21 +304,34 @@ class Migration:
                 # partition images and remote disks: served until the copy is made
                 kvm_disks = disks_scope.enter_context(assembly.served(guest.layout))
                 fault_point(faults.SERVED)
-                fixed = disks_scope.enter_context(fix_run.fixed_overlays(
-                    kvm_disks, guest.devmap, monitor,
-                    fix_run.FixOptions(macs=guest.domain.macs(), tcg=opts.tcg,
-                                     packages=opts.packages,
-                                     boot_args=guest.domain.boot_args(),
-                                     xen_pv=guest.domain.is_pv,
-                                     offer_online=self.offer_online)))
+                fixed = disks_scope.enter_context(
+                    fix_run.fixed_overlays(
+                        kvm_disks,
+                        guest.devmap,
+                        monitor,
+                        fix_run.FixOptions(
+                            macs=guest.domain.macs(),
+                            tcg=opts.tcg,
+                            packages=opts.packages,
+                            boot_args=guest.domain.boot_args(),
+                            xen_pv=guest.domain.is_pv,
+                            offer_online=self.offer_online,
+                        ),
+                    )
+                )
                 report.fix = fixed.report
                 report.fix_read_from_host = [p.remote.ranges_read() for p in _from_host(kvm_disks)]
-                if not opts.dry_run and self.confirm is not None and \
-                        not self.confirm(fixed.report):
+                if (
+                    not opts.dry_run
+                    and self.confirm is not None
+                    and not self.confirm(fixed.report)
+                ):
                     raise Aborted("declined: nothing was written")
             if opts.dry_run:
-                disk_sources = {d.target: (self.output.planned_path(d), self.output.format_for(d))
-                                for d in kvm_disks}
+                disk_sources = {
+                    d.target: (self.output.planned_path(d), self.output.format_for(d))
+                    for d in kvm_disks
+                }
             elif opts.start_early:
                 with self.stage(report, "overlays", "placing the fixed overlays in the pool"):
                     disk_sources = self._place_early(fixed, kvm_disks, report)
@@ -313,16 +342,33 @@ class Migration:
                         report.read_from_host += [p.remote.stats for p in _from_host([disk])]
                     fault_point(faults.COPIED)
                 disk_sources = {d.xen_target: (d.path, d.format) for d in report.disks}
-        with self.stage(report, "domain", "writing the KVM domain" if not opts.dry_run
-                        else "the KVM domain (not written: --dry-run)"):
+        with self.stage(
+            report,
+            "domain",
+            "writing the KVM domain"
+            if not opts.dry_run
+            else "the KVM domain (not written: --dry-run)",
+        ):
             domain = guest.domain
-            merge_partition_images(domain, {
-                a.target: [d.target for _n, d in a.parts]
-                for a in guest.layout.assemblies if not a.bare})
-            convert.convert(domain, convert.ConvertOptions(
-                virt_type=opts.virt_type, emulator=opts.emulator,
-                output_uri=self.output.emulator_uri, new_name=opts.new_name,
-                network_map=opts.network_map, disk_overrides=disk_sources))
+            merge_partition_images(
+                domain,
+                {
+                    a.target: [d.target for _n, d in a.parts]
+                    for a in guest.layout.assemblies
+                    if not a.bare
+                },
+            )
+            convert.convert(
+                domain,
+                convert.ConvertOptions(
+                    virt_type=opts.virt_type,
+                    emulator=opts.emulator,
+                    output_uri=self.output.emulator_uri,
+                    new_name=opts.new_name,
+                    network_map=opts.network_map,
+                    disk_overrides=disk_sources,
+                ),
+            )
             record.migrated = marker.utc_now()
             marker.stamp(domain, record)
             report.domain_after = domain.to_string()
@@ -337,37 +383,54 @@ class Migration:
         report.downtime_seconds = round(time.monotonic() - self.started, 1)
         if opts.boot_check:
             with self.stage(report, "boot-check", "boot-check of the migrated guest"):
-                targets = [Disk(path=d.path, format=d.format, target=d.target)
-                           for d in report.disks]
-                report.boot = bootcheck.boot_check(targets, monitor, timeout=opts.boot_timeout,
-                                                   tcg=opts.tcg, macs=guest.domain.macs())
+                targets = [
+                    Disk(path=d.path, format=d.format, target=d.target) for d in report.disks
+                ]
+                report.boot = bootcheck.boot_check(
+                    targets,
+                    monitor,
+                    timeout=opts.boot_timeout,
+                    tcg=opts.tcg,
+                    macs=guest.domain.macs(),
+                )
 
     # -- --start-early ------------------------------------------------------------
     def check_early(self, guest):
         """What an early start needs, checked before any work."""
         if guest.layout.assemblies:
-            raise UsageError("--start-early: partition images (xen-tools) are made one disk "
-                             "only for the copy; migrate them without --start-early")
+            raise UsageError(
+                "--start-early: partition images (xen-tools) are made one disk "
+                "only for the copy; migrate them without --start-early"
+            )
         if guest.host and not self.opts.backup_dir:
-            raise UsageError("--start-early needs the disks on this host for the guest to run "
-                             "on: add --backup DIR (the guest then runs on the verified "
-                             "copies while they are copied into the pool)")
+            raise UsageError(
+                "--start-early needs the disks on this host for the guest to run "
+                "on: add --backup DIR (the guest then runs on the verified "
+                "copies while they are copied into the pool)"
+            )
         earlystart.refuse_unfinished(self.opts.new_name or guest.name)
 
     def _place_early(self, fixed, kvm_disks, report):
         """The fix overlays next to their empty volumes; the state that
         --resume reads is saved before the domain can start."""
         self.early = earlystart.EarlyState(
-            name=report.name, uri=self.opts.output_uri, pool=self.opts.output_storage,
-            bandwidth=self.opts.copy_bandwidth)
+            name=report.name,
+            uri=self.opts.output_uri,
+            pool=self.opts.output_storage,
+            bandwidth=self.opts.copy_bandwidth,
+        )
         sources = {}
         for overlay, disk in zip(fixed.overlays, kvm_disks):
             early_path, entry = self.output.place_early(overlay, disk)
             report.disks.append(entry)
             sources[disk.target] = (early_path, "qcow2")
-            early = earlystart.EarlyDisk(target=entry.target, overlay=early_path,
-                                         volume=entry.path, format=entry.format,
-                                         size=entry.size)
+            early = earlystart.EarlyDisk(
+                target=entry.target,
+                overlay=early_path,
+                volume=entry.path,
+                format=entry.format,
+                size=entry.size,
+            )
             early.note_backing(os.path.abspath(disk.path))
             self.early.disks.append(early)
         self.early.save()
@@ -376,30 +439,40 @@ class Migration:
     def _run_early(self, report):
         opts, monitor = self.opts, self.monitor
         with self.stage(report, "start", "starting the KVM guest on its overlays"):
-            with signals_held():        # started and kept, or neither
+            with signals_held():  # started and kept, or neither
                 self.output.start()
                 self.early.started = time.time()
                 self.output.keep()
             self.early.save()
             report.downtime_seconds = round(time.monotonic() - self.started, 1)
-            monitor.note(f"downtime: {report.downtime_seconds:.0f}s (the guest runs; "
-                         "its disks are copied now)")
+            monitor.note(
+                f"downtime: {report.downtime_seconds:.0f}s (the guest runs; "
+                "its disks are copied now)"
+            )
         watch = None
         if opts.boot_check:
             try:
                 watch = earlystart.ConsoleWatch(opts.output_uri, report.name, self.early.started)
-            except GuestfixError as e:      # the guest runs: its copy matters more
+            except GuestfixError as e:  # the guest runs: its copy matters more
                 monitor.note(f"boot-check: {e}")
-                report.boot = bootcheck.BootResult(passed=False, stage="console unreadable",
-                                                   seconds=0.0)
+                report.boot = bootcheck.BootResult(
+                    passed=False, stage="console unreadable", seconds=0.0
+                )
         try:
             with self.stage(report, "live-copy", "copying the disks while the guest runs"):
                 disks = self.output.live_copy(
-                    self.early, monitor, boot=watch,
-                    boot_deadline=self.early.started + opts.boot_timeout)
-            report.early = {"bandwidth_mib_s": opts.copy_bandwidth or None,
-                            "disks": [{"target": d.target, "volume": d.volume,
-                                       "finished_seconds": d.finished} for d in disks]}
+                    self.early,
+                    monitor,
+                    boot=watch,
+                    boot_deadline=self.early.started + opts.boot_timeout,
+                )
+            report.early = {
+                "bandwidth_mib_s": opts.copy_bandwidth or None,
+                "disks": [
+                    {"target": d.target, "volume": d.volume, "finished_seconds": d.finished}
+                    for d in disks
+                ],
+            }
             report.domain_xml = f"{opts.output_uri} {report.name}"
             if watch is not None:
                 with self.stage(report, "boot-check", "watching the console for login"):

@@ -15,8 +15,8 @@ condition in words. `check` is run by the command line before a command
 does anything.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import click
 from click.core import ParameterSource
@@ -28,11 +28,11 @@ from .sources import REMOTE_MODES
 @dataclass(frozen=True)
 class OptionRule:
     command: str
-    param: str                           # click's parameter name
-    flag: str                            # as typed on the command line
-    applies: Callable[[dict], bool]      # given the command's parameters
-    when: str                            # the condition, in words
-    mode: Callable[[dict], str] = None   # what this run chose instead, in words
+    param: str  # click's parameter name
+    flag: str  # as typed on the command line
+    applies: Callable[[dict], bool]  # given the command's parameters
+    when: str  # the condition, in words
+    mode: Callable[[dict], str] = None  # what this run chose instead, in words
 
 
 def _input(p):
@@ -45,53 +45,92 @@ def _output(p):
 
 def _packages_from_one_place(command):
     """--package and --online are two answers to one question."""
-    return OptionRule(command, "online", "--online", lambda p: not p["package_paths"],
-                      "without --package (packages come from files or from the guest's "
-                      "repositories, not both)")
+    return OptionRule(
+        command,
+        "online",
+        "--online",
+        lambda p: not p["package_paths"],
+        "without --package (packages come from files or from the guest's repositories, not both)",
+    )
 
 
 def _not_with_verify(param, flag, why=""):
     """backup --verify DIR only reads the manifest: nothing else applies."""
-    return OptionRule("backup", param, flag, lambda p: not p["verify_dir"],
-                      f"when making a backup, not with --verify DIR{why}")
+    return OptionRule(
+        "backup",
+        param,
+        flag,
+        lambda p: not p["verify_dir"],
+        f"when making a backup, not with --verify DIR{why}",
+    )
 
 
 def _remote_input(command):
     """-ic: a libvirt connection (-i libvirt), or the ssh host an xl.cfg is on."""
-    return OptionRule(command, "input_uri", "-ic",
-                      lambda p: p["input_mode"] in REMOTE_MODES,
-                      "with -i libvirt (the source's libvirt connection) or -i xl "
-                      "(ssh://[USER@]HOST[:PORT], the host the configuration is on)",
-                      lambda p: f"-i {p['input_mode'] or 'not given'}")
+    return OptionRule(
+        command,
+        "input_uri",
+        "-ic",
+        lambda p: p["input_mode"] in REMOTE_MODES,
+        "with -i libvirt (the source's libvirt connection) or -i xl "
+        "(ssh://[USER@]HOST[:PORT], the host the configuration is on)",
+        lambda p: f"-i {p['input_mode'] or 'not given'}",
+    )
 
 
 def _not_with_input(command, param, flag):
     """DISK arguments and a SOURCE given with -i are two ways to name disks."""
-    return OptionRule(command, param, flag, lambda p: not p["input_mode"],
-                      "without -i (with -i, the disks come from SOURCE)", _input)
+    return OptionRule(
+        command,
+        param,
+        flag,
+        lambda p: not p["input_mode"],
+        "without -i (with -i, the disks come from SOURCE)",
+        _input,
+    )
 
 
 def _not_with_resume(param, flag):
     """migrate --resume NAME takes everything from the run it finishes."""
-    return OptionRule("migrate", param, flag, lambda p: not p["resume_name"],
-                      "without --resume (which finishes a run with that run's own settings)")
+    return OptionRule(
+        "migrate",
+        param,
+        flag,
+        lambda p: not p["resume_name"],
+        "without --resume (which finishes a run with that run's own settings)",
+    )
 
 
-RESUME_EXCLUDES = [("source", "SOURCE"), ("input_mode", "-i"), ("input_uri", "-ic"),
-                   ("output_mode", "-o"), ("output_storage", "-os"), ("output_uri", "-oc"),
-                   ("new_name", "-on"), ("output_format", "-of"), ("allocation", "-oa"),
-                   ("bridges", "--bridge"), ("networks", "--network"), ("macs", "--mac"),
-                   ("backup_dir", "--backup"), ("boot_check", "--boot-check"),
-                   ("start_early", "--start-early"), ("copy_bandwidth", "--copy-bandwidth"),
-                   ("package_paths", "--package"), ("online", "--online"),
-                   ("dry_run", "--dry-run"), ("skip_migrated", "--skip-migrated"),
-                   ("max_parallel", "--max-parallel")]
+RESUME_EXCLUDES = [
+    ("source", "SOURCE"),
+    ("input_mode", "-i"),
+    ("input_uri", "-ic"),
+    ("output_mode", "-o"),
+    ("output_storage", "-os"),
+    ("output_uri", "-oc"),
+    ("new_name", "-on"),
+    ("output_format", "-of"),
+    ("allocation", "-oa"),
+    ("bridges", "--bridge"),
+    ("networks", "--network"),
+    ("macs", "--mac"),
+    ("backup_dir", "--backup"),
+    ("boot_check", "--boot-check"),
+    ("start_early", "--start-early"),
+    ("copy_bandwidth", "--copy-bandwidth"),
+    ("package_paths", "--package"),
+    ("online", "--online"),
+    ("dry_run", "--dry-run"),
+    ("skip_migrated", "--skip-migrated"),
+    ("max_parallel", "--max-parallel"),
+]
 
 
 def _not_with_dry_run(param, flag, why):
     """migrate --dry-run stops after the fix and the domain: nothing is written."""
-    return OptionRule("migrate", param, flag, lambda p: not p["dry_run"],
-                      f"without --dry-run ({why})")
+    return OptionRule(
+        "migrate", param, flag, lambda p: not p["dry_run"], f"without --dry-run ({why})"
+    )
 
 
 DRY_RUN_EXCLUDES = [
@@ -105,20 +144,42 @@ RULES = [
     *[_not_with_resume(param, flag) for param, flag in RESUME_EXCLUDES],
     _remote_input("migrate"),
     *[_not_with_dry_run(param, flag, why) for param, flag, why in DRY_RUN_EXCLUDES],
-    OptionRule("migrate", "copy_bandwidth", "--copy-bandwidth", lambda p: p["start_early"],
-               "with --start-early (it limits the copy made while the guest runs)"),
-    OptionRule("migrate", "output_uri", "-oc", lambda p: p["output_mode"] == "libvirt",
-               "with -o libvirt (where the domain is defined)", _output),
-    OptionRule("migrate", "boot_timeout", "--boot-timeout", lambda p: p["boot_check"],
-               "with --boot-check"),
+    OptionRule(
+        "migrate",
+        "copy_bandwidth",
+        "--copy-bandwidth",
+        lambda p: p["start_early"],
+        "with --start-early (it limits the copy made while the guest runs)",
+    ),
+    OptionRule(
+        "migrate",
+        "output_uri",
+        "-oc",
+        lambda p: p["output_mode"] == "libvirt",
+        "with -o libvirt (where the domain is defined)",
+        _output,
+    ),
+    OptionRule(
+        "migrate", "boot_timeout", "--boot-timeout", lambda p: p["boot_check"], "with --boot-check"
+    ),
     _packages_from_one_place("migrate"),
     # xml
     _remote_input("xml"),
-    OptionRule("xml", "output_uri", "-oc", lambda p: not p["emulator"],
-               "without --emulator (-oc is where xml looks the emulator up)"),
+    OptionRule(
+        "xml",
+        "output_uri",
+        "-oc",
+        lambda p: not p["emulator"],
+        "without --emulator (-oc is where xml looks the emulator up)",
+    ),
     # fix
-    OptionRule("fix", "direct_boot_dir", "--direct-boot", lambda p: not p["dry_run"],
-               "without --dry-run (the kernel is copied out of the committed disks)"),
+    OptionRule(
+        "fix",
+        "direct_boot_dir",
+        "--direct-boot",
+        lambda p: not p["dry_run"],
+        "without --dry-run (the kernel is copied out of the committed disks)",
+    ),
     _packages_from_one_place("fix"),
     # inspect
     _remote_input("inspect"),

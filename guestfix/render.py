@@ -17,15 +17,24 @@ def inspection(r):
     t.add_column()
     t.add_row("OS", f"{r['product']} ({r['distro']} {r['version']}, {r['arch']})")
     t.add_row("family / packages", f"{r['family']} / {r['package_format']}")
-    t.add_row("init", f"{r['init']}" + (f" (systemd {r['systemd_version']})" if r['systemd_version'] else ""))
+    t.add_row(
+        "init",
+        f"{r['init']}" + (f" (systemd {r['systemd_version']})" if r["systemd_version"] else ""),
+    )
     t.add_row("root", r["root"])
     t.add_row("mounts", ", ".join(f"{mp} {dev}" for mp, dev in sorted(r["mountpoints"].items())))
-    t.add_row("disks", ", ".join(f"{d['target']} -> {d['virtio']} {d['path']} ({d['format']})"
-                                 for d in r["disks"]))
+    t.add_row(
+        "disks",
+        ", ".join(
+            f"{d['target']} -> {d['virtio']} {d['path']} ({d['format']})" for d in r["disks"]
+        ),
+    )
     for k in r["kernels"]:
-        flags = ["Xen-only" if k["xen_only"] else "",
-                 "virtio" if k["has_virtio"] else "no virtio",
-                 ("initrd: " + " ".join(k["initrd_drivers"])) if k["initrd_drivers"] else ""]
+        flags = [
+            "Xen-only" if k["xen_only"] else "",
+            "virtio" if k["has_virtio"] else "no virtio",
+            ("initrd: " + " ".join(k["initrd_drivers"])) if k["initrd_drivers"] else "",
+        ]
         mark = " (boot)" if k["version"] == r["boot_kernel"] else ""
         t.add_row(f"kernel{mark}", f"{k['version']}  " + ", ".join(f for f in flags if f))
     boot = r["bootloader"] or "none found"
@@ -42,8 +51,10 @@ def inspection(r):
     if r.get("selinux"):
         t.add_row("SELinux", r["selinux"])
     for p in r.get("missing_packages", []):
-        t.add_row(f"needs {p['role']}", f"[bold red]{p['name']}[/bold red]: {p['why']} "
-                  "(fix --package FILE|DIR, or --online)")
+        t.add_row(
+            f"needs {p['role']}",
+            f"[bold red]{p['name']}[/bold red]: {p['why']} (fix --package FILE|DIR, or --online)",
+        )
     console.print(t)
     refs = Table(title=f"Xen references ({len(r['xen_references'])})", title_justify="left")
     refs.add_column("where")
@@ -76,30 +87,45 @@ def fix_report(report, diffs=False):
     if not report.changes:
         console.print("[green]Nothing to change:[/green] the guest is already fixed for KVM.")
     elif report.dry_run:
-        console.print(f"[yellow]dry run:[/yellow] {len(report.changes)} change(s) shown; "
-                      "the disks were not changed.")
+        console.print(
+            f"[yellow]dry run:[/yellow] {len(report.changes)} change(s) shown; "
+            "the disks were not changed."
+        )
     elif report.committed:
-        console.print(f"[green]Fixed:[/green] {len(report.changes)} change(s) written to "
-                      + ", ".join(d.path for d in report.disks))
+        console.print(
+            f"[green]Fixed:[/green] {len(report.changes)} change(s) written to "
+            + ", ".join(d.path for d in report.disks)
+        )
     for n in report.notes:
         console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
     if report.direct_boot:
-        console.print("Direct kernel boot files: " + ", ".join(
-            f"{k} {v}" for k, v in report.direct_boot.items()), highlight=False)
+        console.print(
+            "Direct kernel boot files: "
+            + ", ".join(f"{k} {v}" for k, v in report.direct_boot.items()),
+            highlight=False,
+        )
 
 
 def boot_result(result):
     colour = "green" if result.passed else "red"
-    console.print(f"[{colour}]{'PASS' if result.passed else 'FAIL'}[/{colour}] "
-                  f"boot-check: reached {result.stage} in {result.seconds:.0f}s", highlight=False)
+    console.print(
+        f"[{colour}]{'PASS' if result.passed else 'FAIL'}[/{colour}] "
+        f"boot-check: reached {result.stage} in {result.seconds:.0f}s",
+        highlight=False,
+    )
     if result.probe:
         t = Table(show_header=False)
         t.add_column(style="bold")
         t.add_column(overflow="fold")
         p = result.probe
-        t.add_row("mounts", "\n".join(f"{m['target']} {m['source']} ({m['fstype']})"
-                                      for m in p.get("mounts", [])
-                                      if m["source"].startswith("/dev/")))
+        t.add_row(
+            "mounts",
+            "\n".join(
+                f"{m['target']} {m['source']} ({m['fstype']})"
+                for m in p.get("mounts", [])
+                if m["source"].startswith("/dev/")
+            ),
+        )
         t.add_row("swap", ", ".join(p.get("swap", [])) or "none")
         t.add_row("failed units", ", ".join(p.get("failed", [])) or "none")
         t.add_row("NICs", ", ".join(f"{n['name']} {n['mac']}" for n in p.get("nics", [])))
@@ -108,16 +134,20 @@ def boot_result(result):
         console.print(t)
     if not result.passed:
         console.print("[bold]console tail:[/bold]")
-        console.print(result.tail or "(nothing on the serial console)", markup=False,
-                      highlight=False)
+        console.print(
+            result.tail or "(nothing on the serial console)", markup=False, highlight=False
+        )
 
 
 def migrate_report(r, log_file):
     if r.already_migrated:
         m = r.already_migrated
-        console.print(f"[green]Already migrated:[/green] {r.name} was migrated from "
-                      f"{m['source']} on {m['migrated']} (guestfix {m['version']}); "
-                      "nothing was done.", highlight=False)
+        console.print(
+            f"[green]Already migrated:[/green] {r.name} was migrated from "
+            f"{m['source']} on {m['migrated']} (guestfix {m['version']}); "
+            "nothing was done.",
+            highlight=False,
+        )
         return
     if r.dry_run:
         migrate_dry_run(r)
@@ -128,23 +158,33 @@ def migrate_report(r, log_file):
     for d in r.disks:
         t.add_row(f"disk {d.target}", f"{d.path} ({d.format}) from {d.source}")
     if r.fix_read_from_host:
-        t.add_row("read by the fix", f"{sum(x['bytes_read'] for x in r.fix_read_from_host) / 1e6:.0f}"
-                                     f" MB in {sum(x['requests'] for x in r.fix_read_from_host)} "
-                                     "ranges over ssh")
+        t.add_row(
+            "read by the fix",
+            f"{sum(x['bytes_read'] for x in r.fix_read_from_host) / 1e6:.0f}"
+            f" MB in {sum(x['requests'] for x in r.fix_read_from_host)} "
+            "ranges over ssh",
+        )
     for read in r.read_from_host:
-        t.add_row("read from the host", f"{read['bytes_read'] / 1e6:.0f} MB in {read['seconds']}s "
-                                         f"({read['mb_per_s']} MB/s, {read['sent_as']})")
+        t.add_row(
+            "read from the host",
+            f"{read['bytes_read'] / 1e6:.0f} MB in {read['seconds']}s "
+            f"({read['mb_per_s']} MB/s, {read['sent_as']})",
+        )
     t.add_row("changes in the guest", str(len(r.fix.changes)) if r.fix else "0")
     t.add_row("domain", r.domain_xml)
     t.add_row("stages", ", ".join(f"{s.name} {s.seconds}s" for s in r.stages))
     if r.early:
         t.add_row("downtime", f"{r.downtime_seconds:.0f}s (source handed over -> guest started)")
         for d in r.early["disks"]:
-            t.add_row(f"copied {d['target']}", f"on its volume {d['finished_seconds']:.0f}s "
-                                               "after the start")
+            t.add_row(
+                f"copied {d['target']}",
+                f"on its volume {d['finished_seconds']:.0f}s after the start",
+            )
     if r.boot:
-        t.add_row("boot-check", f"{'PASS' if r.boot.passed else 'FAIL'} ({r.boot.stage}, "
-                                f"{r.boot.seconds:.0f}s)")
+        t.add_row(
+            "boot-check",
+            f"{'PASS' if r.boot.passed else 'FAIL'} ({r.boot.stage}, {r.boot.seconds:.0f}s)",
+        )
     t.add_row("log", log_file)
     console.print(t)
     if r.early:
@@ -153,7 +193,7 @@ def migrate_report(r, log_file):
         console.print(f"Start it with: virsh start {r.name}", highlight=False)
     else:
         console.print(f"Define it with: guestfix define {r.domain_xml}", highlight=False)
-    for n in (r.fix.notes if r.fix else []):
+    for n in r.fix.notes if r.fix else []:
         console.print(f"[yellow]note:[/yellow] {n}", highlight=False)
 
 
@@ -162,26 +202,42 @@ def migrate_dry_run(r):
         changes(r.fix, diffs=True)
     diff = convert.unified_diff(r.domain_before, r.domain_after, f"{r.name}.xml")
     console.print(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
-    console.print(f"[yellow]dry run:[/yellow] {len(r.fix.changes) if r.fix else 0} change(s) "
-                  f"in the guest and the KVM domain above; nothing was written.")
+    console.print(
+        f"[yellow]dry run:[/yellow] {len(r.fix.changes) if r.fix else 0} change(s) "
+        f"in the guest and the KVM domain above; nothing was written."
+    )
 
 
 def resumed(result):
     for d in result["disks"]:
-        console.print(f"{d['target']}: on {d['volume']} ({d['finished']:.0f}s after the start)",
-                      highlight=False)
-    console.print(f"{result['name']} is running on its pool volumes; its overlays were removed.",
-                  highlight=False)
+        console.print(
+            f"{d['target']}: on {d['volume']} ({d['finished']:.0f}s after the start)",
+            highlight=False,
+        )
+    console.print(
+        f"{result['name']} is running on its pool volumes; its overlays were removed.",
+        highlight=False,
+    )
 
 
 def backup_report(report):
     """`guestfix backup`: each copy with its checksums, then where the manifest is."""
     for d in report.disks:
-        console.print(f"{d.source} -> {os.path.join(report.directory, d.file)}  sha256 {d.sha256}"
-                      + (f"  md5 {d.md5}" if d.md5 else ""), highlight=False, soft_wrap=True)
+        console.print(
+            f"{d.source} -> {os.path.join(report.directory, d.file)}  sha256 {d.sha256}"
+            + (f"  md5 {d.md5}" if d.md5 else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
         if d.read_from_host:
             r = d.read_from_host
-            console.print(f"  read {r['bytes_read']} bytes from the host in {r['seconds']} s "
-                          f"({r['mb_per_s']} MB/s, {r['sent_as']})", highlight=False)
-    console.print(f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json",
-                  highlight=False, soft_wrap=True)
+            console.print(
+                f"  read {r['bytes_read']} bytes from the host in {r['seconds']} s "
+                f"({r['mb_per_s']} MB/s, {r['sent_as']})",
+                highlight=False,
+            )
+    console.print(
+        f"backup verified in {report.seconds:.1f}s: {report.directory}/manifest.json",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -52,6 +52,7 @@ the only line on stdout). Everything else, the output of every tool the
 build runs included, goes to stderr: standard output is pointed at stderr
 for the whole build, so nothing a tool prints can reach the caller.
 """
+
 import argparse
 import contextlib
 import fcntl
@@ -64,22 +65,31 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rpmdistro  # noqa: E402  (the real rpm-family layouts, next to this script)
-import suse  # noqa: E402  (file-level SUSE layouts, next to this script)
-import xentools  # noqa: E402  (guests made by the real xen-create-image)
-from tree import symlink, write  # noqa: E402
+import rpmdistro
+import suse
+import xentools
+from tree import symlink, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CACHE = os.environ.get("GUESTFIX_TEST_CACHE", "/var/cache/guestfix-test")
 SUITE = "bookworm"
 ROOT_PASSWORD = "guestfix"
 PACKAGES = [
-    "systemd-sysv", "udev", "kmod", "ifupdown", "isc-dhcp-client", "iproute2",
-    "linux-image-amd64", "initramfs-tools", "grub-pc", "lvm2", "procps",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "ifupdown",
+    "isc-dhcp-client",
+    "iproute2",
+    "linux-image-amd64",
+    "initramfs-tools",
+    "grub-pc",
+    "lvm2",
+    "procps",
     "e2fsprogs",
 ]
-GIB = 1024 ** 3
-MIB = 1024 ** 2
+GIB = 1024**3
+MIB = 1024**2
 
 # Per layout: the disks (Xen target, size) and their partitions
 # (number, kind, start MiB, end MiB or -1 for the rest, mount point).
@@ -239,9 +249,11 @@ class Mounts:
         self.done = []
 
     def __enter__(self):
-        for fs, args in (("proc", ["-t", "proc", "proc"]),
-                         ("sys", ["-t", "sysfs", "sys"]),
-                         ("dev", ["--bind", "/dev"])):
+        for fs, args in (
+            ("proc", ["-t", "proc", "proc"]),
+            ("sys", ["-t", "sysfs", "sys"]),
+            ("dev", ["--bind", "/dev"]),
+        ):
             target = os.path.join(self.root, fs)
             run(["mount"] + args + [target])
             self.done.append(target)
@@ -281,8 +293,16 @@ def base_tarball(cache):
 def debootstrap_tarball(cache, tar):
     work = tempfile.mkdtemp(prefix="rootfs-", dir=cache)
     try:
-        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
-             SUITE, work, debian_mirror()])
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(PACKAGES),
+                SUITE,
+                work,
+                debian_mirror(),
+            ]
+        )
         with Mounts(work):
             chroot(work, ["sh", "-c", f"echo root:{ROOT_PASSWORD} | chpasswd"])
             chroot(work, ["apt-get", "clean"])
@@ -297,8 +317,14 @@ def kernel_version(root):
     return mods[-1]
 
 
-DOM0_KERNEL_PACKAGES = ["linux-image-amd64", "linux-image-{kver}", "grub-pc", "grub-pc-bin",
-                        "grub2-common", "grub-common"]
+DOM0_KERNEL_PACKAGES = [
+    "linux-image-amd64",
+    "linux-image-{kver}",
+    "grub-pc",
+    "grub-pc-bin",
+    "grub2-common",
+    "grub-common",
+]
 
 
 def use_dracut(root, kver):
@@ -311,12 +337,24 @@ def use_dracut(root, kver):
     # TCG and exercises nothing guestfix does (dracut honours the guest's
     # compress= setting either way).
     write(root, "/etc/dracut.conf.d/05-test-speed.conf", 'compress="cat"\n')
-    write(root, "/etc/dracut.conf.d/10-xen.conf",
-          '# written on Xen\nadd_drivers+=" xen-blkfront xen-netfront "\n')
+    write(
+        root,
+        "/etc/dracut.conf.d/10-xen.conf",
+        '# written on Xen\nadd_drivers+=" xen-blkfront xen-netfront "\n',
+    )
     with Mounts(root):
-        chroot(root, ["dracut", "--force", "--no-hostonly-cmdline", "--omit-drivers",
-                      "virtio_blk virtio_net virtio_scsi virtio_pci virtio_balloon",
-                      f"/boot/initrd.img-{kver}", kver])
+        chroot(
+            root,
+            [
+                "dracut",
+                "--force",
+                "--no-hostonly-cmdline",
+                "--omit-drivers",
+                "virtio_blk virtio_net virtio_scsi virtio_pci virtio_balloon",
+                f"/boot/initrd.img-{kver}",
+                kver,
+            ],
+        )
 
 
 def remove_kernel_and_boot_loader(root, kver, packages_dir):
@@ -327,8 +365,15 @@ def remove_kernel_and_boot_loader(root, kver, packages_dir):
         os.makedirs(os.path.join(root, "var/tmp/debs"), exist_ok=True)
         chroot(root, ["sh", "-c", "cd /var/tmp/debs && apt-get download " + " ".join(names)])
         # the host may run the same kernel version: do not let the prerm ask
-        chroot(root, ["sh", "-c", "echo 'linux-base linux-base/removing-running-kernel "
-                                  "boolean false' | debconf-set-selections"])
+        chroot(
+            root,
+            [
+                "sh",
+                "-c",
+                "echo 'linux-base linux-base/removing-running-kernel "
+                "boolean false' | debconf-set-selections",
+            ],
+        )
         chroot(root, ["dpkg", "--purge"] + names)
     os.makedirs(packages_dir, exist_ok=True)
     debs = os.path.join(root, "var/tmp/debs")
@@ -352,22 +397,31 @@ def configure_xen_tools_guest(root, name, packages_dir):
     """Lay the tree out as xen-create-image left a guest that booted
     dom0's kernel (see LAYOUTS)."""
     kver = kernel_version(root)
-    write(root, "/etc/fstab",
-          "# /etc/fstab: static file system information.\n"
-          "#\n"
-          "# <file system> <mount point>   <type>  <options>       <dump>  <pass>\n"
-          "proc            /proc           proc    defaults        0       0\n"
-          "/dev/xvda1 none swap sw 0 0\n"
-          "/dev/xvda2 / ext4 noatime,nodiratime,errors=remount-ro 0 1\n")
+    write(
+        root,
+        "/etc/fstab",
+        "# /etc/fstab: static file system information.\n"
+        "#\n"
+        "# <file system> <mount point>   <type>  <options>       <dump>  <pass>\n"
+        "proc            /proc           proc    defaults        0       0\n"
+        "/dev/xvda1 none swap sw 0 0\n"
+        "/dev/xvda2 / ext4 noatime,nodiratime,errors=remount-ro 0 1\n",
+    )
     write(root, "/etc/hostname", f"xenguest-{name}\n")
     write(root, "/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\txenguest-{name}\n")
-    write(root, "/etc/network/interfaces",
-          "# This file describes the network interfaces available on your system\n"
-          "# and how to activate them. For more information, see interfaces(5).\n\n"
-          "# The loopback network interface\nauto lo\niface lo inet loopback\n\n"
-          "# The primary network interface\nauto eth0\niface eth0 inet dhcp\n")
-    symlink(root, "/lib/systemd/system/serial-getty@.service",
-            "/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service")
+    write(
+        root,
+        "/etc/network/interfaces",
+        "# This file describes the network interfaces available on your system\n"
+        "# and how to activate them. For more information, see interfaces(5).\n\n"
+        "# The loopback network interface\nauto lo\niface lo inet loopback\n\n"
+        "# The primary network interface\nauto eth0\niface eth0 inet dhcp\n",
+    )
+    symlink(
+        root,
+        "/lib/systemd/system/serial-getty@.service",
+        "/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service",
+    )
     xen_only_initramfs(root)
     keep = os.path.join(os.path.dirname(root), "dom0-modules")
     moddir = os.path.join(root, "lib/modules", kver)
@@ -388,9 +442,11 @@ def configure_xen_guest(root, name, packages_dir):
         configure_xen_tools_guest(root, name, packages_dir)
         return
     kver = kernel_version(root)
-    fstab = ["# /etc/fstab: static file system information.",
-             "#",
-             "# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>"]
+    fstab = [
+        "# /etc/fstab: static file system information.",
+        "#",
+        "# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>",
+    ]
     root_dev = boot_dev = swap_dev = None
     for disk, parts in spec["parts"].items():
         for num, kind, _s, _e, mnt in parts:
@@ -415,21 +471,26 @@ def configure_xen_guest(root, name, packages_dir):
     write(root, "/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\txenguest-{name}\n")
 
     # The NIC name the guest had on Xen (systemd 252 names a vif enX0).
-    write(root, "/etc/network/interfaces",
-          "source /etc/network/interfaces.d/*\n\n"
-          "auto lo\niface lo inet loopback\n\n"
-          "allow-hotplug enX0\niface enX0 inet dhcp\n")
+    write(
+        root,
+        "/etc/network/interfaces",
+        "source /etc/network/interfaces.d/*\n\n"
+        "auto lo\niface lo inet loopback\n\n"
+        "allow-hotplug enX0\niface enX0 inet dhcp\n",
+    )
 
     # Consoles: Xen's hvc0 (and the older xvc0) everywhere.
     wants = "/etc/systemd/system/getty.target.wants"
-    symlink(root, "/lib/systemd/system/serial-getty@.service",
-            f"{wants}/serial-getty@hvc0.service")
+    symlink(
+        root, "/lib/systemd/system/serial-getty@.service", f"{wants}/serial-getty@hvc0.service"
+    )
     symlink(root, "/lib/systemd/system/getty@.service", f"{wants}/getty@xvc0.service")
-    write(root, "/etc/securetty",
-          "# Xen consoles\nconsole\nhvc0\nxvc0\ntty1\ntty2\n")
-    write(root, "/etc/modprobe.d/xen.conf",
-          "# written on Xen\nalias scsi_hostadapter xen-blkfront\n"
-          "alias eth0 xen-netfront\n")
+    write(root, "/etc/securetty", "# Xen consoles\nconsole\nhvc0\nxvc0\ntty1\ntty2\n")
+    write(
+        root,
+        "/etc/modprobe.d/xen.conf",
+        "# written on Xen\nalias scsi_hostadapter xen-blkfront\nalias eth0 xen-netfront\n",
+    )
 
     if spec.get("initrd") == "dracut":
         use_dracut(root, kver)
@@ -450,9 +511,12 @@ def xen_only_initramfs(root):
         text = f.read()
     with open(conf, "w") as f:
         f.write(text.replace("MODULES=most", "MODULES=list"))
-    write(root, "/etc/initramfs-tools/modules",
-          "# List of modules that you want to include in your initramfs.\n"
-          "xen-blkfront\nxen-netfront\next4\n")
+    write(
+        root,
+        "/etc/initramfs-tools/modules",
+        "# List of modules that you want to include in your initramfs.\n"
+        "xen-blkfront\nxen-netfront\next4\n",
+    )
 
 
 def pygrub_boot_files(root, name, kver, root_dev, boot_dev, swap_dev):
@@ -463,14 +527,17 @@ def pygrub_boot_files(root, name, kver, root_dev, boot_dev, swap_dev):
     if name == "d":
         cmdline = f"root={root_dev} console=hvc0 xencons=tty resume={swap_dev}"
         extra = "GRUB_DISABLE_LINUX_UUID=true\n"
-    write(root, "/etc/default/grub",
-          "# written on Xen\n"
-          "GRUB_DEFAULT=0\nGRUB_TIMEOUT=2\n"
-          "GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`\n"
-          f'GRUB_CMDLINE_LINUX_DEFAULT="{cmdline_default}"\n'
-          f'GRUB_CMDLINE_LINUX="{cmdline}"\n'
-          f"{extra}"
-          "#GRUB_TERMINAL=console\n")
+    write(
+        root,
+        "/etc/default/grub",
+        "# written on Xen\n"
+        "GRUB_DEFAULT=0\nGRUB_TIMEOUT=2\n"
+        "GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`\n"
+        f'GRUB_CMDLINE_LINUX_DEFAULT="{cmdline_default}"\n'
+        f'GRUB_CMDLINE_LINUX="{cmdline}"\n'
+        f"{extra}"
+        "#GRUB_TERMINAL=console\n",
+    )
     write(root, "/boot/grub/device.map", "(hd0)\t/dev/xvda\n")
 
     # pygrub-era grub.cfg: what dom0's pygrub read; no boot code is installed.
@@ -478,15 +545,18 @@ def pygrub_boot_files(root, name, kver, root_dev, boot_dev, swap_dev):
     prefix = "/boot"
     if boot_dev:
         prefix = ""
-    write(root, "/boot/grub/grub.cfg",
-          "# generated on the Xen host\n"
-          "set default=0\nset timeout=2\n"
-          "menuentry 'Debian GNU/Linux' {\n"
-          "\tinsmod part_msdos\n\tinsmod ext2\n"
-          f"\tset root='{grub_root}'\n"
-          f"\tlinux {prefix}/vmlinuz-{kver} root={root_dev} ro console=hvc0 xencons=tty quiet\n"
-          f"\tinitrd {prefix}/initrd.img-{kver}\n"
-          "}\n")
+    write(
+        root,
+        "/boot/grub/grub.cfg",
+        "# generated on the Xen host\n"
+        "set default=0\nset timeout=2\n"
+        "menuentry 'Debian GNU/Linux' {\n"
+        "\tinsmod part_msdos\n\tinsmod ext2\n"
+        f"\tset root='{grub_root}'\n"
+        f"\tlinux {prefix}/vmlinuz-{kver} root={root_dev} ro console=hvc0 xencons=tty quiet\n"
+        f"\tinitrd {prefix}/initrd.img-{kver}\n"
+        "}\n",
+    )
     if os.path.exists(os.path.join(root, "usr/sbin/update-initramfs")):
         with Mounts(root):
             chroot(root, ["update-initramfs", "-u", "-k", kver])
@@ -513,43 +583,53 @@ XEN_TOOLS_RAMDISK = "/boot/initrd.img-6.1.0-xen-host"
 def xen_tools_cfg(name, disk_paths, spec):
     """The xl.cfg xen-create-image writes (its xm.tmpl) for a guest that
     boots dom0's kernel, for these images."""
-    boot = ("#\n#  Kernel + memory size\n#\n"
-            f"kernel      = '{XEN_TOOLS_KERNEL}'\n"
-            "extra       = 'elevator=noop'\n"
-            f"ramdisk     = '{XEN_TOOLS_RAMDISK}'\n")
-    disks = "".join(f"                  'file:{path},{target},w',\n"
-                    for (target, _size), path in zip(spec["disks"], disk_paths))
-    return (f"#\n# Configuration file for the Xen instance xenguest-{name}, created\n"
-            "# by xen-tools 4.9.2 on Sat Nov 28 12:00:00 2026.\n#\n\n"
-            f"{boot}\n"
-            "vcpus       = '1'\nmemory      = '1024'\n\n"
-            "#\n#  Disk device(s).\n#\n"
-            "root        = '/dev/xvda2 ro'\n"
-            f"disk        = [\n{disks}              ]\n\n"
-            f"#\n#  Hostname\n#\nname        = 'xenguest-{name}'\n\n"
-            "#\n#  Networking\n#\n"
-            f"vif         = [ 'mac={spec['mac']},bridge=br0' ]\n\n"
-            "#\n#  Behaviour\n#\n"
-            "on_poweroff = 'destroy'\non_reboot   = 'restart'\non_crash    = 'restart'\n")
+    boot = (
+        "#\n#  Kernel + memory size\n#\n"
+        f"kernel      = '{XEN_TOOLS_KERNEL}'\n"
+        "extra       = 'elevator=noop'\n"
+        f"ramdisk     = '{XEN_TOOLS_RAMDISK}'\n"
+    )
+    disks = "".join(
+        f"                  'file:{path},{target},w',\n"
+        for (target, _size), path in zip(spec["disks"], disk_paths)
+    )
+    return (
+        f"#\n# Configuration file for the Xen instance xenguest-{name}, created\n"
+        "# by xen-tools 4.9.2 on Sat Nov 28 12:00:00 2026.\n#\n\n"
+        f"{boot}\n"
+        "vcpus       = '1'\nmemory      = '1024'\n\n"
+        "#\n#  Disk device(s).\n#\n"
+        "root        = '/dev/xvda2 ro'\n"
+        f"disk        = [\n{disks}              ]\n\n"
+        f"#\n#  Hostname\n#\nname        = 'xenguest-{name}'\n\n"
+        "#\n#  Networking\n#\n"
+        f"vif         = [ 'mac={spec['mac']},bridge=br0' ]\n\n"
+        "#\n#  Behaviour\n#\n"
+        "on_poweroff = 'destroy'\non_reboot   = 'restart'\non_crash    = 'restart'\n"
+    )
 
 
 def domain_xml(name, disk_paths, spec):
     boot = DOM0_KERNEL_BOOT if spec.get("dom0_kernel") else PYGRUB_BOOT
     if spec.get("xen_tools") and spec.get("dom0_kernel"):
-        boot = (f"  <os>\n    <type arch='x86_64' machine='xenpv'>linux</type>\n"
-                f"    <kernel>{XEN_TOOLS_KERNEL}</kernel>\n"
-                f"    <initrd>{XEN_TOOLS_RAMDISK}</initrd>\n"
-                "    <cmdline>root=/dev/xvda2 ro elevator=noop</cmdline>\n  </os>\n")
+        boot = (
+            f"  <os>\n    <type arch='x86_64' machine='xenpv'>linux</type>\n"
+            f"    <kernel>{XEN_TOOLS_KERNEL}</kernel>\n"
+            f"    <initrd>{XEN_TOOLS_RAMDISK}</initrd>\n"
+            "    <cmdline>root=/dev/xvda2 ro elevator=noop</cmdline>\n  </os>\n"
+        )
     disks = "".join(
         f"""    <disk type='file' device='disk'>
       <driver name='file'/>
       <source file='{path}'/>
       <target dev='{target}' bus='xen'/>
     </disk>
-""" for (target, _size), path in zip(spec["disks"], disk_paths))
+"""
+        for (target, _size), path in zip(spec["disks"], disk_paths)
+    )
     return f"""<domain type='xen'>
   <name>xenguest-{name}</name>
-  <uuid>{spec['uuid']}</uuid>
+  <uuid>{spec["uuid"]}</uuid>
   <memory unit='KiB'>1048576</memory>
   <currentMemory unit='KiB'>1048576</currentMemory>
   <vcpu placement='static'>1</vcpu>
@@ -596,26 +676,38 @@ def make_disks_on_host(name, tree, out_paths, work):
             f.truncate(size)
         parts = sorted(spec["parts"][target])
         table = ["label: dos"]
-        for num, kind, start, end, _mnt in parts:
+        for _num, kind, start, end, _mnt in parts:
             length = (size if end == -1 else end * MIB) - start * MIB
             mbr_type = {"swap": "82", "lvm": "8e"}.get(kind, "83")
             table.append(f"start={start * MIB // 512}, size={length // 512}, type={mbr_type}")
-        run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", path],
-            input="\n".join(table) + "\n", text=True)
+        run(
+            ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", path],
+            input="\n".join(table) + "\n",
+            text=True,
+        )
         with open(path, "r+b") as f:
-            f.write(b"\0" * 440)          # no boot code: a pygrub guest has none
-        for num, kind, start, end, mnt in parts:
+            f.write(b"\0" * 440)  # no boot code: a pygrub guest has none
+        for num, kind, start, end, _mnt in parts:
             length = (size if end == -1 else end * MIB) - start * MIB
             image = os.path.join(work, f"{target}{num}.img")
             with open(image, "wb") as f:
                 f.truncate(length)
             if kind == "swap":
-                os.chmod(image, 0o600)       # mkswap warns about anything wider
+                os.chmod(image, 0o600)  # mkswap warns about anything wider
                 run(["mkswap", image])
             else:
                 run([f"mkfs.{kind}", "-q", "-F", "-d", tree, image])
-            run(["dd", f"if={image}", f"of={path}", "bs=1M", f"seek={start}",
-                 "conv=notrunc,sparse", "status=none"])
+            run(
+                [
+                    "dd",
+                    f"if={image}",
+                    f"of={path}",
+                    "bs=1M",
+                    f"seek={start}",
+                    "conv=notrunc,sparse",
+                    "status=none",
+                ]
+            )
             os.unlink(image)
 
 
@@ -637,9 +729,10 @@ def make_disks(name, tree, out_paths):
     """Partition, format and fill the disks with libguestfs (no loop
     devices): the layouts with LVM or several filesystems."""
     import guestfs
+
     spec = LAYOUTS[name]
     g = guestfs.GuestFS(python_return_dict=True)
-    for (target, size), path in zip(spec["disks"], out_paths):
+    for (_target, size), path in zip(spec["disks"], out_paths):
         with open(path, "wb") as f:
             f.truncate(size)
         g.add_drive_opts(path, format="raw", readonly=False)
@@ -657,7 +750,7 @@ def make_disks(name, tree, out_paths):
             if kind == "swap":
                 g.part_set_mbr_id(dev, num, 0x82)
             elif kind == "lvm":
-                g.part_set_mbr_id(dev, num, 0x8e)
+                g.part_set_mbr_id(dev, num, 0x8E)
     mounts = []
     for target, parts in spec["parts"].items():
         for num, kind, _s, _e, mnt in parts:
@@ -718,8 +811,9 @@ def build_with_xen_tools(name, cache, outdir):
         # builders of one release share its .deb cache, which xen-tools
         # copies into the guest and back
         with cache_lock(cache, f"xen-tools-debs-{dist}"):
-            xentools.build(name, os.path.join(work, "xen"), staging, outdir, debian_mirror(),
-                           debs, run)
+            xentools.build(
+                name, os.path.join(work, "xen"), staging, outdir, debian_mirror(), debs, run
+            )
         for n in os.listdir(staging):
             if n.endswith(".img"):
                 os.chmod(os.path.join(staging, n), 0o444)
@@ -742,8 +836,10 @@ def build_into(name, cache, outdir, xml_path):
         else:
             run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base_tarball(cache)])
             configure_xen_guest(tree, name, os.path.join(staging, "packages"))
-        names = [spec["images"][target][0] if spec.get("xen_tools")
-                 else f"xenguest-{name}-{target}.img" for target, _ in spec["disks"]]
+        names = [
+            spec["images"][target][0] if spec.get("xen_tools") else f"xenguest-{name}-{target}.img"
+            for target, _ in spec["disks"]
+        ]
         paths = [os.path.join(staging, n) for n in names]
         if spec.get("xen_tools"):
             make_partition_images(name, tree, paths)
@@ -787,8 +883,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("layout", choices=sorted(ALL_LAYOUTS))
     ap.add_argument("--cache", default=DEFAULT_CACHE)
-    ap.add_argument("--result", metavar="FILE",
-                    help="write the domain XML's path here instead of stdout")
+    ap.add_argument(
+        "--result", metavar="FILE", help="write the domain XML's path here instead of stdout"
+    )
     args = ap.parse_args()
     os.environ.setdefault("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
     # Keep the real stdout for the result alone; during the build, fd 1 (of

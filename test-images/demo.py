@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from samples import SampleBuildError, copy_guest, sample_guest  # noqa: E402  (next to this script)
+from samples import SampleBuildError, copy_guest, sample_guest
 
 WORK = os.environ.get("GUESTFIX_DEMO_DIR", "/var/tmp/guestfix-demo")
 URI = "qemu:///system"
@@ -36,8 +36,7 @@ def run(*args):
 
 
 def virsh(*args, check=False):
-    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
-                          check=check)
+    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, check=check)
 
 
 def start_libvirtd():
@@ -58,8 +57,10 @@ def default_network():
         virsh("net-start", "default")
     rules = os.path.join(WORK, "network-map.xml")
     with open(rules, "w") as f:
-        f.write("<virt-v2v>\n  <network type='bridge' name='br0'>\n"
-                "    <network type='network' name='default'/>\n  </network>\n</virt-v2v>\n")
+        f.write(
+            "<virt-v2v>\n  <network type='bridge' name='br0'>\n"
+            "    <network type='network' name='default'/>\n  </network>\n</virt-v2v>\n"
+        )
     return rules
 
 
@@ -73,6 +74,7 @@ def fresh_pool():
     if "running" not in virsh("pool-info", POOL).stdout:
         virsh("pool-start", POOL, check=True)
     import libvirt
+
     conn = libvirt.open(URI)
     try:
         for vol in conn.storagePoolLookupByName(POOL).listAllVolumes():
@@ -96,11 +98,30 @@ def main():
     rules = default_network()
     # This machine may have no usable KVM: then the demo domain is type qemu.
     virt_type = "qemu" if os.environ.get("GUESTFIX_TCG") == "1" else "kvm"
-    run("migrate", domain, "-o", "libvirt", "-os", POOL, "-on", NAME, "-of", "qcow2",
-        "--backup", os.path.join(WORK, "backup"), "--boot-check", "--virt-type", virt_type,
-        "--map-file", rules, "--yes")
-    say(f"done: `virsh start {NAME}` runs the migrated guest; the originals in {WORK} "
-        "were only read")
+    run(
+        "migrate",
+        domain,
+        "-o",
+        "libvirt",
+        "-os",
+        POOL,
+        "-on",
+        NAME,
+        "-of",
+        "qcow2",
+        "--backup",
+        os.path.join(WORK, "backup"),
+        "--boot-check",
+        "--virt-type",
+        virt_type,
+        "--map-file",
+        rules,
+        "--yes",
+    )
+    say(
+        f"done: `virsh start {NAME}` runs the migrated guest; the originals in {WORK} "
+        "were only read"
+    )
 
 
 if __name__ == "__main__":

@@ -28,11 +28,11 @@ def sample_guest(layout, cache=None, env=None):
         argv += ["--cache", cache]
     with tempfile.TemporaryDirectory(prefix="guestfix-build-") as tmp:
         result_file = os.path.join(tmp, "result")
-        rc = subprocess.call(argv + ["--result", result_file], stdout=sys.stderr,
-                             env=env)
+        rc = subprocess.call(argv + ["--result", result_file], stdout=sys.stderr, env=env)
         if rc != 0 or not os.path.exists(result_file):
-            raise SampleBuildError(f"building the sample guest ({layout}) failed "
-                                   f"(exit {rc}); its output is above")
+            raise SampleBuildError(
+                f"building the sample guest ({layout}) failed (exit {rc}); its output is above"
+            )
         with open(result_file) as f:
             xml = f.read().strip()
     if not os.path.isfile(xml):
@@ -50,8 +50,7 @@ def copy_guest(xml, dest):
     for name in os.listdir(src):
         if name.endswith(".img"):
             target = os.path.join(dest, name)
-            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), target],
-                           check=True)
+            subprocess.run(["cp", "--sparse=always", os.path.join(src, name), target], check=True)
             os.chmod(target, 0o644)
     with open(xml) as f:
         text = f.read().replace(f"file='{src}/", f"file='{dest}/")
@@ -60,7 +59,7 @@ def copy_guest(xml, dest):
         f.write(text)
     shutil.copymode(xml, domain)
     for name in os.listdir(src):
-        if name.endswith(".cfg"):        # an xl.cfg next to the XML names the same disks
+        if name.endswith(".cfg"):  # an xl.cfg next to the XML names the same disks
             with open(os.path.join(src, name)) as f:
                 text = f.read().replace(f"file:{src}/", f"file:{dest}/")
             with open(os.path.join(dest, name), "w") as f:

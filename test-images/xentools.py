@@ -51,11 +51,22 @@ def create(name, work, mirror, debs, run):
     spec = LAYOUTS[name]
     host = hostname(name)
     os.makedirs(work, exist_ok=True)
-    run(["xen-create-image", f"--hostname={host}", f"--dist={spec['dist']}", f"--dir={work}",
-         f"--output={work}", "--dhcp", f"--mirror={mirror}", "--nohosts",
-         # the .deb files debootstrap and the hooks fetch, kept for the next
-         # build (by default they go to, and come from, the host's apt cache)
-         f"--cachedir={debs}", *spec["options"]])
+    run(
+        [
+            "xen-create-image",
+            f"--hostname={host}",
+            f"--dist={spec['dist']}",
+            f"--dir={work}",
+            f"--output={work}",
+            "--dhcp",
+            f"--mirror={mirror}",
+            "--nohosts",
+            # the .deb files debootstrap and the hooks fetch, kept for the next
+            # build (by default they go to, and come from, the host's apt cache)
+            f"--cachedir={debs}",
+            *spec["options"],
+        ]
+    )
     cfg = os.path.join(work, f"{host}.cfg")
     with open(cfg) as f:
         images = re.findall(r"'file:([^,']+),", f.read())
@@ -81,9 +92,13 @@ def installed_version(images, package, run):
     whichever image holds /var (mounted read-only, one at a time)."""
     for image in images:
         with tempfile.TemporaryDirectory(prefix="xt-mnt-") as mnt:
-            if subprocess.run(["mount", "-o", "ro,loop", image, mnt],
-                              capture_output=True).returncode != 0:
-                continue           # swap
+            if (
+                subprocess.run(
+                    ["mount", "-o", "ro,loop", image, mnt], capture_output=True
+                ).returncode
+                != 0
+            ):
+                continue  # swap
             try:
                 for status in ("var/lib/dpkg/status", "lib/dpkg/status"):
                     path = os.path.join(mnt, status)

@@ -35,19 +35,23 @@ os.environ["GUESTFIX_SLOT_DIR"] = f"/run/guestfix/test-slots-{WORKER}"
 # with 2-vCPU TCG appliances; with 1 vCPU each all are shorter, in about the
 # same proportions):
 FIXED_A = "fixed-a"
-SHARES_FIXED_A = ["tests/integration/test_sample_a.py", "tests/integration/test_migrate.py",
-                  "tests/integration/test_ansible.py", "tests/integration/test_early_start.py"]
+SHARES_FIXED_A = [
+    "tests/integration/test_sample_a.py",
+    "tests/integration/test_migrate.py",
+    "tests/integration/test_ansible.py",
+    "tests/integration/test_early_start.py",
+]
 LONGEST_FIRST = [
-    FIXED_A,                                        # 22.5
-    "tests/integration/test_suse_layouts.py",       # 7
-    "tests/integration/test_rpm_families.py",       # 16.5
+    FIXED_A,  # 22.5
+    "tests/integration/test_suse_layouts.py",  # 7
+    "tests/integration/test_rpm_families.py",  # 16.5
     "tests/integration/test_xen_tools_sample_server.py",
     "tests/integration/test_xen_tools_bookworm.py",
     "tests/integration/test_xen_tools_bullseye.py",
-    "tests/integration/test_xen_tools.py",          # 12.5
-    "tests/integration/test_remote_source.py",      # 8.5
-    "tests/corpus/test_corpus.py",                  # 3
-    "tests/integration/test_sample_d.py",           # 3
+    "tests/integration/test_xen_tools.py",  # 12.5
+    "tests/integration/test_remote_source.py",  # 8.5
+    "tests/corpus/test_corpus.py",  # 3
+    "tests/integration/test_sample_d.py",  # 3
 ]
 
 
@@ -87,15 +91,22 @@ def build_sample(layout):
     """Build (or take from the cache) a sample Xen guest; returns its XML.
     The same call the demo makes (test-images/samples.py)."""
     from samples import sample_guest
+
     return sample_guest(layout)
 
 
 def guestfix(*args, env=None, timeout=1800, input=None):
     """Run the real command line; returns the CompletedProcess."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "guestfix.cli", *map(str, args)],
-                          capture_output=True, text=True, env=full_env, timeout=timeout,
-                          input=input, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "guestfix.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        input=input,
+        cwd=REPO,
+    )
 
 
 def boot_checked(xml_path, console_log=None):
@@ -104,6 +115,7 @@ def boot_checked(xml_path, console_log=None):
     whole serial console goes to `console_log` when given (the result's
     tail is only its last lines, which the probe's report may fill)."""
     import json
+
     extra = ["--console-log", console_log] if console_log else []
     r = guestfix("boot-check", "--json", "--timeout", "400", "--domain", xml_path, *extra)
     result = json.loads(r.stdout)
@@ -115,17 +127,20 @@ def boot_checked(xml_path, console_log=None):
 def copy_sample(xml_path, dest):
     """Copy a cached sample guest (sparse) into dest; returns the new XML."""
     from samples import copy_guest
+
     return copy_guest(xml_path, dest)
 
 
 def disk_paths(xml_path):
     import re
+
     with open(xml_path) as f:
         return re.findall(r"<source file='([^']+)'", f.read())
 
 
 def checksums(paths):
     import hashlib
+
     out = {}
     for p in paths:
         h = hashlib.sha256()
@@ -141,6 +156,7 @@ def guest_files(disks, paths, listings=()):
     read-only libguestfs handle, independent of guestfix's own session.
     Returns {path: text or None}, with each listing under "ls:DIR"."""
     import guestfs
+
     g = guestfs.GuestFS(python_return_dict=True)
     try:
         for d in disks:
@@ -152,9 +168,10 @@ def guest_files(disks, paths, listings=()):
                 g.mount_ro(dev, mp)
             except RuntimeError:
                 if mp == "/":
-                    raise        # others may be noauto or hostile entries
-        out = {p: g.read_file(p).decode("utf-8", "replace") if g.is_file(p) else None
-               for p in paths}
+                    raise  # others may be noauto or hostile entries
+        out = {
+            p: g.read_file(p).decode("utf-8", "replace") if g.is_file(p) else None for p in paths
+        }
         for d in listings:
             out[f"ls:{d}"] = sorted(g.ls(d)) if g.is_dir(d) else []
         return out
@@ -178,23 +195,34 @@ def fixed_sample_a(sample_a, tmp_path_factory, state_dir):
     xml = copy_sample(sample_a, str(top / "guest"))
     disks = disk_paths(xml)
     env = {"GUESTFIX_STATE_DIR": str(top / "state")}
-    proc, log = start_guestfix(["fix", "--yes", "--domain", xml],
-                               dict(env, GUESTFIX_FAULT="sleep@commit"))
+    proc, log = start_guestfix(
+        ["fix", "--yes", "--domain", xml], dict(env, GUESTFIX_FAULT="sleep@commit")
+    )
     kill_when(proc, log, "stalled at commit")
     journals = os.listdir(os.path.join(env["GUESTFIX_STATE_DIR"], "transactions"))
     fix_again = guestfix("fix", "--yes", "--domain", xml, env=env)
     recover = guestfix("recover", "--finish", *disks, env=env)
-    return {"xml": xml, "disks": disks, "journals": journals, "fix_again": fix_again,
-            "recover": recover}
+    return {
+        "xml": xml,
+        "disks": disks,
+        "journals": journals,
+        "fix_again": fix_again,
+        "recover": recover,
+    }
 
 
 def start_guestfix(args, env):
     """guestfix in a session of its own (so a test can kill all of it),
     its output in a log file; returns (process, log)."""
     log = open(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "run.log"), "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "guestfix.cli", *args], cwd=REPO,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, **env))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guestfix.cli", *args],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=dict(os.environ, **env),
+    )
     return proc, log
 
 
@@ -202,6 +230,7 @@ def kill_when(proc, log, text, timeout=900):
     """SIGKILL the whole run once `text` shows in its log."""
     import signal
     import time
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         log.seek(0)
@@ -232,13 +261,13 @@ def libvirtd():
     started here when the machine has none running."""
     import fcntl
     import time
+
     # one worker at a time checks and starts them (a second libvirtd -d
     # would fail on the first one's pid file)
     with open("/run/guestfix-test-daemons.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for daemon in ("virtlogd", "libvirtd"):
-            running = subprocess.run(["pgrep", "-x", daemon],
-                                     capture_output=True).returncode == 0
+            running = subprocess.run(["pgrep", "-x", daemon], capture_output=True).returncode == 0
             if not running:
                 subprocess.run([daemon, "-d"], check=True)
     for _ in range(60):
@@ -258,8 +287,11 @@ def pool(libvirtd):
     subprocess.run(virsh + ["pool-destroy", POOL], capture_output=True)
     subprocess.run(virsh + ["pool-undefine", POOL], capture_output=True)
     shutil.rmtree(POOL_DIR, ignore_errors=True)
-    subprocess.run(virsh + ["pool-define-as", POOL, "dir", "--target", POOL_DIR], check=True,
-                   capture_output=True)
+    subprocess.run(
+        virsh + ["pool-define-as", POOL, "dir", "--target", POOL_DIR],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run(virsh + ["pool-build", POOL], check=True, capture_output=True)
     subprocess.run(virsh + ["pool-start", POOL], check=True, capture_output=True)
     yield POOL
@@ -270,6 +302,7 @@ def pool(libvirtd):
 
 def pool_volumes(libvirtd):
     import libvirt
+
     conn = libvirt.open(libvirtd)
     try:
         pool = conn.storagePoolLookupByName(POOL)
@@ -280,5 +313,7 @@ def pool_volumes(libvirtd):
 
 
 def domain_exists(libvirtd, name):
-    return subprocess.run(["virsh", "-c", libvirtd, "dominfo", name],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(["virsh", "-c", libvirtd, "dominfo", name], capture_output=True).returncode
+        == 0
+    )

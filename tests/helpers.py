@@ -3,8 +3,8 @@
 import fnmatch
 import posixpath
 
-from guestfix.fix.facts import GuestFacts
 from guestfix.core.runner import CommandResult
+from guestfix.fix.facts import GuestFacts
 
 
 class Link:
@@ -42,11 +42,14 @@ class MemoryGuest:
 
     def ls(self, d):
         d = d.rstrip("/")
-        return sorted({p[len(d) + 1:].split("/")[0] for p in self.files if p.startswith(d + "/")})
+        return sorted({p[len(d) + 1 :].split("/")[0] for p in self.files if p.startswith(d + "/")})
 
     def glob(self, pattern):
-        return sorted(p for p in self.files if fnmatch.fnmatch(p, pattern)
-                      and posixpath.dirname(p) == posixpath.dirname(pattern))
+        return sorted(
+            p
+            for p in self.files
+            if fnmatch.fnmatch(p, pattern) and posixpath.dirname(p) == posixpath.dirname(pattern)
+        )
 
     def run(self, argv):
         return CommandResult(list(argv), 127, "", f"{argv[0]}: not run in an in-memory guest")
@@ -54,6 +57,7 @@ class MemoryGuest:
     def apply(self, changes):
         """Apply planned changes to the tree, as the session would."""
         from guestfix.fix.plan import FileEdit, MakeLink, RemoveLink
+
         for c in changes:
             if isinstance(c, FileEdit):
                 if c.after is None:
@@ -67,10 +71,18 @@ class MemoryGuest:
 
 
 def debian_facts(**kw):
-    f = GuestFacts(distro="debian", family="debian", package_format="deb", init="systemd",
-                   initrd_tool="initramfs-tools", bootloader="grub2", grub_dir="/boot/grub",
-                   grub_cfg="/boot/grub/grub.cfg", appliance_disks=["/dev/sda"],
-                   grub2_platforms=["i386-pc"])
+    f = GuestFacts(
+        distro="debian",
+        family="debian",
+        package_format="deb",
+        init="systemd",
+        initrd_tool="initramfs-tools",
+        bootloader="grub2",
+        grub_dir="/boot/grub",
+        grub_cfg="/boot/grub/grub.cfg",
+        appliance_disks=["/dev/sda"],
+        grub2_platforms=["i386-pc"],
+    )
     for k, v in kw.items():
         setattr(f, k, v)
     return f

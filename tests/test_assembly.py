@@ -8,13 +8,13 @@ import tempfile
 
 import pytest
 
-from guestfix.disks import assembly
 from guestfix.core.devnames import DeviceMap
+from guestfix.core.errors import InputError
+from guestfix.disks import assembly
 from guestfix.disks.image import open_disk
-from guestfix.sources.disks import resolve
 from guestfix.domain.disk import merge_partition_images
 from guestfix.domain.model import Domain
-from guestfix.core.errors import InputError
+from guestfix.sources.disks import resolve
 
 MIB = 1 << 20
 
@@ -44,10 +44,25 @@ def partition_table(path_or_uri, fmt="raw"):
     """sfdisk's view of the first MiB the assembled disk serves."""
     with tempfile.TemporaryDirectory() as tmp:
         head = os.path.join(tmp, "head.img")
-        subprocess.run(["qemu-img", "dd", "-f", fmt, "-O", "raw", "bs=512", "count=2048",
-                        f"if={path_or_uri}", f"of={head}"], check=True, capture_output=True)
-        out = subprocess.run(["sfdisk", "--json", head], check=True, capture_output=True,
-                             text=True).stdout
+        subprocess.run(
+            [
+                "qemu-img",
+                "dd",
+                "-f",
+                fmt,
+                "-O",
+                "raw",
+                "bs=512",
+                "count=2048",
+                f"if={path_or_uri}",
+                f"of={head}",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            ["sfdisk", "--json", head], check=True, capture_output=True, text=True
+        ).stdout
     return json.loads(out)["partitiontable"]["partitions"]
 
 
@@ -88,8 +103,10 @@ def test_a_bare_filesystem_first_disk_becomes_partition_1(tmp_path):
     devmap = DeviceMap(layout.targets, layout.aliases())
     # every reference to the bare disk now means its partition; data disks
     # mounted as /dev/xvdb work on virtio as they are
-    assert devmap.rewrite("/dev/xvda / ext4\n/dev/xvdb /srv ext4")[0] == \
-        "/dev/vda1 / ext4\n/dev/vdb /srv ext4"
+    assert (
+        devmap.rewrite("/dev/xvda / ext4\n/dev/xvdb /srv ext4")[0]
+        == "/dev/vda1 / ext4\n/dev/vdb /srv ext4"
+    )
     assert devmap.disk_name("xvda") == "vda"
     with assembly.served(layout) as disks:
         assert disks[1] is data
@@ -137,11 +154,14 @@ def test_the_domain_keeps_one_disk_element_per_assembled_disk(tmp_path):
         "<target dev='xvda1' bus='xen'/></disk>"
         "<disk type='file' device='cdrom'><source file='x.iso'/>"
         "<target dev='hdc' bus='ide'/></disk>"
-        "</devices></domain>")
+        "</devices></domain>"
+    )
     dom = Domain.from_file(str(xml))
     merge_partition_images(dom, {"xvda": ["xvda2", "xvda1"]})
     assert [(d.target, d.source, d.device) for d in dom.disks()] == [
-        ("xvda", "disk.img", "disk"), ("hdc", "x.iso", "cdrom")]
+        ("xvda", "disk.img", "disk"),
+        ("hdc", "x.iso", "cdrom"),
+    ]
 
 
 def test_read_only_consumers_get_the_assembled_disk_as_an_image_file(xen_tools_images):
@@ -156,8 +176,9 @@ def test_read_only_consumers_get_the_assembled_disk_as_an_image_file(xen_tools_i
 
 def assembled_copy(disk, dest):
     """The served disk copied into a raw file, as migrate's copy reads it."""
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "raw", disk.path, str(dest)],
-                   check=True)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "raw", "-O", "raw", disk.path, str(dest)], check=True
+    )
     return dest
 
 
@@ -179,40 +200,67 @@ def test_eight_partition_images_keep_their_numbers_on_gpt(tmp_path):
     an extended partition that renumbers 5 on; a GPT keeps every number,
     with the BIOS boot partition GRUB needs in the first free entry (9)."""
     kinds = {1: "ext3", 2: "swap", **{n: "xfs" for n in range(3, 9)}}
-    images = {n: open_disk(make_fs(tmp_path / f"p{n}.img", 16 + 300 * (n > 2), kind),
-                           target=f"xvda{n}") for n, kind in kinds.items()}
+    images = {
+        n: open_disk(make_fs(tmp_path / f"p{n}.img", 16 + 300 * (n > 2), kind), target=f"xvda{n}")
+        for n, kind in kinds.items()
+    }
     layout = assembly.plan([images[n] for n in (2, 1, 5, 3, 4, 8, 6, 7)])
     with assembly.served(layout) as (disk,):
         copy = assembled_copy(disk, tmp_path / "assembled.img")
-    table = json.loads(subprocess.run(["sfdisk", "--json", str(copy)], check=True,
-                                      capture_output=True, text=True).stdout)["partitiontable"]
+    table = json.loads(
+        subprocess.run(
+            ["sfdisk", "--json", str(copy)], check=True, capture_output=True, text=True
+        ).stdout
+    )["partitiontable"]
     assert table["label"] == "gpt"
     parts = {int(p["node"].rsplit("img", 1)[1]): p for p in table["partitions"]}
     assert sorted(parts) == list(range(1, 10))
-    assert parts[9]["type"] == "21686148-6449-6E6F-744E-656564454649"      # BIOS boot
-    assert parts[2]["type"] == "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"      # swap
+    assert parts[9]["type"] == "21686148-6449-6E6F-744E-656564454649"  # BIOS boot
+    assert parts[2]["type"] == "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"  # swap
     assert subprocess.run(["sfdisk", "--verify", str(copy)], capture_output=True).returncode == 0
     for n, image in images.items():
         assert parts[n]["start"] % 2048 == 0
         assert same_bytes(image.path, str(copy), parts[n]["start"] * 512), f"xvda{n}"
-    blkid = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", "-O",
-                            str(parts[5]["start"] * 512), str(copy)],
-                           capture_output=True, text=True).stdout.strip()
+    blkid = subprocess.run(
+        [
+            "blkid",
+            "-p",
+            "-o",
+            "value",
+            "-s",
+            "TYPE",
+            "-O",
+            str(parts[5]["start"] * 512),
+            str(copy),
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert blkid == "xfs"
     # the copy stays sparse: the holes of the images were reported as holes
-    assert os.stat(copy).st_blocks * 512 < sum(os.stat(i.path).st_blocks * 512
-                                               for i in images.values()) + 4 * MIB
+    assert (
+        os.stat(copy).st_blocks * 512
+        < sum(os.stat(i.path).st_blocks * 512 for i in images.values()) + 4 * MIB
+    )
 
 
 def test_partition_images_on_block_devices_are_assembled(tmp_path):
     """xen-tools with --lvm: the images are block devices (loop devices
     here, as this kernel has no device-mapper)."""
     files = [make_fs(tmp_path / "disk.img", 40), make_fs(tmp_path / "swap.img", 16, "swap")]
-    loops = [subprocess.run(["losetup", "--find", "--show", "--read-only", f], check=True,
-                            capture_output=True, text=True).stdout.strip() for f in files]
+    loops = [
+        subprocess.run(
+            ["losetup", "--find", "--show", "--read-only", f],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for f in files
+    ]
     try:
-        layout = assembly.plan([open_disk(loops[0], target="xvda2"),
-                                open_disk(loops[1], target="xvda1")])
+        layout = assembly.plan(
+            [open_disk(loops[0], target="xvda2"), open_disk(loops[1], target="xvda1")]
+        )
         with assembly.served(layout) as (disk,):
             copy = assembled_copy(disk, tmp_path / "assembled.img")
         starts = [p["start"] for p in partition_table(str(copy))]

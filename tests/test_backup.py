@@ -7,7 +7,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import guestfix
 
 GIB = 1 << 30
@@ -27,8 +26,9 @@ def sparse_image(tmp_path):
 
 
 def tool_sum(tool, path):
-    return subprocess.run([tool, str(path)], capture_output=True, text=True,
-                          check=True).stdout.split()[0]
+    return subprocess.run(
+        [tool, str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
 
 
 def test_sparse_copy_keeps_holes_and_checksums(sparse_image, tmp_path):
@@ -59,8 +59,10 @@ def test_verify_catches_one_flipped_byte(sparse_image, tmp_path):
         f.write(bytes([byte[0] ^ 0x01]))
     r = guestfix("backup", "--verify", dest)
     assert r.returncode == 12
-    errors = [l for l in r.stderr.splitlines() if l.startswith("guestfix:")]
-    assert errors == ["guestfix: error: backup damaged: big.img differs from the manifest (sha256)"]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("guestfix:")]
+    assert errors == [
+        "guestfix: error: backup damaged: big.img differs from the manifest (sha256)"
+    ]
 
 
 def test_domain_xml_backup(tmp_path):
@@ -69,15 +71,19 @@ def test_domain_xml_backup(tmp_path):
         f.truncate(64 << 20)
         f.write(b"data")
     xml = tmp_path / "guest.xml"
-    text = (f"<domain type='xen'><name>g</name><devices><disk type='file' device='disk'>"
-            f"<source file='{disk}'/><target dev='xvda' bus='xen'/></disk></devices></domain>\n")
+    text = (
+        f"<domain type='xen'><name>g</name><devices><disk type='file' device='disk'>"
+        f"<source file='{disk}'/><target dev='xvda' bus='xen'/></disk></devices></domain>\n"
+    )
     xml.write_text(text)
     dest = tmp_path / "bk"
     r = guestfix("backup", xml, "--to", dest)
     assert r.returncode == 0, r.stderr
     assert (dest / "guest.xml").read_text() == text
-    assert hashlib.sha256((dest / "guest.img").read_bytes()).hexdigest() == \
-        hashlib.sha256(disk.read_bytes()).hexdigest()
+    assert (
+        hashlib.sha256((dest / "guest.img").read_bytes()).hexdigest()
+        == hashlib.sha256(disk.read_bytes()).hexdigest()
+    )
     # a second backup into the same directory is refused, the first kept
     r = guestfix("backup", xml, "--to", dest)
     assert r.returncode == 3 and "already holds a backup" in r.stderr

@@ -12,8 +12,10 @@ def test_domain_order_not_letters():
 
 def test_partitions_exported_as_disks():
     m = DeviceMap(["xvda1", "xvda2"])
-    assert m.rewrite("/dev/xvda1 / ext4\n/dev/xvda2 none swap\n")[0] == \
-        "/dev/vda / ext4\n/dev/vdb none swap\n"
+    assert (
+        m.rewrite("/dev/xvda1 / ext4\n/dev/xvda2 none swap\n")[0]
+        == "/dev/vda / ext4\n/dev/vdb none swap\n"
+    )
 
 
 def test_unknown_names_kept_and_reported():
@@ -28,6 +30,7 @@ def test_not_fooled_by_lookalikes():
 
 
 def test_partition_targets():
-    assert [t for t in ("xvda1", "xvda2", "sda3", "hda1", "xvdaa12") if is_partition_target(t)] \
-        == ["xvda1", "xvda2", "sda3", "hda1", "xvdaa12"]
+    assert [
+        t for t in ("xvda1", "xvda2", "sda3", "hda1", "xvdaa12") if is_partition_target(t)
+    ] == ["xvda1", "xvda2", "sda3", "hda1", "xvdaa12"]
     assert not any(is_partition_target(t) for t in ("xvda", "xvdaa", "hdc", "51712", ""))

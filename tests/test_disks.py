@@ -4,22 +4,25 @@ import subprocess
 
 import pytest
 
-from guestfix.sources.disks import domain_disks, resolve
-from guestfix.domain.model import Domain
 from guestfix.core.errors import InputError
+from guestfix.domain.model import Domain
+from guestfix.sources.disks import domain_disks, resolve
 
 
 def disk_xml(source, target, driver=""):
-    return (f"<disk type='file' device='disk'>{driver}<source file='{source}'/>"
-            f"<target dev='{target}'/></disk>")
+    return (
+        f"<disk type='file' device='disk'>{driver}<source file='{source}'/>"
+        f"<target dev='{target}'/></disk>"
+    )
 
 
 @pytest.fixture
 def images(tmp_path):
     for name in ("a.img", "b.img"):
         (tmp_path / name).write_bytes(b"\0" * (1 << 20))
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "c.qcow2"), "1M"],
-                   check=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "c.qcow2"), "1M"], check=True
+    )
     return tmp_path
 
 
@@ -30,11 +33,16 @@ def domain(d, disks):
 
 
 def test_guest_order_targets_and_formats(images):
-    dom = domain(images, disk_xml("b.img", "xvdb", "<driver name='tap' type='aio'/>")
-                 + disk_xml(f"{images}/c.qcow2", "xvda", "<driver name='qemu' type='qcow2'/>"))
+    dom = domain(
+        images,
+        disk_xml("b.img", "xvdb", "<driver name='tap' type='aio'/>")
+        + disk_xml(f"{images}/c.qcow2", "xvda", "<driver name='qemu' type='qcow2'/>"),
+    )
     disks = domain_disks(dom)
     assert [(d.path, d.format, d.target) for d in disks] == [
-        (str(images / "b.img"), "raw", "xvdb"), (str(images / "c.qcow2"), "qcow2", "xvda")]
+        (str(images / "b.img"), "raw", "xvdb"),
+        (str(images / "c.qcow2"), "qcow2", "xvda"),
+    ]
 
 
 def test_format_from_driver_type_else_fallback(images):
@@ -85,8 +93,11 @@ def test_whole_disks_accepts_whole_disks_and_bare_disk_arguments(images):
 def test_only_qemus_lock_message_means_a_held_disk():
     """A path with "block" or "lock" in it is no lock (it was exit 4)."""
     from guestfix.disks.image import held_lock_message
-    assert held_lock_message('qemu-img: Could not open \'/x.img\': Failed to get shared "write" '
-                             'lock\nIs another process using the image [/x.img]?')
+
+    assert held_lock_message(
+        "qemu-img: Could not open '/x.img': Failed to get shared \"write\" "
+        "lock\nIs another process using the image [/x.img]?"
+    )
     assert held_lock_message('Failed to get "write" lock')
     assert not held_lock_message("/srv/xen/block/locked.img: not a valid raw image")
     assert not held_lock_message("/dev/vg0/web-disk is a block device")

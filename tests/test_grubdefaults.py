@@ -16,8 +16,10 @@ GRUB_DEFAULT=saved
 
 def test_values_last_wins_quotes_exports_and_comments():
     assert grubdefaults.values(DEFAULTS) == {
-        "GRUB_DEFAULT": "saved", "GRUB_CMDLINE_LINUX_DEFAULT": "quiet splash",
-        "GRUB_CMDLINE_LINUX": "root=/dev/vda1 #1"}
+        "GRUB_DEFAULT": "saved",
+        "GRUB_CMDLINE_LINUX_DEFAULT": "quiet splash",
+        "GRUB_CMDLINE_LINUX": "root=/dev/vda1 #1",
+    }
     assert grubdefaults.value(None, "GRUB_DEFAULT") is None
 
 
@@ -28,8 +30,9 @@ def test_a_line_is_written_back_with_its_quote_and_comment():
 
 
 def test_set_value_replaces_or_appends():
-    assert grubdefaults.set_value("GRUB_DEFAULT=0\n", "GRUB_DEFAULT", "a>b") == \
-        'GRUB_DEFAULT="a>b"\n'
+    assert (
+        grubdefaults.set_value("GRUB_DEFAULT=0\n", "GRUB_DEFAULT", "a>b") == 'GRUB_DEFAULT="a>b"\n'
+    )
     assert grubdefaults.set_value("X=1", "GRUB_DEFAULT", "0") == 'X=1\nGRUB_DEFAULT="0"\n'
 
 

@@ -1,17 +1,16 @@
 """Steps see the guest through one typed interface, whatever is behind it."""
 
+import pytest
 from helpers import MemoryGuest
 
+from guestfix.core.errors import UnsupportedGuestError
 from guestfix.fix.guest import GuestTree
 from guestfix.fix.session import GuestSession, choose_root
-from guestfix.core.errors import UnsupportedGuestError
-
-import pytest
 
 
 def test_the_memory_guest_and_the_session_are_guest_trees():
     assert isinstance(MemoryGuest({}), GuestTree)
-    assert isinstance(GuestSession([]), GuestTree)      # not launched: only its methods
+    assert isinstance(GuestSession([]), GuestTree)  # not launched: only its methods
 
 
 def test_memory_guest_directories_and_programs():

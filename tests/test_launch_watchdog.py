@@ -14,32 +14,39 @@ import textwrap
 from conftest import guestfix
 
 
-
 def test_an_appliance_that_never_starts_is_cut_off_and_tried_again(tmp_path):
     qemu = shutil.which("qemu-system-x86_64")
     hv = tmp_path / "qemu-system-x86_64"
-    hv.write_text(textwrap.dedent(f"""\
+    hv.write_text(
+        textwrap.dedent(f"""\
         #!/bin/sh
         # guestfix-hanging-appliance
         for a in "$@"; do
             [ "$a" = -kernel ] && exec {qemu} "$@" -S
         done
         exec {qemu} "$@"
-        """))
+        """)
+    )
     hv.chmod(0o755)
     disk = tmp_path / "blank.img"
     with open(disk, "wb") as f:
         f.truncate(64 << 20)
-    r = guestfix("inspect", "--json", disk, env={"LIBGUESTFS_HV": str(hv),
-                                                 "GUESTFIX_LAUNCH_TIMEOUT": "5"},
-                 timeout=300)
+    r = guestfix(
+        "inspect",
+        "--json",
+        disk,
+        env={"LIBGUESTFS_HV": str(hv), "GUESTFIX_LAUNCH_TIMEOUT": "5"},
+        timeout=300,
+    )
     assert r.returncode == 9, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert lines[-1] == ("guestfix: error: the libguestfs appliance did not start within "
-                         "5 s, twice (`libguestfs-test-tool` shows where its boot stops; "
-                         "GUESTFIX_LAUNCH_TIMEOUT sets the limit)")
+    assert lines[-1] == (
+        "guestfix: error: the libguestfs appliance did not start within "
+        "5 s, twice (`libguestfs-test-tool` shows where its boot stops; "
+        "GUESTFIX_LAUNCH_TIMEOUT sets the limit)"
+    )
     assert "Traceback" not in r.stderr
-    assert _paused_appliances() == []      # both were killed, none is left behind
+    assert _paused_appliances() == []  # both were killed, none is left behind
 
 
 def _paused_appliances():

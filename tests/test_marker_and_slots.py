@@ -7,9 +7,9 @@ import sys
 import time
 
 from guestfix.core import slots
+from guestfix.core.progress import Monitor
 from guestfix.domain import marker
 from guestfix.domain.model import Domain
-from guestfix.core.progress import Monitor
 
 XEN = """<domain type='xen'><name>web</name>
   <metadata><app:note xmlns:app='urn:example:app'>kept</app:note></metadata>
@@ -17,10 +17,21 @@ XEN = """<domain type='xen'><name>web</name>
 
 
 def record(**changes):
-    r = marker.MigrationRecord(source="/srv/xen/web.cfg", input="xl", conn="ssh://root@xen1",
-                         migrated="2026-11-29T05:00:00Z",
-                         disks=[{"target": "xvda", "path": "/srv/xen/web.img", "size": 3 << 30,
-                                 "mtime": 1764390000.25, "sha256": None}])
+    r = marker.MigrationRecord(
+        source="/srv/xen/web.cfg",
+        input="xl",
+        conn="ssh://root@xen1",
+        migrated="2026-11-29T05:00:00Z",
+        disks=[
+            {
+                "target": "xvda",
+                "path": "/srv/xen/web.img",
+                "size": 3 << 30,
+                "mtime": 1764390000.25,
+                "sha256": None,
+            }
+        ],
+    )
     for k, v in changes.items():
         setattr(r, k, v)
     return r
@@ -29,7 +40,7 @@ def record(**changes):
 def test_the_record_survives_the_domain_text_and_keeps_other_metadata():
     domain = Domain.from_string(XEN)
     marker.stamp(domain, record())
-    marker.stamp(domain, record(migrated="2026-11-29T06:00:00Z"))     # replaces, not adds
+    marker.stamp(domain, record(migrated="2026-11-29T06:00:00Z"))  # replaces, not adds
     text = domain.to_string()
     assert text.count("urn:guestfix:migration:1") == 1 and "kept" in text
     back = marker.read(text)
@@ -42,11 +53,29 @@ def test_same_source_and_changed_disks():
     assert before.same_source(record(migrated="later"))
     assert not before.same_source(record(source="/srv/xen/db.cfg"))
     assert not before.same_source(record(conn=""))
-    touched = record(disks=[{"target": "xvda", "path": "/srv/xen/web.img", "size": 3 << 30,
-                             "mtime": 1764399999.0, "sha256": None}])
+    touched = record(
+        disks=[
+            {
+                "target": "xvda",
+                "path": "/srv/xen/web.img",
+                "size": 3 << 30,
+                "mtime": 1764399999.0,
+                "sha256": None,
+            }
+        ]
+    )
     assert before.changed_disks(touched) == ["xvda"]
-    unknown_mtime = record(disks=[{"target": "xvda", "path": "/srv/xen/web.img",
-                                   "size": 3 << 30, "mtime": None, "sha256": "ab"}])
+    unknown_mtime = record(
+        disks=[
+            {
+                "target": "xvda",
+                "path": "/srv/xen/web.img",
+                "size": 3 << 30,
+                "mtime": None,
+                "sha256": "ab",
+            }
+        ]
+    )
     assert before.changed_disks(unknown_mtime) == []
 
 
@@ -73,20 +102,26 @@ class Notes(Monitor):
 def test_a_run_waits_for_the_slot_and_says_who_holds_it(tmp_path, monkeypatch):
     monkeypatch.setattr(slots, "SLOT_DIR", str(tmp_path))
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(repo=repo, dir=str(tmp_path)),
-                               "2"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER.format(repo=repo, dir=str(tmp_path)), "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     monitor = Notes()
     started = time.monotonic()
     with slots.held(1, "migrate second", monitor, poll=0.1) as slot:
-        waited = time.monotonic() - started     # the first held it for 2 s
+        waited = time.monotonic() - started  # the first held it for 2 s
     assert holder.wait(timeout=10) == 0
     assert slot.number == 1 and slot.waited_seconds >= 1.5 and waited >= 1.5
     assert len(monitor.notes) == 1 and "all 1 are taken" in monitor.notes[0]
     assert f"{holder.pid} migrate first" in monitor.notes[0]
     # a second slot is free at once; a killed holder frees its slot
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(repo=repo, dir=str(tmp_path)),
-                               "60"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER.format(repo=repo, dir=str(tmp_path)), "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     with slots.held(2, "migrate third", Notes()) as slot:
         assert slot.number == 2 and slot.waited_seconds == 0
@@ -110,9 +145,10 @@ def test_tcg_appliances_share_the_cores_among_the_slots(monkeypatch):
     """Under TCG each run's appliance gets the cores shared out among the
     runs the host allows at once; with KVM, the cores up to 8."""
     from guestfix.fix.session import vcpus
+
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    monkeypatch.setattr(slots, "_available_memory", lambda: 9 << 30)    # 4 slots
+    monkeypatch.setattr(slots, "_available_memory", lambda: 9 << 30)  # 4 slots
     assert (vcpus(tcg=True), vcpus(tcg=False)) == (4, 8)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(slots, "_available_memory", lambda: 20 << 30)   # 2 slots
+    monkeypatch.setattr(slots, "_available_memory", lambda: 20 << 30)  # 2 slots
     assert (vcpus(tcg=True), vcpus(tcg=False)) == (1, 2)

@@ -16,20 +16,28 @@ def _image(tmp_path, size_mb=64):
 
 
 def _sfdisk(path, script):
-    subprocess.run(["sfdisk", "--quiet", "--no-reread", str(path)], input=script, text=True,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sfdisk", "--quiet", "--no-reread", str(path)],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 def _read(path):
     data = path.read_bytes()
-    return lambda offset, count: data[offset:offset + count]
+    return lambda offset, count: data[offset : offset + count]
 
 
 def test_msdos_with_an_active_partition(tmp_path):
     disk = _image(tmp_path)
-    _sfdisk(disk, "label: dos\nstart=2048, size=20480, type=83\n"
-                  "start=22528, size=8192, type=82, bootable\n"
-                  "start=30720, type=5\nstart=32768, size=4096, type=83\n")
+    _sfdisk(
+        disk,
+        "label: dos\nstart=2048, size=20480, type=83\n"
+        "start=22528, size=8192, type=82, bootable\n"
+        "start=30720, type=5\nstart=32768, size=4096, type=83\n",
+    )
     table = read_table(_read(disk))
     assert table.kind == "msdos"
     # the extended container is not a partition; logical ones are not listed
@@ -40,12 +48,17 @@ def test_msdos_with_an_active_partition(tmp_path):
 
 def test_gpt_with_a_bios_boot_partition(tmp_path):
     disk = _image(tmp_path)
-    _sfdisk(disk, "label: gpt\nstart=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\n"
-                  "start=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n")
+    _sfdisk(
+        disk,
+        "label: gpt\nstart=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\n"
+        "start=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n",
+    )
     table = read_table(_read(disk))
     assert table.kind == "gpt"
     assert [(p.number, p.gpt_type) for p in table.partitions] == [
-        (1, BIOS_BOOT_GUID), (2, "0FC63DAF-8483-4772-8E79-3D69D8477DE4")]
+        (1, BIOS_BOOT_GUID),
+        (2, "0FC63DAF-8483-4772-8E79-3D69D8477DE4"),
+    ]
     assert table.partitions[1].start == 4096 * 512
     assert table.bios_boot_partition
     assert table.active() == []

@@ -8,8 +8,8 @@ import pytest
 
 from guestfix import cli, outputs, sources
 from guestfix.core.devnames import DeviceMap
-from guestfix.disks.image import open_disk
 from guestfix.core.errors import InputError
+from guestfix.disks.image import open_disk
 from guestfix.migrate import MigrateOptions
 
 
@@ -19,8 +19,9 @@ def _choices(command, param):
 
 
 def test_every_mode_has_its_class():
-    assert set(sources.SOURCES) == _choices("migrate", "input_mode") == _choices("xml",
-                                                                                "input_mode")
+    assert (
+        set(sources.SOURCES) == _choices("migrate", "input_mode") == _choices("xml", "input_mode")
+    )
     assert set(outputs.OUTPUTS) == _choices("migrate", "output_mode")
 
 
@@ -34,8 +35,9 @@ def disk(tmp_path):
 
 
 def _local(directory, **kw):
-    return outputs.output_for(MigrateOptions(output_mode="local",
-                                             output_storage=str(directory), **kw))
+    return outputs.output_for(
+        MigrateOptions(output_mode="local", output_storage=str(directory), **kw)
+    )
 
 
 def test_local_output_names_disks_after_their_virtio_target(disk, tmp_path):

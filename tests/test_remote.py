@@ -15,13 +15,13 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO
+from xenhost import XenHost
+
 from guestfix import sources
+from guestfix.core.errors import InputError, UsageError
 from guestfix.sources import ssh
 from guestfix.sources.ssh import stream
-from guestfix.core.errors import InputError, UsageError
-from xenhost import XenHost
 
 MIB = 1 << 20
 # xl.cfg strings may hold anything but their own quote: this name has
@@ -41,8 +41,10 @@ def _image(path, size, data_at):
 
 def _config(name, disks):
     specs = ", ".join(f'"{spec}"' for spec in disks)
-    return (f'name = "{name}"\nmemory = 256\nbootloader = "pygrub"\n'
-            f"disk = [ {specs} ]\nvif = [ 'mac=00:16:3e:5a:11:99,bridge=xenbr0' ]\n")
+    return (
+        f'name = "{name}"\nmemory = 256\nbootloader = "pygrub"\n'
+        f"disk = [ {specs} ]\nvif = [ 'mac=00:16:3e:5a:11:99,bridge=xenbr0' ]\n"
+    )
 
 
 # Xen's xl cannot run here: a stand-in that records its calls and knows
@@ -55,23 +57,29 @@ echo "Can't get domid of domain $2" >&2
 exit 1
 """
 
-SMALL_DISKS = ["phy:/srv/xen/vg0/small-root,xvda,w", "file:/srv/xen/images/data.img,xvdb,w",
-               f"file:{HOSTILE},xvdc,w"]
+SMALL_DISKS = [
+    "phy:/srv/xen/vg0/small-root,xvda,w",
+    "file:/srv/xen/images/data.img,xvdb,w",
+    f"file:{HOSTILE},xvdc,w",
+]
 
 
 def _start_host(work):
     images = work / "images"
     images.mkdir()
     return XenHost(work / "host").start(
-        files={"small.cfg": _config("small", SMALL_DISKS),
-               "missing.cfg": _config("missing", ["phy:/srv/xen/vg0/nothing-here,xvda,w"]),
-               "running.cfg": _config("running", SMALL_DISKS),
-               ".bin/xl": XL,
-               "images/data.img": _image(images / "data.img", 64 * MIB, [5, 60]),
-               HOSTILE[len("/srv/xen/"):]: _image(images / "h.img", 4 * MIB, [1])},
+        files={
+            "small.cfg": _config("small", SMALL_DISKS),
+            "missing.cfg": _config("missing", ["phy:/srv/xen/vg0/nothing-here,xvda,w"]),
+            "running.cfg": _config("running", SMALL_DISKS),
+            ".bin/xl": XL,
+            "images/data.img": _image(images / "data.img", 64 * MIB, [5, 60]),
+            HOSTILE[len("/srv/xen/") :]: _image(images / "h.img", 4 * MIB, [1]),
+        },
         # big enough that ssh's buffers cannot hold all of it when the
         # connection-drop test pulls the plug
-        block_devices={"small-root": _image(images / "root.img", 256 * MIB, [0, 10, 200])})
+        block_devices={"small-root": _image(images / "root.img", 256 * MIB, [0, 10, 200])},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +92,11 @@ def host(tmp_path_factory):
 def _one_line_error(r, code):
     assert r.returncode == code, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
     # progress lines may come first; the error is one line of its own
-    lines = [l for l in r.stderr.splitlines() if l.startswith("guestfix: ")
-             and "test hook" not in l]
+    lines = [
+        line
+        for line in r.stderr.splitlines()
+        if line.startswith("guestfix: ") and "test hook" not in line
+    ]
     assert len(lines) == 1 and r.stderr.rstrip().endswith(lines[0]), r.stderr
     assert "Traceback" not in r.stderr
     return lines[0]
@@ -105,8 +116,9 @@ def test_backup_reads_each_disk_once_and_checks_it_against_the_host(host, tmp_pa
     paths = ["/srv/xen/vg0/small-root", "/srv/xen/images/data.img", HOSTILE]
     before = {p: host.sha256(p) for p in paths}
     dest = tmp_path / "backup"
-    r = host.guestfix("backup", "-i", "xl", "-ic", "ssh://xenhost", "/srv/xen/small.cfg",
-                      "--to", dest, "--json")
+    r = host.guestfix(
+        "backup", "-i", "xl", "-ic", "ssh://xenhost", "/srv/xen/small.cfg", "--to", dest, "--json"
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     by_target = {d["target"]: d for d in report["disks"]}
@@ -126,11 +138,11 @@ def test_backup_reads_each_disk_once_and_checks_it_against_the_host(host, tmp_pa
     # the configuration byte for byte, and a domain XML naming the copies
     assert (dest / "small.cfg").read_text() == _config("small", SMALL_DISKS)
     xml = (dest / "small.xml").read_text()
-    assert f"file=\"{root['file']}\"" in xml and "/srv/xen" not in xml
+    assert f'file="{root["file"]}"' in xml and "/srv/xen" not in xml
     assert report["domain_xml"] == "small.xml"
     r = host.guestfix("backup", "--verify", dest)
     assert r.returncode == 0, r.stderr
-    r = host.guestfix("xml", dest / "small.xml")       # opens the copies as a local source
+    r = host.guestfix("xml", dest / "small.xml")  # opens the copies as a local source
     assert r.returncode == 0, r.stderr
     # nothing ran that the config's paths spelled, on either side
     assert not os.path.exists("/tmp/guestfix-pwned")
@@ -148,11 +160,14 @@ def test_remote_commands_are_quoted_words(host):
     assert argv[argv.index("--") + 1] == "127.0.0.1"
 
 
-@pytest.mark.parametrize("uri, expected", [
-    ("ssh://root@xen1.example:2222", ("xen1.example", "root", 2222)),
-    ("ssh://xen1", ("xen1", "", 0)),
-    ("xen+ssh://admin@xen1/?keyfile=/root/.ssh/xen", ("xen1", "admin", 0)),
-])
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("ssh://root@xen1.example:2222", ("xen1.example", "root", 2222)),
+        ("ssh://xen1", ("xen1", "", 0)),
+        ("xen+ssh://admin@xen1/?keyfile=/root/.ssh/xen", ("xen1", "admin", 0)),
+    ],
+)
 def test_ssh_uris(uri, expected):
     h = ssh.SshHost.from_uri(uri)
     assert (h.host, h.user, h.port) == expected
@@ -161,7 +176,7 @@ def test_ssh_uris(uri, expected):
 
 
 def test_uris_that_do_not_fit_the_mode_are_refused():
-    assert sources.host_for("libvirt", "qemu:///system") is None      # disks on this host
+    assert sources.host_for("libvirt", "qemu:///system") is None  # disks on this host
     with pytest.raises(UsageError, match="use ssh://"):
         sources.host_for("xl", "xen+ssh://root@xen1/")
     with pytest.raises(UsageError, match="a libvirt URI is needed"):
@@ -179,9 +194,21 @@ def test_sparse_tar_stream_is_read_without_its_holes(tmp_path):
     dense = tmp_path / "dense.img"
     dense.write_bytes(os.urandom(70000))
     for path in (src, str(dense)):
-        archive = subprocess.run(["tar", "--format=posix", "--sparse", "--sparse-version=1.0",
-                                  "-cf", "-", "-C", os.path.dirname(path),
-                                  os.path.basename(path)], capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            [
+                "tar",
+                "--format=posix",
+                "--sparse",
+                "--sparse-version=1.0",
+                "-cf",
+                "-",
+                "-C",
+                os.path.dirname(path),
+                os.path.basename(path),
+            ],
+            capture_output=True,
+            check=True,
+        ).stdout
         out = tmp_path / "out.img"
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         reader = stream._CountingReader(io.BytesIO(archive))
@@ -198,8 +225,9 @@ def test_a_host_key_that_does_not_match_stops_before_anything(host, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], check=True)
     host.trust_host_key(f"{other}.pub")
     try:
-        r = host.guestfix("backup", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg",
-                          "--to", tmp_path / "b")
+        r = host.guestfix(
+            "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg", "--to", tmp_path / "b"
+        )
     finally:
         host.trust_host_key(os.path.join(host.work, "host_key.pub"))
     line = _one_line_error(r, 13)
@@ -208,8 +236,19 @@ def test_a_host_key_that_does_not_match_stops_before_anything(host, tmp_path):
 
 
 def test_a_disk_missing_on_the_host(host, tmp_path):
-    r = host.guestfix("migrate", "-i", "xl", "-ic", host.uri, "/srv/xen/missing.cfg",
-                      "-o", "local", "-os", tmp_path, "--yes")
+    r = host.guestfix(
+        "migrate",
+        "-i",
+        "xl",
+        "-ic",
+        host.uri,
+        "/srv/xen/missing.cfg",
+        "-o",
+        "local",
+        "-os",
+        tmp_path,
+        "--yes",
+    )
     line = _one_line_error(r, 3)
     assert "stage `source`" in line
     assert f"{host.uri}/srv/xen/vg0/nothing-here (xvda): no such file or device" in line
@@ -217,8 +256,9 @@ def test_a_disk_missing_on_the_host(host, tmp_path):
 
 
 def test_a_guest_still_running_on_the_host_is_refused(host, tmp_path):
-    r = host.guestfix("backup", "-i", "xl", "-ic", host.uri, "/srv/xen/running.cfg",
-                      "--to", tmp_path / "b")
+    r = host.guestfix(
+        "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/running.cfg", "--to", tmp_path / "b"
+    )
     line = _one_line_error(r, 4)
     assert "the guest running is running there" in line and "xl shutdown -w running" in line
     assert not (tmp_path / "b").exists()
@@ -231,12 +271,24 @@ def test_no_room_at_the_destination_is_refused_before_reading(host, tmp_path):
     tiny.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "guestfix-tiny", tiny], check=True)
     try:
-        r = host.guestfix("migrate", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg",
-                          "-o", "local", "-os", tiny, "--yes")
+        r = host.guestfix(
+            "migrate",
+            "-i",
+            "xl",
+            "-ic",
+            host.uri,
+            "/srv/xen/small.cfg",
+            "-o",
+            "local",
+            "-os",
+            tiny,
+            "--yes",
+        )
         line = _one_line_error(r, 3)
         assert "stage `source`" in line and "MiB free but the copy needs" in line
-        r = host.guestfix("backup", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg",
-                          "--to", tiny / "b")
+        r = host.guestfix(
+            "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg", "--to", tiny / "b"
+        )
         assert "MiB free but the copy needs" in _one_line_error(r, 3)
         assert os.listdir(tiny) in ([], ["b"]) and not os.listdir(tiny / "b")
     finally:
@@ -250,14 +302,37 @@ def _migrate_with_backup_paused(h, tmp_path):
     out.mkdir()
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen(
-        h.client_argv([sys.executable, "-m", "guestfix.cli", "migrate", "-i", "xl", "-ic", h.uri, "/srv/xen/small.cfg", "-o", "local",
-            "-os", str(out), "--backup", str(kept), "--yes", "--log",
-            str(tmp_path / "migrate.log")]),
-        cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
+        h.client_argv(
+            [
+                sys.executable,
+                "-m",
+                "guestfix.cli",
+                "migrate",
+                "-i",
+                "xl",
+                "-ic",
+                h.uri,
+                "/srv/xen/small.cfg",
+                "-o",
+                "local",
+                "-os",
+                str(out),
+                "--backup",
+                str(kept),
+                "--yes",
+                "--log",
+                str(tmp_path / "migrate.log"),
+            ]
+        ),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
         env=dict(os.environ, GUESTFIX_FAULT="pause@remote:streaming"),
         # a suite started in the background inherits SIGINT ignored, and
         # Python then leaves it so: the Ctrl-C test needs it delivered
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while "stalled at remote:streaming" not in open(log.name).read():
         assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
@@ -275,7 +350,7 @@ def test_the_connection_dropping_mid_copy(tmp_path):
     try:
         proc, log, out, kept = _migrate_with_backup_paused(h, tmp_path)
         h.kill_connections()
-        os.kill(proc.pid, signal.SIGUSR1)     # the connection is gone: go on
+        os.kill(proc.pid, signal.SIGUSR1)  # the connection is gone: go on
         proc.wait(timeout=120)
         log.seek(0)
         r = subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.read(), log.read())
@@ -291,7 +366,7 @@ def test_the_connection_dropping_mid_copy(tmp_path):
 def test_ctrl_c_while_reading_from_the_host(host, tmp_path):
     before = host.sha256("/srv/xen/vg0/small-root")
     proc, log, out, kept = _migrate_with_backup_paused(host, tmp_path)
-    os.kill(proc.pid, signal.SIGINT)      # unshare and sh exec'd it: the same process
+    os.kill(proc.pid, signal.SIGINT)  # unshare and sh exec'd it: the same process
     proc.wait(timeout=60)
     log.seek(0)
     assert proc.returncode == 130, log.read()
@@ -324,10 +399,16 @@ def test_a_connection_lost_while_the_fix_reads_is_named(tmp_path):
     says so rather than what QEMU made of it (an I/O error)."""
     h = _start_host(tmp_path)
     try:
-        proc = subprocess.Popen(h.client_argv([sys.executable, "-c", SERVE_AND_READ, h.uri,
-                                               str(tmp_path / "copy.img")]),
-                                cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            h.client_argv(
+                [sys.executable, "-c", SERVE_AND_READ, h.uri, str(tmp_path / "copy.img")]
+            ),
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "served", proc.stderr.read()
         h.kill_connections()
         out, err = proc.communicate("go\n", timeout=120)

@@ -13,14 +13,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 from samples import sample_guest
 
 pytestmark = pytest.mark.slow
 
 NOISE = "I: Retrieving InRelease (progress a tool prints on stdout)"
-LAYOUT = "c15"      # the cheapest layout: a file-level tree, made with host tools
+LAYOUT = "c15"  # the cheapest layout: a file-level tree, made with host tools
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +52,19 @@ def test_cold_cache_gives_the_caller_only_the_path(cold_build, noisy_env, capfd)
 
 def test_stdout_holds_one_line_without_a_result_file(cold_build, noisy_env):
     """build.py run by hand prints the path as its only stdout line."""
-    r = subprocess.run([sys.executable, os.path.join(REPO, "test-images", "build.py"),
-                        LAYOUT, "--cache", cold_build], capture_output=True, text=True,
-                       env=noisy_env, check=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "test-images", "build.py"),
+            LAYOUT,
+            "--cache",
+            cold_build,
+        ],
+        capture_output=True,
+        text=True,
+        env=noisy_env,
+        check=True,
+    )
     assert r.stdout.count("\n") == 1 and os.path.isfile(r.stdout.strip()), r.stdout
 
 
@@ -64,6 +73,7 @@ def test_a_failed_build_is_one_clear_error(tmp_path):
     cache = tmp_path / "cache"
     cache.write_text("a file where the cache directory should be")
     from samples import SampleBuildError
+
     with pytest.raises(SampleBuildError, match="building the sample guest"):
         sample_guest(LAYOUT, cache=str(cache))
 
@@ -72,10 +82,19 @@ def test_builders_of_one_layout_at_once_build_it_once(tmp_path, noisy_env):
     """The suite's workers may ask for the same image at the same moment:
     the second builder waits for the first and takes its image."""
     cache = str(tmp_path / "cache")
-    argv = [sys.executable, os.path.join(REPO, "test-images", "build.py"), LAYOUT,
-            "--cache", cache]
-    builders = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env=noisy_env) for _ in range(2)]
+    argv = [
+        sys.executable,
+        os.path.join(REPO, "test-images", "build.py"),
+        LAYOUT,
+        "--cache",
+        cache,
+    ]
+    builders = [
+        subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=noisy_env
+        )
+        for _ in range(2)
+    ]
     outputs = [b.communicate(timeout=600) for b in builders]
     assert [b.returncode for b in builders] == [0, 0], [err[-2000:] for _, err in outputs]
     paths = {out.strip() for out, _ in outputs}

@@ -6,10 +6,10 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import guestfix
-from guestfix.disks.image import open_disk
+
 from guestfix.core.errors import DiskLockedError, PendingTransactionError
+from guestfix.disks.image import open_disk
 from guestfix.fix.transaction import ThrowawayOverlays, Transaction, check_pending, journal_dir_for
 
 
@@ -28,8 +28,11 @@ def make_raw(path, size=8 << 20):
 
 
 def write_overlay(overlay, pattern="0xab", offset="1M", length="256k"):
-    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern} {offset} {length}",
-                    overlay], check=True, capture_output=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern} {offset} {length}", overlay],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture(params=["raw", "qcow2"])
@@ -45,8 +48,9 @@ def disk(request, tmp_path, state_dir):
 def guest_view(disk):
     """The guest-visible bytes of an image, whatever its format."""
     out = disk.path + ".view"
-    subprocess.run(["qemu-img", "convert", "-f", disk.format, "-O", "raw", disk.path, out],
-                   check=True)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", disk.format, "-O", "raw", disk.path, out], check=True
+    )
     digest = sha(out)
     os.remove(out)
     return digest
@@ -83,6 +87,7 @@ def test_throwaway_overlays_leave_no_journal(disk):
 
 def _interrupted_commit(disk):
     """Commit, then fake the kill: journal left in state committing."""
+
     class Killed(Exception):
         pass
 
@@ -116,8 +121,11 @@ def test_interrupted_commit_finished(disk):
     check_pending([disk])
     # the 256k pattern written in the overlay is now in the disk
     # qemu-io exits 1 when the pattern differs or the image cannot be read
-    out = subprocess.run(["qemu-io", "-f", disk.format, "-c", "read -P 0xab 1M 256k", disk.path],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["qemu-io", "-f", disk.format, "-c", "read -P 0xab 1M 256k", disk.path],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Pattern verification failed" not in out.stdout + out.stderr
 
@@ -129,8 +137,11 @@ def test_half_written_commit_undone_exactly(disk):
     _interrupted_commit(disk)
     jdir = journal_dir_for(disk.path)
     # a partial write of the new data, as a kill mid-commit would leave
-    subprocess.run(["qemu-io", "-f", disk.format, "-c", "write -P 0xab 1M 64k", disk.path],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["qemu-io", "-f", disk.format, "-c", "write -P 0xab 1M 64k", disk.path],
+        check=True,
+        capture_output=True,
+    )
     assert guest_view(disk) != before
     assert os.path.exists(os.path.join(jdir, "undo.qcow2"))
     r = guestfix("recover", "--undo", disk.path)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-HOST_ROOT = "/srv/xen"          # inside the host's namespace only
+HOST_ROOT = "/srv/xen"  # inside the host's namespace only
 
 # Run inside the new namespace: the private /srv, the files, the loop
 # devices, then sshd itself (its sessions inherit the namespace).
@@ -62,8 +62,7 @@ def _free_port():
 
 
 def _keygen(path):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path],
-                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
 
 
 class XenHost:
@@ -87,15 +86,18 @@ class XenHost:
         os.makedirs(self.client_dir, mode=0o700, exist_ok=True)
         _keygen(os.path.join(w, "host_key"))
         _keygen(os.path.join(self.client_dir, "id_ed25519"))
-        shutil.copy(os.path.join(self.client_dir, "id_ed25519.pub"),
-                    os.path.join(w, "authorized_keys"))
+        shutil.copy(
+            os.path.join(self.client_dir, "id_ed25519.pub"), os.path.join(w, "authorized_keys")
+        )
         with open(os.path.join(w, "sshd_config"), "w") as f:
-            f.write(f"Port {self.port}\nListenAddress 127.0.0.1\n"
-                    f"HostKey {w}/host_key\nPidFile {w}/sshd.pid\n"
-                    f"AuthorizedKeysFile {w}/authorized_keys\n"
-                    "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                    "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                    "LogLevel ERROR\n")
+            f.write(
+                f"Port {self.port}\nListenAddress 127.0.0.1\n"
+                f"HostKey {w}/host_key\nPidFile {w}/sshd.pid\n"
+                f"AuthorizedKeysFile {w}/authorized_keys\n"
+                "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                "LogLevel ERROR\n"
+            )
         self.trust_host_key(os.path.join(w, "host_key.pub"))
         with open(os.path.join(self.client_dir, "config"), "w") as f:
             f.write(f"Host xenhost\n  HostName 127.0.0.1\n  Port {self.port}\n  User root\n")
@@ -115,7 +117,7 @@ class XenHost:
     # -- the host ----------------------------------------------------------------
     def start(self, files=None, block_devices=None):
         self._configure()
-        os.makedirs("/run/sshd", exist_ok=True)     # sshd's privilege separation
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation
         staged = os.path.join(self.work, "staged")
         os.makedirs(staged, exist_ok=True)
         args = []
@@ -128,14 +130,28 @@ class XenHost:
         for name, src in sorted((block_devices or {}).items()):
             args += ["block", name, str(src)]
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", _START, "sh",
-             self.work, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                _START,
+                "sh",
+                self.work,
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the test sshd did not start: "
-                                   f"{self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(
+                    f"the test sshd did not start: {self.proc.stderr.read().decode()[-2000:]}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
@@ -195,18 +211,32 @@ class XenHost:
         mount namespace of its own (the real /root/.ssh is not touched)."""
         home_ssh = os.path.join(os.path.expanduser("~root"), ".ssh")
         if not os.path.isdir(home_ssh):
-            os.makedirs(home_ssh, mode=0o700)      # a mount point; left empty
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
-                self.client_dir, home_ssh, *argv]
+            os.makedirs(home_ssh, mode=0o700)  # a mount point; left empty
+        return [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+            "sh",
+            self.client_dir,
+            home_ssh,
+            *argv,
+        ]
 
     def ssh(self, *remote_argv, check=True, **kw):
         """Run a command on the host (argv quoted for its shell)."""
         import shlex
+
         command = " ".join(shlex.quote(str(a)) for a in remote_argv)
-        return subprocess.run(self.client_argv(["ssh", "-o", "BatchMode=yes", "xenhost",
-                                                command]),
-                              capture_output=True, check=check, **kw)
+        return subprocess.run(
+            self.client_argv(["ssh", "-o", "BatchMode=yes", "xenhost", command]),
+            capture_output=True,
+            check=check,
+            **kw,
+        )
 
     def sha256(self, path):
         out = self.ssh("sha256sum", path).stdout.decode()
@@ -215,6 +245,10 @@ class XenHost:
     def guestfix(self, *args, timeout=1800):
         """The real command line, as a user with this ssh configuration."""
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        return subprocess.run(self.client_argv([sys.executable, "-m", "guestfix.cli",
-                                                *map(str, args)]),
-                              capture_output=True, text=True, timeout=timeout, cwd=repo)
+        return subprocess.run(
+            self.client_argv([sys.executable, "-m", "guestfix.cli", *map(str, args)]),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=repo,
+        )

@@ -32,15 +32,35 @@ def local_copy(layout, tmp_path_factory):
     images = sorted(glob.glob(str(top / "xen" / "*.img")))
     out = top / "kvm"
     out.mkdir()
-    return {"cfg": copied, "images": images, "out": out, "before": checksums(images),
-            "packages": os.path.join(os.path.dirname(cfg), "packages"), "top": top}
+    return {
+        "cfg": copied,
+        "images": images,
+        "out": out,
+        "before": checksums(images),
+        "packages": os.path.join(os.path.dirname(cfg), "packages"),
+        "top": top,
+    }
 
 
 def migrate_local(guest, *options):
     """`guestfix migrate -i xl CFG -o local` with --boot-check; the report."""
     started = time.monotonic()
-    r = guestfix("migrate", "-i", "xl", guest["cfg"], "-o", "local", "-os", guest["out"],
-                 "--virt-type", "qemu", "--boot-check", "--yes", "--json", *options)
+    r = guestfix(
+        "migrate",
+        "-i",
+        "xl",
+        guest["cfg"],
+        "-o",
+        "local",
+        "-os",
+        guest["out"],
+        "--virt-type",
+        "qemu",
+        "--boot-check",
+        "--yes",
+        "--json",
+        *options,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     report["test_seconds"] = round(time.monotonic() - started)
@@ -60,13 +80,14 @@ def on_lvm_host(layout, tmp_path_factory):
     volumes = {}
 
     def to_volume(m):
-        volume = f"{host_name}-{os.path.basename(m.group(1))[:-len('.img')]}"
+        volume = f"{host_name}-{os.path.basename(m.group(1))[: -len('.img')]}"
         volumes[volume] = m.group(1)
         return f"'phy:/srv/xen/vg0/{volume},"
 
     lvm_cfg = re.sub(r"'file:([^,']+),", to_volume, text)
     host = XenHost(tmp_path_factory.mktemp(f"{layout}-host")).start(
-        files={f"{host_name}.cfg": lvm_cfg}, block_devices=volumes)
+        files={f"{host_name}.cfg": lvm_cfg}, block_devices=volumes
+    )
     return host, f"/srv/xen/{host_name}.cfg", [f"/srv/xen/vg0/{v}" for v in sorted(volumes)]
 
 
@@ -83,8 +104,11 @@ def check_booted(report, fstab_text, table_label):
     assert report["boot_check"]["passed"] and report["boot_check"]["stage"] == "login"
     (disk,) = report["disks"]
     assert disk["target"] == "vda" and disk["xen_target"] == "xvda"
-    table = json.loads(subprocess.run(["sfdisk", "--json", disk["path"]], check=True,
-                                      capture_output=True, text=True).stdout)["partitiontable"]
+    table = json.loads(
+        subprocess.run(
+            ["sfdisk", "--json", disk["path"]], check=True, capture_output=True, text=True
+        ).stdout
+    )["partitiontable"]
     assert table["label"] == table_label
     with open(disk["path"], "rb") as f:
         assert f.read(440).strip(b"\0"), "no boot code in the MBR"
@@ -107,10 +131,15 @@ def check_booted(report, fstab_text, table_label):
 def guest_fstab(images):
     """/etc/fstab of the guest, read from its root image (mounted read-only)."""
     import tempfile
+
     for image in images:
         with tempfile.TemporaryDirectory() as mnt:
-            if subprocess.run(["mount", "-o", "ro,loop", image, mnt],
-                              capture_output=True).returncode != 0:
+            if (
+                subprocess.run(
+                    ["mount", "-o", "ro,loop", image, mnt], capture_output=True
+                ).returncode
+                != 0
+            ):
                 continue
             try:
                 path = os.path.join(mnt, "etc/fstab")

@@ -21,19 +21,41 @@ def qemu_argv(overlays, tmp, memory, tcg, macs):
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise ToolError("qemu-system-x86_64 is not installed", hint="run `make setup`")
-    argv = [qemu, "-machine", "pc,accel=" + ("tcg" if tcg else "kvm:tcg"),
-            "-m", str(memory), "-smp", str(min(2, vcpus(tcg))), "-nodefaults",
-            "-no-user-config",
-            "-display", "none", "-vga", "std", "-no-reboot",
-            "-chardev", f"file,id=serial0,path={tmp}/console.log", "-serial", "chardev:serial0",
-            "-chardev", f"file,id=fw,path={tmp}/firmware.log",
-            "-device", "isa-debugcon,iobase=0x402,chardev=fw",
-            "-monitor", f"unix:{tmp}/monitor.sock,server=on,wait=off"]
+    argv = [
+        qemu,
+        "-machine",
+        "pc,accel=" + ("tcg" if tcg else "kvm:tcg"),
+        "-m",
+        str(memory),
+        "-smp",
+        str(min(2, vcpus(tcg))),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-vga",
+        "std",
+        "-no-reboot",
+        "-chardev",
+        f"file,id=serial0,path={tmp}/console.log",
+        "-serial",
+        "chardev:serial0",
+        "-chardev",
+        f"file,id=fw,path={tmp}/firmware.log",
+        "-device",
+        "isa-debugcon,iobase=0x402,chardev=fw",
+        "-monitor",
+        f"unix:{tmp}/monitor.sock,server=on,wait=off",
+    ]
     for i, ov in enumerate(overlays):
         argv += ["-drive", f"file={ov.path},format=qcow2,if=virtio,index={i},cache=unsafe"]
     for i, mac in enumerate(macs or [DEFAULT_MAC]):
-        argv += ["-netdev", f"user,id=net{i}",
-                 "-device", f"virtio-net-pci,netdev=net{i},mac={mac}"]
+        argv += [
+            "-netdev",
+            f"user,id=net{i}",
+            "-device",
+            f"virtio-net-pci,netdev=net{i},mac={mac}",
+        ]
     return argv
 
 
@@ -61,7 +83,7 @@ def _vga_text(tmp):
         return ""
     data = _read_bytes(dump)
     chars = bytes(c if 32 <= c < 127 else 32 for c in data[0::2])
-    rows = [chars[i:i + 80].decode("ascii").rstrip() for i in range(0, len(chars), 80)]
+    rows = [chars[i : i + 80].decode("ascii").rstrip() for i in range(0, len(chars), 80)]
     return "\n".join(r for r in rows if r.strip())
 
 
@@ -76,8 +98,13 @@ def _read_bytes(path):
 def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor, boot_code=True):
     argv = qemu_argv(overlays, tmp, memory, tcg, macs)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     console = firmware = ""
     login_seen = probe_done = False
     last_stage = ""
@@ -105,34 +132,43 @@ def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor, boot_code=True)
         qemu_out = proc.communicate()[0].decode("utf-8", "replace")
     console, firmware = _read(f"{tmp}/console.log"), _read(f"{tmp}/firmware.log")
     if proc.returncode not in (None, 0, -9) and not console and not firmware:
-        raise ToolError(f"QEMU failed: {qemu_out.strip().splitlines()[-1] if qemu_out.strip() else proc.returncode}")
+        last = qemu_out.strip().splitlines()[-1] if qemu_out.strip() else proc.returncode
+        raise ToolError(f"QEMU failed: {last}")
     return console, firmware, screen, time.monotonic() - started
 
 
-def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(),
-               console_log=None):
+def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(), console_log=None):
     with tempfile.TemporaryDirectory(prefix="guestfix-boot-") as tmp:
-        overlays = [create_overlay(d, os.path.join(tmp, f"disk{i}.qcow2"))
-                    for i, d in enumerate(disks)]
+        overlays = [
+            create_overlay(d, os.path.join(tmp, f"disk{i}.qcow2")) for i, d in enumerate(disks)
+        ]
         with monitor.stage("placing the boot probe in a throwaway overlay"):
             with GuestSession(overlays, readonly=False, tcg=tcg, monitor=monitor) as s:
                 install_probe(s)
                 boot_code = disk_boot_info(s, s.appliance_devices()[0])[2]
         with monitor.stage("booting the guest from its disks (virtio, SeaBIOS)"):
             console, firmware, screen, seconds = run_qemu(
-                overlays, tmp, timeout, memory, tcg, list(macs), monitor, boot_code)
+                overlays, tmp, timeout, memory, tcg, list(macs), monitor, boot_code
+            )
     if console_log:
         with open(console_log, "w") as f:
             f.write(console)
     probe = parse_probe(console)
     login_seen = bool(LOGIN_RE.search(console))
-    stage = stage_reached(console + "\n" + screen, firmware, probe["complete"], login_seen,
-                          boot_code)
-    lines = [l for l in console.replace("\r", "").splitlines() if l.strip()]
+    stage = stage_reached(
+        console + "\n" + screen, firmware, probe["complete"], login_seen, boot_code
+    )
+    lines = [line for line in console.replace("\r", "").splitlines() if line.strip()]
     tail = "\n".join(lines[-25:])
     if not tail and screen:
         tail = "(screen)\n" + screen
-    fw_lines = [l for l in firmware.splitlines() if re.search(r"Boot|boot", l)]
-    return BootResult(passed=stage == "login", stage=stage, seconds=seconds,
-                      probe=probe if probe["complete"] else {}, tail=tail, console=console,
-                      firmware="\n".join(fw_lines[-5:]))
+    fw_lines = [line for line in firmware.splitlines() if re.search(r"Boot|boot", line)]
+    return BootResult(
+        passed=stage == "login",
+        stage=stage,
+        seconds=seconds,
+        probe=probe if probe["complete"] else {},
+        tail=tail,
+        console=console,
+        firmware="\n".join(fw_lines[-5:]),
+    )

@@ -12,16 +12,24 @@ LOGIN_RE = re.compile(r"^(?:[\w.-]+ )?login: ?", re.M)
 STAGE_PATTERNS = [
     # (stage reached, pattern in the serial console), most advanced first
     ("userspace", re.compile(r"Welcome to .*!|systemd\[1\]|Reached target|Started .*")),
-    ("root mount", re.compile(r"ALERT!|Gave up waiting for root|Dropping to a shell|"
-                              r"\(initramfs\)|VFS: Unable to mount root|"
-                              r"You are in emergency mode")),
+    (
+        "root mount",
+        re.compile(
+            r"ALERT!|Gave up waiting for root|Dropping to a shell|"
+            r"\(initramfs\)|VFS: Unable to mount root|"
+            r"You are in emergency mode"
+        ),
+    ),
     ("initrd", re.compile(r"Loading, please wait|Run /init as init process|Begin: ")),
     ("kernel", re.compile(r"Linux version \d|Booting paravirtualized kernel|Kernel command line")),
     ("boot loader", re.compile(r"GNU GRUB|Welcome to GRUB|Loading Linux|error: ")),
 ]
 # Seen in the console: nothing more will happen, stop waiting.
-DEAD_END_RE = re.compile(r"\(initramfs\) ?$|Kernel panic|end Kernel panic|"
-                         r"Give root password for maintenance|emergency mode", re.M)
+DEAD_END_RE = re.compile(
+    r"\(initramfs\) ?$|Kernel panic|end Kernel panic|"
+    r"Give root password for maintenance|emergency mode",
+    re.M,
+)
 
 
 @dataclass
@@ -47,7 +55,7 @@ def parse_probe(console):
         i = line.find(MARK + " ")
         if i < 0:
             continue
-        words = line[i + len(MARK) + 1:].strip().split(" ", 1)
+        words = line[i + len(MARK) + 1 :].strip().split(" ", 1)
         key, rest = words[0], (words[1] if len(words) > 1 else "")
         if key == "begin":
             current = _empty_probe()
@@ -59,16 +67,24 @@ def parse_probe(console):
 
 
 def _empty_probe():
-    return {"mounts": [], "swap": [], "failed": [], "nics": [], "state": "", "cmdline": "",
-            "complete": False}
+    return {
+        "mounts": [],
+        "swap": [],
+        "failed": [],
+        "nics": [],
+        "state": "",
+        "cmdline": "",
+        "complete": False,
+    }
 
 
 def _read_probe_line(probe, key, rest):
     if key == "mount":
         parts = rest.split()
         if len(parts) >= 3:
-            probe["mounts"].append({"target": parts[0].replace("\\x20", " "),
-                                    "source": parts[1], "fstype": parts[2]})
+            probe["mounts"].append(
+                {"target": parts[0].replace("\\x20", " "), "source": parts[1], "fstype": parts[2]}
+            )
     elif key == "swap":
         probe["swap"].append(rest.strip())
     elif key == "failed":
@@ -76,8 +92,9 @@ def _read_probe_line(probe, key, rest):
     elif key == "nic":
         parts = rest.split()
         if len(parts) >= 2 and parts[0] != "lo":
-            probe["nics"].append({"name": parts[0], "mac": parts[1],
-                                  "state": parts[2] if len(parts) > 2 else ""})
+            probe["nics"].append(
+                {"name": parts[0], "mac": parts[1], "state": parts[2] if len(parts) > 2 else ""}
+            )
     elif key == "state":
         probe["state"] = rest.strip()
     elif key == "cmdline":
@@ -96,8 +113,9 @@ def stage_reached(console, firmware, probe_complete, login_seen, boot_code=True)
             return stage
     # SeaBIOS jumps into a zero-filled MBR without complaint, so a disk
     # without boot code is known from the disk itself (read before booting).
-    if re.search(r"Boot failed|No bootable device", firmware) or \
-            (not boot_code and "Booting from 0000:7c00" in firmware):
+    if re.search(r"Boot failed|No bootable device", firmware) or (
+        not boot_code and "Booting from 0000:7c00" in firmware
+    ):
         return "no boot code"
     if "Booting from Hard Disk" in firmware:
         return "boot loader"

@@ -21,7 +21,8 @@ echo "{MARK} begin"
 echo "{MARK} state $(systemctl is-system-running 2>/dev/null)"
 findmnt -rn -o TARGET,SOURCE,FSTYPE | while read -r t s f; do echo "{MARK} mount $t $s $f"; done
 tail -n +2 /proc/swaps | while read -r s rest; do echo "{MARK} swap $s"; done
-systemctl --failed --plain --no-legend 2>/dev/null | while read -r u rest; do echo "{MARK} failed $u"; done
+systemctl --failed --plain --no-legend 2>/dev/null | \
+while read -r u rest; do echo "{MARK} failed $u"; done
 for n in /sys/class/net/*; do
   echo "{MARK} nic ${{n##*/}} $(cat "$n/address") $(cat "$n/operstate")"
 done

@@ -44,7 +44,7 @@ class DeviceMap:
     def __init__(self, xen_targets, aliases=None):
         self.targets = list(xen_targets)
         self.disk_map = {t: virtio_name(i) for i, t in enumerate(self.targets)}
-        self.aliases = dict(aliases or {})   # reference name -> the name it now is
+        self.aliases = dict(aliases or {})  # reference name -> the name it now is
 
     def disk_name(self, target):
         """The virtio name of the disk itself (vda), never of a partition."""

@@ -2,7 +2,7 @@
 
 The CLI prints `str(error)` as a single line and exits with `exit_code`;
 tracebacks are only shown with --debug. EXIT_CODES (at the end) gives each
-class its code; `guestfix --help` and README.md's table are made from it.
+class its code; `guestfix --help` and docs/safety.md's table are made from it.
 """
 
 from collections import namedtuple
@@ -15,7 +15,7 @@ class GuestfixError(Exception):
     def __init__(self, message, hint=None, quiet=False):
         super().__init__(message)
         self.hint = hint
-        self.quiet = quiet      # already reported (e.g. in a JSON report)
+        self.quiet = quiet  # already reported (e.g. in a JSON report)
 
     def __str__(self):
         text = super().__str__()
@@ -93,7 +93,7 @@ class CopyIncomplete(GuestfixError):
 
 ExitCode = namedtuple("ExitCode", "code meaning error")
 
-# The single table: README.md's table must match it row for row
+# The single table: docs/safety.md's table must match it row for row
 # (tests/test_cli_errors.py), and `guestfix --help` prints it.
 EXIT_CODES = (
     ExitCode(0, "success", None),
@@ -104,16 +104,19 @@ EXIT_CODES = (
     ExitCode(5, "unsupported or unrecognised guest", UnsupportedGuestError),
     ExitCode(6, "a fix-up step failed (the disks are unchanged)", StepError),
     ExitCode(7, "boot-check: the guest did not reach its login prompt", BootCheckFailed),
-    ExitCode(8, "an interrupted commit must be finished or undone first",
-             PendingTransactionError),
+    ExitCode(8, "an interrupted commit must be finished or undone first", PendingTransactionError),
     ExitCode(9, "a host tool is missing or failed", ToolError),
     ExitCode(10, "declined at the prompt", Aborted),
     ExitCode(11, "libvirt refused the request or could not be reached", LibvirtError),
     ExitCode(12, "a backup copy does not match its source or manifest", BackupMismatch),
-    ExitCode(13, "the source host could not be reached over ssh or stopped answering",
-             RemoteHostError),
-    ExitCode(14, "an early-started guest runs but its copy is unfinished (migrate --resume)",
-             CopyIncomplete),
+    ExitCode(
+        13, "the source host could not be reached over ssh or stopped answering", RemoteHostError
+    ),
+    ExitCode(
+        14,
+        "an early-started guest runs but its copy is unfinished (migrate --resume)",
+        CopyIncomplete,
+    ),
     ExitCode(130, "interrupted (Ctrl-C)", None),
 )
 INTERRUPTED = 130
@@ -129,7 +132,7 @@ def help_text():
 
 
 def markdown_table():
-    """The exit codes as README.md's table."""
+    """The exit codes as docs/safety.md's table."""
     rows = [f"| {row.code} | {row.meaning} |" for row in EXIT_CODES]
     return "\n".join(["| code | meaning |", "| --- | --- |", *rows])
 

@@ -19,13 +19,13 @@ import time
 
 from .errors import StepError, UsageError
 
-COMMIT = "commit"                      # journal written, before the first disk is written
-SERVED = "migrate:served"              # partition images and remote disks served, before the fix
-COPYING = "migrate:copying"            # qemu-img convert is writing a destination disk
-COPIED = "migrate:copied"              # every disk copied, before the domain
-STREAMING = "remote:streaming"         # a disk is being read from the Xen host
-EARLY_COPYING = "early:copying"        # --start-early: the block copies run
-EARLY_PIVOTED = "early:pivoted"        # --start-early: every disk on its volume
+COMMIT = "commit"  # journal written, before the first disk is written
+SERVED = "migrate:served"  # partition images and remote disks served, before the fix
+COPYING = "migrate:copying"  # qemu-img convert is writing a destination disk
+COPIED = "migrate:copied"  # every disk copied, before the domain
+STREAMING = "remote:streaming"  # a disk is being read from the Xen host
+EARLY_COPYING = "early:copying"  # --start-early: the block copies run
+EARLY_PIVOTED = "early:pivoted"  # --start-early: every disk on its volume
 POINTS = {COMMIT, SERVED, COPYING, COPIED, STREAMING, EARLY_COPYING, EARLY_PIVOTED}
 FAMILIES = ("step:", "migrate:")
 ACTIONS = ("fail", "sleep", "pause")
@@ -51,8 +51,10 @@ def fault_point(name):
         return
     action, _, point = spec.partition("@")
     if action not in ACTIONS or not _declared(point):
-        raise UsageError(f"GUESTFIX_FAULT={spec}: not ACTION@POINT with an action of "
-                         f"{', '.join(ACTIONS)} and a point of faults.py")
+        raise UsageError(
+            f"GUESTFIX_FAULT={spec}: not ACTION@POINT with an action of "
+            f"{', '.join(ACTIONS)} and a point of faults.py"
+        )
     if point != name:
         return
     if action == "fail":
@@ -64,7 +66,10 @@ def fault_point(name):
         # blocked before it is announced: a SIGUSR1 sent as soon as the
         # test reads the line waits here instead of killing the process
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-        print(f"guestfix: test hook: stalled at {name} (SIGUSR1 goes on)",
-              file=sys.stderr, flush=True)
+        print(
+            f"guestfix: test hook: stalled at {name} (SIGUSR1 goes on)",
+            file=sys.stderr,
+            flush=True,
+        )
         signal.sigtimedwait({signal.SIGUSR1}, 60)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})

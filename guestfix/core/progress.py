@@ -67,6 +67,7 @@ class PlainMonitor(Monitor):
                 state["shown"] = tenth
                 rate = state["done"] / max(time.monotonic() - started, 1e-6) / (1 << 20)
                 self._print(f"       {title}: {tenth * 10:3d}% ({rate:.0f} MiB/s)")
+
         with self.stage(title):
             yield advance
 
@@ -76,6 +77,7 @@ class RichMonitor(Monitor):
 
     def __init__(self, console=None):
         from rich.console import Console
+
         self.console = console or Console(stderr=True)
 
     @contextlib.contextmanager
@@ -85,9 +87,13 @@ class RichMonitor(Monitor):
             try:
                 yield
             except BaseException:
-                self.console.print(f"[red]✗[/red] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
+                self.console.print(
+                    f"[red]✗[/red] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]"
+                )
                 raise
-        self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
+        self.console.print(
+            f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]"
+        )
 
     def note(self, text):
         self.console.print(f"  {text}", style="dim", highlight=False, markup=False)
@@ -97,15 +103,30 @@ class RichMonitor(Monitor):
 
     @contextlib.contextmanager
     def transfer(self, title, total):
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
         started = time.monotonic()
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), TimeElapsedColumn(), console=self.console,
-                      transient=True) as bar:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as bar:
             task = bar.add_task(title, total=total)
             yield lambda n: bar.advance(task, n)
-        self.console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]")
+        self.console.print(
+            f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f}s)[/dim]"
+        )
 
 
 class StageClock(Monitor):
@@ -121,8 +142,7 @@ class StageClock(Monitor):
         try:
             yield
         finally:
-            self.stages.append({"stage": title,
-                                "seconds": round(time.monotonic() - started, 2)})
+            self.stages.append({"stage": title, "seconds": round(time.monotonic() - started, 2)})
 
     @contextlib.contextmanager
     def transfer(self, title, total):

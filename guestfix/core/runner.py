@@ -19,12 +19,12 @@ class CommandResult:
         return self.returncode == 0
 
     def last_error_line(self):
-        lines = [l for l in self.stderr.strip().splitlines() if l.strip()]
+        lines = [line for line in self.stderr.strip().splitlines() if line.strip()]
         return lines[-1] if lines else f"exit status {self.returncode}"
 
     def error_lines(self, count=4):
         """The last few stderr lines joined, for one-line error messages."""
-        lines = [l.strip() for l in self.stderr.strip().splitlines() if l.strip()]
+        lines = [line.strip() for line in self.stderr.strip().splitlines() if line.strip()]
         return " / ".join(lines[-count:]) or f"exit status {self.returncode}"
 
 
@@ -33,8 +33,9 @@ def run(argv, check=True, input=None, timeout=None):
     argv = [str(a) for a in argv]
     if shutil.which(argv[0]) is None:
         raise ToolError(f"{argv[0]} is not installed", hint="run `make setup`")
-    proc = subprocess.run(argv, input=input, capture_output=True, text=True,
-                          timeout=timeout, errors="replace")
+    proc = subprocess.run(
+        argv, input=input, capture_output=True, text=True, timeout=timeout, errors="replace"
+    )
     result = CommandResult(argv, proc.returncode, proc.stdout, proc.stderr)
     if check and not result.ok:
         raise ToolError(f"{argv[0]} failed: {result.last_error_line()}")

@@ -9,8 +9,10 @@ INTERRUPTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def interrupt_on_termination():
     """SIGTERM/SIGHUP unwind like Ctrl-C (KeyboardInterrupt), so every
     context manager on the way out cleans up."""
+
     def raise_interrupt(signum, frame):
         raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGHUP, raise_interrupt)
 

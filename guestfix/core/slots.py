@@ -45,13 +45,16 @@ def _available_memory():
 
 @dataclass
 class Slot:
-    number: int            # 1..max_parallel
+    number: int  # 1..max_parallel
     max_parallel: int
     waited_seconds: float
 
     def as_dict(self):
-        return {"number": self.number, "max_parallel": self.max_parallel,
-                "waited_seconds": self.waited_seconds}
+        return {
+            "number": self.number,
+            "max_parallel": self.max_parallel,
+            "waited_seconds": self.waited_seconds,
+        }
 
 
 @contextlib.contextmanager
@@ -71,11 +74,13 @@ def held(max_parallel, label, monitor, poll=1.0):
                 yield Slot(number, max_parallel, round(time.monotonic() - started, 1))
             finally:
                 os.ftruncate(fd, 0)
-                os.close(fd)       # closing releases the lock
+                os.close(fd)  # closing releases the lock
             return
         if not told:
-            monitor.note(f"waiting for a free slot: all {max_parallel} are taken "
-                         f"(--max-parallel {max_parallel}) by: {', '.join(holders(max_parallel))}")
+            monitor.note(
+                f"waiting for a free slot: all {max_parallel} are taken "
+                f"(--max-parallel {max_parallel}) by: {', '.join(holders(max_parallel))}"
+            )
             told = True
         time.sleep(poll)
 

@@ -37,10 +37,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from . import tablewriter
 from ..core.devnames import DeviceMap, is_partition_target
-from .image import Disk, create_overlay
 from ..core.errors import GuestfixError, InputError, RemoteHostError, ToolError, first_line
+from . import tablewriter
+from .image import Disk, create_overlay
 
 PIECES_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_pieces_plugin.py")
 
@@ -48,17 +48,19 @@ PIECES_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_pi
 @dataclass
 class Assembly:
     """One virtio disk made of Xen partition images (or one bare filesystem)."""
-    target: str                      # the Xen whole-disk name: xvda
-    parts: list                      # [(partition number, Disk)], ascending
-    bare: bool = False               # a whole disk's bare filesystem as partition 1
+
+    target: str  # the Xen whole-disk name: xvda
+    parts: list  # [(partition number, Disk)], ascending
+    bare: bool = False  # a whole disk's bare filesystem as partition 1
     _table: object = None
 
     @property
     def table(self):
         """Where each image goes and the partition table (tablewriter.DiskLayout)."""
         if self._table is None:
-            self._table = tablewriter.plan([(n, "swap" if is_swap(d) else "linux",
-                                             d.virtual_size, d) for n, d in self.parts])
+            self._table = tablewriter.plan(
+                [(n, "swap" if is_swap(d) else "linux", d.virtual_size, d) for n, d in self.parts]
+            )
         return self._table
 
     def describe(self):
@@ -71,6 +73,7 @@ class Assembly:
 class Layout:
     """The guest's disks as KVM will have them, in the guest's order: each
     entry a Disk kept as it is or an Assembly of several."""
+
     entries: list = field(default_factory=list)
 
     @property
@@ -94,26 +97,45 @@ def _split_target(target):
 
 # Superblock magics of the filesystems a Xen guest's root may use:
 # (offset, bytes). ext2/3/4 at 1024+56, XFS at 0, btrfs at 64 KiB + 64.
-FILESYSTEM_MAGICS = [(1080, b"\x53\xef", "ext"), (0, b"XFSB", "xfs"),
-                     (65600, b"_BHRfS_M", "btrfs"), (0x8001, b"CD001", "iso9660")]
+FILESYSTEM_MAGICS = [
+    (1080, b"\x53\xef", "ext"),
+    (0, b"XFSB", "xfs"),
+    (65600, b"_BHRfS_M", "btrfs"),
+    (0x8001, b"CD001", "iso9660"),
+]
 HEADER_BYTES = 65600 + 8
 
 
 def read_head(disk, length=HEADER_BYTES):
     """The first bytes the guest sees on `disk` (through qcow2 if need be)."""
     if disk.remote is not None and disk.format == "raw":
-        return disk.remote.head[:length]      # read when the host was first asked
+        return disk.remote.head[:length]  # read when the host was first asked
     if disk.format == "raw":
         with open(disk.path, "rb") as f:
             return f.read(length)
     with tempfile.TemporaryDirectory(prefix="guestfix-head-") as tmp:
         out = os.path.join(tmp, "head")
-        result = subprocess.run(["qemu-img", "dd", "-f", disk.format, "-O", "raw", "bs=512",
-                                 f"count={(length + 511) // 512}", f"if={disk.path}",
-                                 f"of={out}"], capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                "qemu-img",
+                "dd",
+                "-f",
+                disk.format,
+                "-O",
+                "raw",
+                "bs=512",
+                f"count={(length + 511) // 512}",
+                f"if={disk.path}",
+                f"of={out}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
-            raise ToolError(f"{disk.path}: cannot read its first sectors: "
-                            f"{(result.stderr.strip().splitlines() or ['?'])[-1]}")
+            raise ToolError(
+                f"{disk.path}: cannot read its first sectors: "
+                f"{(result.stderr.strip().splitlines() or ['?'])[-1]}"
+            )
         with open(out, "rb") as f:
             return f.read(length)
 
@@ -122,7 +144,7 @@ def bare_filesystem(head):
     """The kind of filesystem that starts at byte 0 of a disk, or "" (a
     partition table, swap, LVM or nothing known)."""
     for offset, magic, kind in FILESYSTEM_MAGICS:
-        if head[offset:offset + len(magic)] == magic:
+        if head[offset : offset + len(magic)] == magic:
             return kind
     return ""
 
@@ -140,8 +162,9 @@ def plan(disks):
             continue
         base, number = _split_target(disk.target)
         if base in whole:
-            raise InputError(f"the domain has both the disk {base} and its partition "
-                             f"{disk.target} as disks")
+            raise InputError(
+                f"the domain has both the disk {base} and its partition {disk.target} as disks"
+            )
         if base not in groups:
             groups[base] = Assembly(target=base, parts=[])
             entries.append(groups[base])
@@ -151,8 +174,10 @@ def plan(disks):
     for a in groups.values():
         a.parts.sort(key=lambda p: p[0])
         if a.parts[-1][0] > tablewriter.GPT_ENTRIES:
-            raise InputError(f"partition image {a.target}{a.parts[-1][0]}: a partition table "
-                             f"holds partitions 1 to {tablewriter.GPT_ENTRIES}")
+            raise InputError(
+                f"partition image {a.target}{a.parts[-1][0]}: a partition table "
+                f"holds partitions 1 to {tablewriter.GPT_ENTRIES}"
+            )
     if entries and isinstance(entries[0], Disk) and bare_filesystem(read_head(entries[0])):
         first = entries[0]
         entries[0] = Assembly(target=first.target, parts=[(1, first)], bare=True)
@@ -162,9 +187,19 @@ def plan(disks):
 def planned_disks(layout):
     """The disks KVM will get, before anything is served: what an output
     needs to name and size them (an Assembly as a Disk with no path yet)."""
-    return [Disk(path="", format="raw", target=e.target, virtual_size=e.table.size,
-                 parts=tuple(d for _n, d in e.parts), table=e.table)
-            if isinstance(e, Assembly) else e for e in layout.entries]
+    return [
+        Disk(
+            path="",
+            format="raw",
+            target=e.target,
+            virtual_size=e.table.size,
+            parts=tuple(d for _n, d in e.parts),
+            table=e.table,
+        )
+        if isinstance(e, Assembly)
+        else e
+        for e in layout.entries
+    ]
 
 
 def check_servable(layout):
@@ -177,10 +212,12 @@ def _check_servable(assembly):
     for _number, disk in assembly.parts:
         if disk.format != "raw":
             what = "bare filesystem" if assembly.bare else "partition image"
-            raise InputError(f"{disk.path}: the {what} {disk.target} is {disk.format}; "
-                             "guestfix assembles raw images",
-                             hint=f"qemu-img convert -f {disk.format} -O raw {disk.path} NEW.img, "
-                                  "and name NEW.img in the domain")
+            raise InputError(
+                f"{disk.path}: the {what} {disk.target} is {disk.format}; "
+                "guestfix assembles raw images",
+                hint=f"qemu-img convert -f {disk.format} -O raw {disk.path} NEW.img, "
+                "and name NEW.img in the domain",
+            )
 
 
 def is_swap(disk):
@@ -196,8 +233,12 @@ def _piece(disk, offset, length, reads_log):
     """A layout piece reading `disk` (a local path, or over ssh)."""
     if disk.remote is not None:
         disk.remote.reads_log = reads_log
-        return {"offset": offset, "length": length,
-                "command": disk.remote.reader_command(), "reads": reads_log}
+        return {
+            "offset": offset,
+            "length": length,
+            "command": disk.remote.reader_command(),
+            "reads": reads_log,
+        }
     return {"offset": offset, "length": length, "path": disk.path}
 
 
@@ -205,20 +246,25 @@ def _pieces(entry, workdir, name):
     """The plugin's layout of an entry: an Assembly's table and images, or
     a remote disk as one piece."""
     if not isinstance(entry, Assembly):
-        return {"size": entry.virtual_size,
-                "pieces": [_piece(entry, 0, entry.virtual_size, f"{workdir}/{name}.reads")]}
+        return {
+            "size": entry.virtual_size,
+            "pieces": [_piece(entry, 0, entry.virtual_size, f"{workdir}/{name}.reads")],
+        }
     table = entry.table
     pieces = []
-    for at, data, label in ((0, table.head, "head"), (table.size - len(table.tail),
-                                                       table.tail, "tail")):
+    for at, data, label in (
+        (0, table.head, "head"),
+        (table.size - len(table.tail), table.tail, "tail"),
+    ):
         if data:
             path = os.path.join(workdir, f"{name}.{label}")
             with open(path, "wb") as f:
                 f.write(data)
             pieces.append({"offset": at, "length": len(data), "path": path})
     for slot in table.filled():
-        pieces.append(_piece(slot.source, slot.offset, slot.length,
-                             f"{workdir}/{name}-{slot.number}.reads"))
+        pieces.append(
+            _piece(slot.source, slot.offset, slot.length, f"{workdir}/{name}-{slot.number}.reads")
+        )
     return {"size": table.size, "pieces": pieces}
 
 
@@ -234,8 +280,11 @@ def served(layout, startup_timeout=30):
         return
     check_servable(layout)
     if not shutil.which("nbdkit"):
-        raise ToolError("nbdkit is not installed; it serves partition images as one disk "
-                        "and disks read over ssh", hint="run `make setup`")
+        raise ToolError(
+            "nbdkit is not installed; it serves partition images as one disk "
+            "and disks read over ssh",
+            hint="run `make setup`",
+        )
     workdir = tempfile.mkdtemp(prefix="guestfix-nbd-")
     procs = []
 
@@ -245,9 +294,19 @@ def served(layout, startup_timeout=30):
         layout_file = os.path.join(workdir, f"{name}.json")
         with open(layout_file, "w") as f:
             json.dump(_pieces(entry, workdir, name), f)
-        argv = ["nbdkit", "--exit-with-parent", "--foreground", "--readonly",
-                "--unix", sock, "--pidfile", pidfile, "python", PIECES_PLUGIN,
-                f"layout={layout_file}"]
+        argv = [
+            "nbdkit",
+            "--exit-with-parent",
+            "--foreground",
+            "--readonly",
+            "--unix",
+            sock,
+            "--pidfile",
+            pidfile,
+            "python",
+            PIECES_PLUGIN,
+            f"layout={layout_file}",
+        ]
         # its messages go to a file: a pipe nobody reads could fill and stall it
         log_path = os.path.join(workdir, f"{name}.log")
         with open(log_path, "wb") as log:
@@ -260,9 +319,16 @@ def served(layout, startup_timeout=30):
         for i, entry in enumerate(layout.entries):
             if isinstance(entry, Assembly):
                 uri = serve(f"disk{i}", entry, f"assemble {entry.describe()}")
-                disks.append(Disk(path=uri, format="raw", target=entry.target,
-                                  virtual_size=entry.table.size,
-                                  parts=tuple(d for _n, d in entry.parts), table=entry.table))
+                disks.append(
+                    Disk(
+                        path=uri,
+                        format="raw",
+                        target=entry.target,
+                        virtual_size=entry.table.size,
+                        parts=tuple(d for _n, d in entry.parts),
+                        table=entry.table,
+                    )
+                )
             elif entry.remote is not None:
                 uri = serve(f"disk{i}", entry, f"serve {entry.path}")
                 disks.append(dataclasses.replace(entry, path=uri))
@@ -275,8 +341,10 @@ def served(layout, startup_timeout=30):
             # connection: say that, not what libguestfs made of it
             lost = _lost_remote(layout, workdir)
             if lost:
-                raise RemoteHostError(f"{lost.remote.host}: the connection was lost while "
-                                      f"{lost.remote.path} was read ({first_line(e)})") from None
+                raise RemoteHostError(
+                    f"{lost.remote.host}: the connection was lost while "
+                    f"{lost.remote.path} was read ({first_line(e)})"
+                ) from None
             raise
     finally:
         for proc in procs:
@@ -314,8 +382,9 @@ def _wait_ready(proc, pidfile, log_path, timeout, what):
         if proc.poll() is not None:
             with open(log_path, encoding="utf-8", errors="replace") as log:
                 err = log.read().strip().splitlines()
-            raise ToolError(f"nbdkit could not {what}: "
-                            f"{err[-1] if err else f'exit {proc.returncode}'}")
+            raise ToolError(
+                f"nbdkit could not {what}: {err[-1] if err else f'exit {proc.returncode}'}"
+            )
         if time.monotonic() > deadline:
             raise ToolError(f"nbdkit did not start within {timeout} s")
         time.sleep(0.05)
@@ -335,7 +404,7 @@ def readable(disks):
             for d in kvm_disks:
                 if d.parts or d.remote is not None:
                     overlay = create_overlay(d, os.path.join(workdir, f"{d.target}.qcow2"))
-                    overlay.parts, overlay.remote = d.parts, d.remote   # for reports
+                    overlay.parts, overlay.remote = d.parts, d.remote  # for reports
                     d = overlay
                 shown.append(d)
             yield shown, DeviceMap(layout.targets, layout.aliases())

@@ -13,11 +13,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import storage
-from ..core.fsutil import write_atomically
-from .image import open_disk
-from ..domain.model import Domain
 from ..core.errors import BackupMismatch, InputError
+from ..core.fsutil import write_atomically
+from ..domain.model import Domain
+from . import storage
+from .image import open_disk
 
 MANIFEST = "manifest.json"
 
@@ -26,16 +26,17 @@ MANIFEST = "manifest.json"
 class BackedUpDisk:
     """One disk of a backup: where it came from, its copy, its checksums
     (the manifest's entry)."""
+
     source: str
-    file: str                # the copy's name in the backup directory
+    file: str  # the copy's name in the backup directory
     format: str
-    target: str              # the Xen name (xvda)
+    target: str  # the Xen name (xvda)
     size: int
     allocated: int
     source_allocated: int
     sha256: str
-    md5: str = None          # with --md5
-    read_from_host: dict = None   # a disk read over ssh: bytes, seconds, MB/s
+    md5: str = None  # with --md5
+    read_from_host: dict = None  # a disk read over ssh: bytes, seconds, MB/s
 
     def as_dict(self):
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -44,13 +45,17 @@ class BackedUpDisk:
 @dataclass
 class BackupReport:
     directory: str
-    disks: list = field(default_factory=list)      # BackedUpDisk
+    disks: list = field(default_factory=list)  # BackedUpDisk
     domain_xml: str = ""
     seconds: float = 0.0
 
     def as_dict(self):
-        return {"directory": self.directory, "domain_xml": self.domain_xml,
-                "disks": [d.as_dict() for d in self.disks], "seconds": round(self.seconds, 2)}
+        return {
+            "directory": self.directory,
+            "domain_xml": self.domain_xml,
+            "disks": [d.as_dict() for d in self.disks],
+            "seconds": round(self.seconds, 2),
+        }
 
 
 def sources(source_args):
@@ -67,15 +72,21 @@ def backup(source_args, dest, monitor, md5=False, domain_xml_text=None, domain_x
     """Back up a domain XML's disks (or disk images). `domain_xml_text`
     gives the XML when it did not come from a file (a libvirt source)."""
     xml_path, disk_paths = sources(source_args)
-    disks = [open_disk(p) for p in disk_paths]     # refuses locked, odd or chained images
+    disks = [open_disk(p) for p in disk_paths]  # refuses locked, odd or chained images
     files = []
     if xml_path:
-        with open(xml_path, "rb") as f:            # the user's file, byte for byte
+        with open(xml_path, "rb") as f:  # the user's file, byte for byte
             files.append((os.path.basename(xml_path), f.read()))
     elif domain_xml_text:
         files.append((domain_xml_name or "domain.xml", domain_xml_text))
-    return backup_disks(disks, dest, monitor, md5=md5, files=files,
-                        source_xml=os.path.abspath(xml_path) if xml_path else None)
+    return backup_disks(
+        disks,
+        dest,
+        monitor,
+        md5=md5,
+        files=files,
+        source_xml=os.path.abspath(xml_path) if xml_path else None,
+    )
 
 
 def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_xml=None):
@@ -113,16 +124,27 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
             with monitor.transfer(f"verifying {name}", size) as advance:
                 check = storage.checksum(partial, ("sha256",), advance)
             if check["sha256"] != sums["sha256"]:
-                raise BackupMismatch(f"the copy of {disk.path} does not match its source "
-                                     "(sha256 differs)", hint="check the destination storage")
+                raise BackupMismatch(
+                    f"the copy of {disk.path} does not match its source (sha256 differs)",
+                    hint="check the destination storage",
+                )
             os.chmod(partial, 0o600)
             os.replace(partial, final)
             written[-1] = final
-            report.disks.append(BackedUpDisk(
-                source=disk.path, file=name, format=disk.format, target=disk.target, size=size,
-                allocated=storage.allocated(final), source_allocated=_allocated(disk),
-                sha256=sums["sha256"], md5=sums.get("md5"),
-                read_from_host=disk.remote.stats if disk.remote else None))
+            report.disks.append(
+                BackedUpDisk(
+                    source=disk.path,
+                    file=name,
+                    format=disk.format,
+                    target=disk.target,
+                    size=size,
+                    allocated=storage.allocated(final),
+                    source_allocated=_allocated(disk),
+                    sha256=sums["sha256"],
+                    md5=sums.get("md5"),
+                    read_from_host=disk.remote.stats if disk.remote else None,
+                )
+            )
         for name, content in files:
             path = os.path.join(dest, name)
             written.append(path)
@@ -131,8 +153,9 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
             if name.endswith(".xml") and not report.domain_xml:
                 report.domain_xml = name
         report.seconds = time.monotonic() - started
-        manifest = dict(report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        source_xml=source_xml)
+        manifest = dict(
+            report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), source_xml=source_xml
+        )
         write_atomically(os.path.join(dest, MANIFEST), json.dumps(manifest, indent=1))
     except BaseException:
         for path in written:
@@ -146,8 +169,10 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
 
 def opened_copies(report):
     """The disks of a backup just made, opened as the guest's disks."""
-    return [open_disk(os.path.join(report.directory, d.file), fmt=d.format,
-                      target=d.target) for d in report.disks]
+    return [
+        open_disk(os.path.join(report.directory, d.file), fmt=d.format, target=d.target)
+        for d in report.disks
+    ]
 
 
 def _allocated(disk):

@@ -30,12 +30,12 @@ FOREIGN_MAGICS = {
 class Disk:
     path: str
     format: str
-    target: str = ""           # the name the guest knew it by on Xen (xvda)
+    target: str = ""  # the name the guest knew it by on Xen (xvda)
     virtual_size: int = 0
     backing: str = ""
-    parts: tuple = ()          # an assembled disk (assembly.py): the images it is made of
-    remote: object = None      # a disk on the Xen host (remote.RemoteImage), read over ssh
-    table: object = None       # an assembled disk's layout (tablewriter.DiskLayout)
+    parts: tuple = ()  # an assembled disk (assembly.py): the images it is made of
+    remote: object = None  # a disk on the Xen host (remote.RemoteImage), read over ssh
+    table: object = None  # an assembled disk's layout (tablewriter.DiskLayout)
 
     @property
     def name(self):
@@ -55,7 +55,8 @@ def format_of_header(head, path):
         if head.startswith(magic) or (fmt == "vdi" and magic in head):
             raise InputError(
                 f"{path} is a {fmt} image",
-                hint=f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img")
+                hint=f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img",
+            )
     return "raw"
 
 
@@ -66,8 +67,10 @@ def checked_format(path, fmt, detected):
     if fmt not in ("raw", "qcow2"):
         raise InputError(f"{path}: unsupported format {fmt!r} (raw or qcow2)")
     if fmt == "raw" and detected == "qcow2":
-        raise InputError(f"{path} has a qcow2 header but was declared raw",
-                         hint="check the domain XML's driver type")
+        raise InputError(
+            f"{path} has a qcow2 header but was declared raw",
+            hint="check the domain XML's driver type",
+        )
     return fmt
 
 
@@ -90,8 +93,9 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
     if writable and not os.access(path, os.W_OK):
         raise InputError(f"{path} is read-only", hint="fix needs write access to the disk")
     if held_by_qemu(path):
-        raise DiskLockedError(f"{path} is in use by a running virtual machine",
-                              hint="shut the guest down first")
+        raise DiskLockedError(
+            f"{path} is in use by a running virtual machine", hint="shut the guest down first"
+        )
     fmt = checked_format(path, fmt, detect_format(path))
     if fmt == "qcow2" and stat.S_ISREG(st.st_mode):
         with open(path, "rb") as f:
@@ -99,10 +103,17 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
     info = image_info(path, fmt)
     backing = info.get("full-backing-filename") or info.get("backing-filename") or ""
     if backing and not allow_backing:
-        raise InputError(f"{path} is a qcow2 image with a backing file ({backing})",
-                         hint="flatten it with qemu-img convert, or pass --allow-backing")
-    return Disk(path=os.path.abspath(path), format=fmt, target=target,
-                virtual_size=int(info.get("virtual-size", 0)), backing=backing)
+        raise InputError(
+            f"{path} is a qcow2 image with a backing file ({backing})",
+            hint="flatten it with qemu-img convert, or pass --allow-backing",
+        )
+    return Disk(
+        path=os.path.abspath(path),
+        format=fmt,
+        target=target,
+        virtual_size=int(info.get("virtual-size", 0)),
+        backing=backing,
+    )
 
 
 def check_qcow2_tables(header, path, size):
@@ -111,16 +122,16 @@ def check_qcow2_tables(header, path, size):
     libguestfs. Its L1 and refcount tables must lie inside the file."""
     if len(header) < 64:
         raise InputError(f"{path} is a truncated qcow2 image (no complete header)")
-    cluster_bits, = struct.unpack(">I", header[20:24])
-    l1_size, l1_offset, refcount_offset, refcount_clusters = \
-        struct.unpack(">IQQI", header[36:60])
+    (cluster_bits,) = struct.unpack(">I", header[20:24])
+    l1_size, l1_offset, refcount_offset, refcount_clusters = struct.unpack(">IQQI", header[36:60])
     if not 9 <= cluster_bits <= 21:
         raise InputError(f"{path} is not a valid qcow2 image (cluster size 2^{cluster_bits})")
     ends = [l1_offset + l1_size * 8, refcount_offset + (refcount_clusters << cluster_bits)]
     if max(ends) > size:
-        raise InputError(f"{path} is a truncated qcow2 image ({size} bytes, its tables "
-                         f"reach byte {max(ends)})",
-                         hint="restore it from the source or a backup")
+        raise InputError(
+            f"{path} is a truncated qcow2 image ({size} bytes, its tables reach byte {max(ends)})",
+            hint="restore it from the source or a backup",
+        )
 
 
 # QEMU marks the permissions it holds on an image with OFD locks on single
@@ -139,7 +150,7 @@ def held_by_qemu(path):
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError:
-        return False      # cannot test; QEMU itself will refuse later
+        return False  # cannot test; QEMU itself will refuse later
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, QEMU_WRITE_PERM_BYTE)
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, QEMU_WRITE_PERM_BYTE)
@@ -170,8 +181,9 @@ def image_info(path, fmt):
     if not result.ok:
         err = result.stderr
         if held_lock_message(err):
-            raise DiskLockedError(f"{path} is in use by a running virtual machine",
-                                  hint="shut the guest down first")
+            raise DiskLockedError(
+                f"{path} is in use by a running virtual machine", hint="shut the guest down first"
+            )
         raise InputError(f"{path} is not a valid {fmt} image: {result.last_error_line()}")
     try:
         return json.loads(result.stdout)
@@ -181,7 +193,24 @@ def image_info(path, fmt):
 
 def create_overlay(base, overlay_path):
     """A qcow2 overlay whose backing is `base` with its format stated."""
-    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", base.format,
-         "-b", base.path, overlay_path])
-    return Disk(path=overlay_path, format="qcow2", target=base.target,
-                virtual_size=base.virtual_size, backing=base.path)
+    run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            base.format,
+            "-b",
+            base.path,
+            overlay_path,
+        ]
+    )
+    return Disk(
+        path=overlay_path,
+        format="qcow2",
+        target=base.target,
+        virtual_size=base.virtual_size,
+        backing=base.path,
+    )

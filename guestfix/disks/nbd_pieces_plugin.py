@@ -85,17 +85,17 @@ def _overlapping(offset, count):
 
 def pread(h, buf, offset, flags):
     view = memoryview(buf)
-    view[:] = bytes(len(buf))          # gaps read as zeros
+    view[:] = bytes(len(buf))  # gaps read as zeros
     for i, piece, within, length in _overlapping(offset, len(buf)):
         at = piece["offset"] + within - offset
-        target = view[at:at + length]
+        target = view[at : at + length]
         if "path" in piece:
             fd, _regular = h["fds"][i]
             got = 0
             while got < length:
                 n = os.preadv(fd, [target[got:]], within + got)
                 if n == 0:
-                    break                  # a file shorter than its piece: zeros
+                    break  # a file shorter than its piece: zeros
                 got += n
         else:
             _remote_read(h, i, piece, target, within)
@@ -104,8 +104,9 @@ def pread(h, buf, offset, flags):
 def _remote_read(h, i, piece, target, within):
     proc = h["procs"].get(i)
     if proc is None:
-        proc = h["procs"][i] = subprocess.Popen(piece["command"], stdin=subprocess.PIPE,
-                                                stdout=subprocess.PIPE, bufsize=0)
+        proc = h["procs"][i] = subprocess.Popen(
+            piece["command"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
     want = len(target)
     try:
         proc.stdin.write(f"{within} {want}\n".encode())
@@ -125,8 +126,10 @@ def _remote_read(h, i, piece, target, within):
 def _lost(proc, offset, want):
     # guestfix reads this line from nbdkit's log to name the cause
     nbdkit.debug("remote reader ended")
-    raise RuntimeError(f"guestfix-remote: the connection to the host was lost "
-                       f"(reading {want} bytes at {offset}, exit {proc.poll()})")
+    raise RuntimeError(
+        f"guestfix-remote: the connection to the host was lost "
+        f"(reading {want} bytes at {offset}, exit {proc.poll()})"
+    )
 
 
 def extents(h, count, offset, flags):
@@ -140,8 +143,9 @@ def extents(h, count, offset, flags):
             out.append((pos, start - pos, hole))
         fd, regular = h["fds"].get(i, (None, False))
         if regular:
-            out.extend((piece["offset"] + o, n, t)
-                       for o, n, t in _file_extents(fd, within, length, hole))
+            out.extend(
+                (piece["offset"] + o, n, t) for o, n, t in _file_extents(fd, within, length, hole)
+            )
         else:
             out.append((start, length, 0))
         pos = start + length
@@ -157,7 +161,7 @@ def _file_extents(fd, offset, length, hole):
     while pos < end:
         try:
             data = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError:                # ENXIO: no data from here on
+        except OSError:  # ENXIO: no data from here on
             data = end
         data = min(data, end)
         if data > pos:

@@ -21,14 +21,14 @@ BIOS_BOOT_GUID = "21686148-6449-6E6F-744E-656564454649"
 @dataclass
 class Partition:
     number: int
-    start: int            # bytes from the start of the disk
+    start: int  # bytes from the start of the disk
     bootable: bool = False
-    gpt_type: str = ""    # upper-case GUID, GPT only
+    gpt_type: str = ""  # upper-case GUID, GPT only
 
 
 @dataclass
 class PartitionTable:
-    kind: str                          # msdos, gpt, or "" (no table)
+    kind: str  # msdos, gpt, or "" (no table)
     partitions: list = field(default_factory=list)
 
     @property
@@ -44,13 +44,16 @@ def read_table(read, sector_size=512):
     mbr = read(0, sector_size)
     entries = _mbr_entries(mbr)
     if entries is None:
-        return PartitionTable("")     # a filesystem (or nothing) on the whole disk
+        return PartitionTable("")  # a filesystem (or nothing) on the whole disk
     if any(kind == PROTECTIVE_MBR_TYPE for _, kind, _, _ in entries):
         table = _gpt(read, sector_size)
         if table is not None:
             return table
-    partitions = [Partition(n, start * sector_size, bootable=flag == 0x80)
-                  for n, kind, flag, start in entries if kind and kind not in EXTENDED_TYPES]
+    partitions = [
+        Partition(n, start * sector_size, bootable=flag == 0x80)
+        for n, kind, flag, start in entries
+        if kind and kind not in EXTENDED_TYPES
+    ]
     return PartitionTable("msdos", partitions)
 
 
@@ -62,11 +65,11 @@ def _mbr_entries(sector):
         return None
     entries = []
     for n in range(4):
-        raw = sector[446 + 16 * n: 462 + 16 * n]
+        raw = sector[446 + 16 * n : 462 + 16 * n]
         flag, kind = raw[0], raw[4]
         if flag not in (0x00, 0x80):
             return None
-        start, = struct.unpack_from("<I", raw, 8)
+        (start,) = struct.unpack_from("<I", raw, 8)
         entries.append((n + 1, kind, flag, start))
     if not any(kind for _, kind, _, _ in entries):
         return None
@@ -83,10 +86,10 @@ def _gpt(read, sector_size):
     data = read(entries_lba * sector_size, count * entry_size)
     partitions = []
     for n in range(count):
-        raw = data[n * entry_size:(n + 1) * entry_size]
+        raw = data[n * entry_size : (n + 1) * entry_size]
         if len(raw) < 128 or not raw[:16].strip(b"\0"):
-            continue                   # an unused slot
-        first_lba, = struct.unpack_from("<Q", raw, 32)
+            continue  # an unused slot
+        (first_lba,) = struct.unpack_from("<Q", raw, 32)
         guid = str(uuid.UUID(bytes_le=bytes(raw[:16]))).upper()
         partitions.append(Partition(n + 1, first_lba * sector_size, gpt_type=guid))
     return PartitionTable("gpt", partitions)

@@ -4,16 +4,15 @@ import os
 import re
 import subprocess
 
-from ..core.errors import ToolError
 from ..core import faults
+from ..core.errors import ToolError
 from ..core.faults import fault_point
 from ..core.runner import run
 
 _PROGRESS = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
-def convert(src, src_format, dst, dst_format, monitor, size, preallocate=False,
-            create=True):
+def convert(src, src_format, dst, dst_format, monitor, size, preallocate=False, create=True):
     """Copy image `src` (with its backing chain) into `dst`. With `create`,
     qemu-img makes dst; otherwise dst exists (a pool volume) and is
     written over (-n). An interrupted copy kills qemu-img before returning,
@@ -41,13 +40,15 @@ def convert(src, src_format, dst, dst_format, monitor, size, preallocate=False,
                         advance(int((pct - done) / 100 * size))
                         done = pct
         except BaseException:
-            proc.kill()      # stop writing before the partial output is removed
+            proc.kill()  # stop writing before the partial output is removed
             proc.wait()
             raise
         err = proc.stderr.read().decode("utf-8", "replace").strip()
         if proc.wait() != 0:
-            raise ToolError(f"qemu-img convert to {dst} failed: "
-                            f"{err.splitlines()[-1] if err else proc.returncode}")
+            raise ToolError(
+                f"qemu-img convert to {dst} failed: "
+                f"{err.splitlines()[-1] if err else proc.returncode}"
+            )
 
 
 def commit_into(overlay, base, base_format):

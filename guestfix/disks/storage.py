@@ -24,7 +24,7 @@ def extents(fd, size):
         try:
             data = os.lseek(fd, pos, os.SEEK_DATA)
         except OSError as e:
-            if e.errno == errno.ENXIO:           # only a hole is left
+            if e.errno == errno.ENXIO:  # only a hole is left
                 yield pos, size - pos, False
                 return
             raise
@@ -82,7 +82,7 @@ def copy_sparse(src, dst, algorithms=("sha256",), progress=None):
         fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             for pos, block in _data_blocks(fin, list(hashers.values()), progress, src):
-                if block.count(0) != len(block):      # all-zero blocks stay holes
+                if block.count(0) != len(block):  # all-zero blocks stay holes
                     os.pwrite(fd_out, block, pos)
             os.ftruncate(fd_out, os.fstat(fin.fileno()).st_size)
             os.fsync(fd_out)
@@ -108,5 +108,8 @@ def check_room(directory, needed):
     st = os.statvfs(directory)
     free = st.f_bavail * st.f_frsize
     if free < needed:
-        raise InputError(f"{directory} has {free // (1 << 20)} MiB free but the copy needs "
-                         f"{needed // (1 << 20)} MiB", hint="choose another destination")
+        raise InputError(
+            f"{directory} has {free // (1 << 20)} MiB free but the copy needs "
+            f"{needed // (1 << 20)} MiB",
+            hint="choose another destination",
+        )

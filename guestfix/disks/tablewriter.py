@@ -30,7 +30,7 @@ MIB = 1024 * 1024
 MBR_MAX_PARTITIONS = 4
 GPT_ENTRIES = 128
 GPT_ENTRY_SIZE = 128
-GPT_TABLE_SECTORS = GPT_ENTRIES * GPT_ENTRY_SIZE // SECTOR     # 32
+GPT_TABLE_SECTORS = GPT_ENTRIES * GPT_ENTRY_SIZE // SECTOR  # 32
 PLACEHOLDER_BYTES = MIB
 BIOS_BOOT_BYTES = MIB
 
@@ -38,7 +38,7 @@ BIOS_BOOT_BYTES = MIB
 TYPES = {
     "linux": (0x83, "0FC63DAF-8483-4772-8E79-3D69D8477DE4"),
     "swap": (0x82, "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"),
-    "placeholder": (0xDA, "8DA63339-0007-60C0-C436-083AC8230908"),   # Linux reserved
+    "placeholder": (0xDA, "8DA63339-0007-60C0-C436-083AC8230908"),  # Linux reserved
     "bios-boot": (None, "21686148-6449-6E6F-744E-656564454649"),
 }
 
@@ -46,11 +46,12 @@ TYPES = {
 @dataclass
 class Slot:
     """One partition of the assembled disk."""
+
     number: int
-    kind: str                  # linux, swap, placeholder, bios-boot
-    offset: int                # bytes from the start of the disk
-    length: int                # the piece's own bytes (the partition is rounded up)
-    source: object = None      # what fills it (a Disk), None for a placeholder
+    kind: str  # linux, swap, placeholder, bios-boot
+    offset: int  # bytes from the start of the disk
+    length: int  # the piece's own bytes (the partition is rounded up)
+    source: object = None  # what fills it (a Disk), None for a placeholder
 
     @property
     def sectors(self):
@@ -60,11 +61,12 @@ class Slot:
 @dataclass
 class DiskLayout:
     """Where every piece of an assembled disk lies, and its table."""
-    table: str                           # msdos or gpt
+
+    table: str  # msdos or gpt
     size: int
     slots: list = field(default_factory=list)
-    head: bytes = b""                    # written at offset 0
-    tail: bytes = b""                    # written at size - len(tail) (GPT's backup)
+    head: bytes = b""  # written at offset 0
+    tail: bytes = b""  # written at size - len(tail) (GPT's backup)
 
     def filled(self):
         """The slots with data of their own, in disk order."""
@@ -85,7 +87,7 @@ def plan(pieces, disk_id=None):
     if gpt and numbers[-1] > GPT_ENTRIES:
         raise ValueError(f"partition {numbers[-1]}: a GPT has {GPT_ENTRIES} entries")
     by_number = {n: (k, length, src) for n, k, length, src in pieces}
-    wanted = []                                     # (number, kind, length, source)
+    wanted = []  # (number, kind, length, source)
     if gpt:
         free = next((n for n in range(1, numbers[-1]) if n not in by_number), numbers[-1] + 1)
         wanted.append((free, "bios-boot", BIOS_BOOT_BYTES, None))
@@ -100,9 +102,9 @@ def plan(pieces, disk_id=None):
         slots.append(Slot(number, kind, offset, length, source))
         offset += -(-length // SECTOR) * SECTOR
     if gpt:
-        size = _align(offset) + MIB        # the backup table lies in the last MiB
+        size = _align(offset) + MIB  # the backup table lies in the last MiB
     else:
-        size = offset                      # as nbdkit's partitioning plugin sized it
+        size = offset  # as nbdkit's partitioning plugin sized it
     layout = DiskLayout("gpt" if gpt else "msdos", size, slots)
     ident = disk_id or uuid.uuid4()
     if gpt:
@@ -114,8 +116,9 @@ def plan(pieces, disk_id=None):
 
 def _mbr_entry(boot, kind, start_lba, sectors):
     # CHS fields say "beyond CHS" (as parted writes them); LBA is what counts
-    return struct.pack("<B3sB3sII", boot, b"\xfe\xff\xff", kind, b"\xfe\xff\xff",
-                       start_lba, sectors)
+    return struct.pack(
+        "<B3sB3sII", boot, b"\xfe\xff\xff", kind, b"\xfe\xff\xff", start_lba, sectors
+    )
 
 
 def _mbr(slots, signature):
@@ -124,7 +127,7 @@ def _mbr(slots, signature):
     for slot in slots:
         mbr_type = TYPES[slot.kind][0]
         at = 446 + 16 * (slot.number - 1)
-        sector[at:at + 16] = _mbr_entry(0, mbr_type, slot.offset // SECTOR, slot.sectors)
+        sector[at : at + 16] = _mbr_entry(0, mbr_type, slot.offset // SECTOR, slot.sectors)
     sector[510:512] = b"\x55\xaa"
     return bytes(sector)
 
@@ -140,26 +143,48 @@ def _gpt(layout, disk_id):
         first = slot.offset // SECTOR
         unique = uuid.uuid5(disk_id, str(slot.number))
         name = slot.kind.encode("utf-16-le")[:72]
-        entry = struct.pack("<16s16sQQQ72s", _guid(TYPES[slot.kind][1]), unique.bytes_le,
-                            first, first + slot.sectors - 1, 0, name)
+        entry = struct.pack(
+            "<16s16sQQQ72s",
+            _guid(TYPES[slot.kind][1]),
+            unique.bytes_le,
+            first,
+            first + slot.sectors - 1,
+            0,
+            name,
+        )
         at = (slot.number - 1) * GPT_ENTRY_SIZE
-        entries[at:at + GPT_ENTRY_SIZE] = entry
+        entries[at : at + GPT_ENTRY_SIZE] = entry
     entries = bytes(entries)
     entries_crc = zlib.crc32(entries)
     first_usable, last_usable = 2 + GPT_TABLE_SECTORS, last_lba - 1 - GPT_TABLE_SECTORS
 
     def header(current, backup, entries_lba):
-        fields = struct.pack("<8sIIIIQQQQ16sQIII", b"EFI PART", 0x00010000, 92, 0, 0,
-                             current, backup, first_usable, last_usable, disk_id.bytes_le,
-                             entries_lba, GPT_ENTRIES, GPT_ENTRY_SIZE, entries_crc)
+        fields = struct.pack(
+            "<8sIIIIQQQQ16sQIII",
+            b"EFI PART",
+            0x00010000,
+            92,
+            0,
+            0,
+            current,
+            backup,
+            first_usable,
+            last_usable,
+            disk_id.bytes_le,
+            entries_lba,
+            GPT_ENTRIES,
+            GPT_ENTRY_SIZE,
+            entries_crc,
+        )
         crc = zlib.crc32(fields)
         fields = fields[:16] + struct.pack("<I", crc) + fields[20:]
         return fields + bytes(SECTOR - len(fields))
 
     protective = bytearray(SECTOR)
     sectors = min(last_lba, 0xFFFFFFFF)
-    protective[446:462] = struct.pack("<B3sB3sII", 0, b"\x00\x02\x00", 0xEE, b"\xff\xff\xff",
-                                      1, sectors)
+    protective[446:462] = struct.pack(
+        "<B3sB3sII", 0, b"\x00\x02\x00", 0xEE, b"\xff\xff\xff", 1, sectors
+    )
     protective[510:512] = b"\x55\xaa"
     head = bytes(protective) + header(1, last_lba, 2) + entries
     tail = entries + header(last_lba, 1, last_lba - GPT_TABLE_SECTORS)

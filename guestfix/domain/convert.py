@@ -11,10 +11,9 @@ import shutil
 from dataclasses import dataclass, field
 
 from ..core import fsutil
-from ..disks.image import open_disk
 from ..core.errors import InputError
+from ..disks.image import open_disk
 from . import console, disk, interface, osboot
-from .model import Domain
 from .networks import NetworkMap
 
 XEN_TYPES = ("xen", "xenpv", "xenfv")
@@ -22,14 +21,14 @@ XEN_TYPES = ("xen", "xenpv", "xenfv")
 
 @dataclass
 class ConvertOptions:
-    virt_type: str = "kvm"            # 'qemu' for hosts without KVM
-    emulator: str = ""                # explicit --emulator
-    output_uri: str = ""              # -oc: ask this libvirt for its emulator
-    new_name: str = ""                # -on
-    output_dir: str = ""              # -os DIR: where the disks will live
+    virt_type: str = "kvm"  # 'qemu' for hosts without KVM
+    emulator: str = ""  # explicit --emulator
+    output_uri: str = ""  # -oc: ask this libvirt for its emulator
+    new_name: str = ""  # -on
+    output_dir: str = ""  # -os DIR: where the disks will live
     network_map: NetworkMap = field(default_factory=NetworkMap)
     allow_backing: bool = False
-    direct_kernel: dict = None        # {kernel, initrd, cmdline} if chosen by the fixer
+    direct_kernel: dict = None  # {kernel, initrd, cmdline} if chosen by the fixer
     # xen target -> (path, format) of disks already written elsewhere (migrate)
     disk_overrides: dict = field(default_factory=dict)
     check_disks: bool = True
@@ -53,7 +52,11 @@ def default_emulator(arch, output_uri=""):
         found = emulator_from_libvirt(output_uri, arch)
         if found:
             return found
-    for candidate in ("/usr/bin/qemu-kvm", "/usr/libexec/qemu-kvm", f"/usr/bin/qemu-system-{arch}"):
+    for candidate in (
+        "/usr/bin/qemu-kvm",
+        "/usr/libexec/qemu-kvm",
+        f"/usr/bin/qemu-system-{arch}",
+    ):
         if os.path.exists(candidate):
             return candidate
     return shutil.which(f"qemu-system-{arch}") or f"/usr/bin/qemu-system-{arch}"
@@ -61,8 +64,10 @@ def default_emulator(arch, output_uri=""):
 
 def emulator_from_libvirt(uri, arch):
     """The emulator the target libvirt reports for this architecture."""
-    from .define import connect
     import xml.etree.ElementTree as ET
+
+    from .define import connect
+
     conn = connect(uri)
     try:
         caps = ET.fromstring(conn.getCapabilities())
@@ -96,8 +101,9 @@ def disk_formats(domain, opts):
 def convert(domain, opts):
     """Convert the domain's tree in place."""
     if domain.type not in XEN_TYPES:
-        raise InputError(f"{domain.path or 'the domain'} is not a Xen domain "
-                         f"(type {domain.type or 'missing'})")
+        raise InputError(
+            f"{domain.path or 'the domain'} is not a Xen domain (type {domain.type or 'missing'})"
+        )
     if not domain.name:
         raise InputError(f"{domain.path or 'the domain'} has no <name>")
     type_el = domain.root.find("./os/type")
@@ -105,20 +111,29 @@ def convert(domain, opts):
     if arch not in ("x86_64", "i686"):
         arch = "x86_64"
     ctx = ConvertContext(
-        virt_type=opts.virt_type, arch=arch,
+        virt_type=opts.virt_type,
+        arch=arch,
         emulator=opts.emulator or default_emulator(arch, opts.output_uri),
-        new_name=opts.new_name, output_dir=opts.output_dir, network_map=opts.network_map,
+        new_name=opts.new_name,
+        output_dir=opts.output_dir,
+        network_map=opts.network_map,
         disk_formats=disk_formats(domain, opts),
         direct_kernel=opts.direct_kernel,
-        disk_paths={t: path for t, (path, _fmt) in opts.disk_overrides.items()})
+        disk_paths={t: path for t, (path, _fmt) in opts.disk_overrides.items()},
+    )
     for module in (osboot, disk, interface, console):
         module.to_kvm(domain, ctx)
 
 
 def unified_diff(before, after, name="domain.xml"):
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True),
-                                        after.splitlines(keepends=True),
-                                        fromfile=f"xen/{name}", tofile=f"kvm/{name}"))
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"xen/{name}",
+            tofile=f"kvm/{name}",
+        )
+    )
 
 
 def write_atomically(path, text):
@@ -128,5 +143,3 @@ def write_atomically(path, text):
         fsutil.write_atomically(path, text)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror}") from None
-
-

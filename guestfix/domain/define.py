@@ -7,8 +7,9 @@ def libvirt_bindings():
     try:
         import libvirt
     except ImportError:
-        raise GuestfixError("the libvirt Python bindings are missing",
-                            hint="install python3-libvirt (make setup)") from None
+        raise GuestfixError(
+            "the libvirt Python bindings are missing", hint="install python3-libvirt (make setup)"
+        ) from None
     return libvirt
 
 
@@ -19,9 +20,10 @@ def connect(uri, readonly=False):
     try:
         return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
     except libvirt.libvirtError as e:
-        raise LibvirtError(f"cannot connect to {uri}: {e.get_error_message()}",
-                           hint="is libvirtd running? (`libvirtd -d` or "
-                                "`systemctl start libvirtd`)") from None
+        raise LibvirtError(
+            f"cannot connect to {uri}: {e.get_error_message()}",
+            hint="is libvirtd running? (`libvirtd -d` or `systemctl start libvirtd`)",
+        ) from None
 
 
 def dump_domain(uri, name):
@@ -31,7 +33,9 @@ def dump_domain(uri, name):
         try:
             dom = conn.lookupByName(name)
         except libvirt.libvirtError:
-            raise InputError(f"no domain named {name} on {uri or 'the default connection'}") from None
+            raise InputError(
+                f"no domain named {name} on {uri or 'the default connection'}"
+            ) from None
         if dom.isActive():
             raise InputError(f"domain {name} is running", hint="shut it down first")
         return dom.XMLDesc(0)
@@ -44,6 +48,7 @@ def define(xml_text, uri="qemu:///system", replace=False):
     UUID unless `replace`."""
     libvirt = libvirt_bindings()
     from .model import Domain
+
     domain = Domain.from_string(xml_text)
     name = domain.name
     uuid = (domain.root.findtext("uuid") or "").strip()
@@ -69,8 +74,10 @@ def _define(libvirt, conn, xml_text, name, uuid, uri, replace):
             pass
     if clashes and not replace:
         how, key, _ = clashes[0]
-        raise LibvirtError(f"a domain with {how} {key} already exists on {uri}",
-                           hint="pass --replace, or rename with -on NAME")
+        raise LibvirtError(
+            f"a domain with {how} {key} already exists on {uri}",
+            hint="pass --replace, or rename with -on NAME",
+        )
     existing = {found.UUIDString(): found for _how, _key, found in clashes}
     for found in existing.values():
         if found.isActive():

@@ -32,16 +32,22 @@ ET.register_namespace("guestfix", NAMESPACE)
 
 @dataclass
 class MigrationRecord:
-    source: str               # as the source names it: a path, or a domain name
-    input: str                # -i
-    conn: str = ""            # -ic
-    migrated: str = ""        # UTC, ISO 8601: when the domain was written
+    source: str  # as the source names it: a path, or a domain name
+    input: str  # -i
+    conn: str = ""  # -ic
+    migrated: str = ""  # UTC, ISO 8601: when the domain was written
     version: str = __version__
-    disks: list = field(default_factory=list)   # {"target", "path", "size", "mtime", "sha256"}
+    disks: list = field(default_factory=list)  # {"target", "path", "size", "mtime", "sha256"}
 
     def as_dict(self):
-        return {"source": self.source, "input": self.input, "conn": self.conn,
-                "migrated": self.migrated, "version": self.version, "disks": self.disks}
+        return {
+            "source": self.source,
+            "input": self.input,
+            "conn": self.conn,
+            "migrated": self.migrated,
+            "version": self.version,
+            "disks": self.disks,
+        }
 
     def add_checksums(self, sha256_by_path):
         for d in self.disks:
@@ -56,8 +62,10 @@ class MigrationRecord:
         changed = []
         for d in self.disks:
             n = known.get(d["target"])
-            if n is None or any(d.get(k) is not None and n.get(k) is not None
-                                and d[k] != n[k] for k in ("size", "mtime", "sha256")):
+            if n is None or any(
+                d.get(k) is not None and n.get(k) is not None and d[k] != n[k]
+                for k in ("size", "mtime", "sha256")
+            ):
                 changed.append(d["target"])
         return changed
 
@@ -73,16 +81,25 @@ def describe(guest, input_mode, conn):
     """The record for a source guest, as of now."""
     disks = []
     for disk in guest.disks:
-        entry = {"target": disk.target, "path": disk.path, "size": disk.virtual_size,
-                 "mtime": None, "sha256": None}
+        entry = {
+            "target": disk.target,
+            "path": disk.path,
+            "size": disk.virtual_size,
+            "mtime": None,
+            "sha256": None,
+        }
         if disk.remote is None:
             try:
                 entry["mtime"] = round(os.stat(disk.path).st_mtime, 3)
             except OSError:
                 pass
         disks.append(entry)
-    return MigrationRecord(source=source_name(guest.origin, input_mode, conn), input=input_mode,
-                     conn=conn, disks=disks)
+    return MigrationRecord(
+        source=source_name(guest.origin, input_mode, conn),
+        input=input_mode,
+        conn=conn,
+        disks=disks,
+    )
 
 
 def utc_now():
@@ -104,8 +121,7 @@ def stamp(domain, record):
     sub(el, f"{{{NAMESPACE}}}migrated").text = record.migrated
     sub(el, f"{{{NAMESPACE}}}version").text = record.version
     for d in record.disks:
-        sub(el, f"{{{NAMESPACE}}}disk",
-            {k: str(v) for k, v in d.items() if v is not None})
+        sub(el, f"{{{NAMESPACE}}}disk", {k: str(v) for k, v in d.items() if v is not None})
 
 
 def read(xml_text):
@@ -116,12 +132,20 @@ def read(xml_text):
     src = el.find(f"{{{NAMESPACE}}}source")
     disks = []
     for d in el.findall(f"{{{NAMESPACE}}}disk"):
-        disks.append({"target": d.get("target", ""), "path": d.get("path", ""),
-                      "size": int(d.get("size")) if d.get("size") else None,
-                      "mtime": float(d.get("mtime")) if d.get("mtime") else None,
-                      "sha256": d.get("sha256")})
-    return MigrationRecord(source=(src.text or "") if src is not None else "",
-                     input=src.get("input", "") if src is not None else "",
-                     conn=src.get("conn", "") if src is not None else "",
-                     migrated=el.findtext(f"{{{NAMESPACE}}}migrated", ""),
-                     version=el.findtext(f"{{{NAMESPACE}}}version", ""), disks=disks)
+        disks.append(
+            {
+                "target": d.get("target", ""),
+                "path": d.get("path", ""),
+                "size": int(d.get("size")) if d.get("size") else None,
+                "mtime": float(d.get("mtime")) if d.get("mtime") else None,
+                "sha256": d.get("sha256"),
+            }
+        )
+    return MigrationRecord(
+        source=(src.text or "") if src is not None else "",
+        input=src.get("input", "") if src is not None else "",
+        conn=src.get("conn", "") if src is not None else "",
+        migrated=el.findtext(f"{{{NAMESPACE}}}migrated", ""),
+        version=el.findtext(f"{{{NAMESPACE}}}version", ""),
+        disks=disks,
+    )

@@ -17,12 +17,12 @@ MAX_XML_BYTES = 10 * 1024 * 1024
 
 @dataclass
 class DomainDisk:
-    source: str          # file or block device path
-    source_type: str     # file, block, network, volume
-    driver_type: str     # raw, qcow2, or "" when unstated
-    target: str          # xvda, hda, ...
+    source: str  # file or block device path
+    source_type: str  # file, block, network, volume
+    driver_type: str  # raw, qcow2, or "" when unstated
+    target: str  # xvda, hda, ...
     bus: str
-    device: str          # disk, cdrom, floppy
+    device: str  # disk, cdrom, floppy
     element: object = None
 
     def set_file_source(self, path):
@@ -78,10 +78,12 @@ def sub(parent, tag, attrib=None, index=None):
 class Domain:
     def __init__(self, root, path=None):
         if root.tag != "domain":
-            raise InputError(f"{path or 'the XML'} is not a libvirt domain (root element <{root.tag}>)")
+            raise InputError(
+                f"{path or 'the XML'} is not a libvirt domain (root element <{root.tag}>)"
+            )
         self.root = root
         self.path = path
-        self.source_text = None     # the native configuration it was made from (xl.cfg)
+        self.source_text = None  # the native configuration it was made from (xl.cfg)
 
     @classmethod
     def from_file(cls, path):
@@ -120,12 +122,17 @@ class Domain:
                 src = source.get("file") or source.get("dev") or source.get("name") or ""
             driver = el.find("driver")
             target = el.find("target")
-            out.append(DomainDisk(
-                source=src, source_type=el.get("type", "file"),
-                driver_type=(driver.get("type", "") if driver is not None else ""),
-                target=(target.get("dev", "") if target is not None else ""),
-                bus=(target.get("bus", "") if target is not None else ""),
-                device=el.get("device", "disk"), element=el))
+            out.append(
+                DomainDisk(
+                    source=src,
+                    source_type=el.get("type", "file"),
+                    driver_type=(driver.get("type", "") if driver is not None else ""),
+                    target=(target.get("dev", "") if target is not None else ""),
+                    bus=(target.get("bus", "") if target is not None else ""),
+                    device=el.get("device", "disk"),
+                    element=el,
+                )
+            )
         return out
 
     def boot_args(self):
@@ -140,12 +147,17 @@ class Domain:
     def is_pv(self):
         """A Xen paravirtualized domain (os type linux or xen): its disks
         were xvd*, its console hvc0."""
-        return self.type == "xen" and (self.root.findtext("os/type") or "").strip() in \
-            ("linux", "xen")
+        return self.type == "xen" and (self.root.findtext("os/type") or "").strip() in (
+            "linux",
+            "xen",
+        )
 
     def macs(self):
-        return [m.get("address", "").lower()
-                for m in self.root.findall("./devices/interface/mac") if m.get("address")]
+        return [
+            m.get("address", "").lower()
+            for m in self.root.findall("./devices/interface/mac")
+            if m.get("address")
+        ]
 
     def guest_disks(self):
         """The hard disks (not cdroms/floppies) in domain order, checked."""
@@ -155,8 +167,10 @@ class Domain:
         seen = set()
         for d in disks:
             if d.source_type in ("network", "volume"):
-                raise InputError(f"disk {d.target or '?'} is a {d.source_type} disk; "
-                                 "guestfix needs the image as a local file or block device")
+                raise InputError(
+                    f"disk {d.target or '?'} is a {d.source_type} disk; "
+                    "guestfix needs the image as a local file or block device"
+                )
             if not d.source:
                 raise InputError(f"disk {d.target or '?'} has no source")
             if not d.target:

@@ -25,9 +25,9 @@ MAC_RE = re.compile(r"^([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}):(network|bridge):(
 
 @dataclass
 class NetworkMap:
-    macs: dict = field(default_factory=dict)          # mac -> (type, name)
-    named: dict = field(default_factory=dict)         # (type, name) -> (type, name)
-    defaults: dict = field(default_factory=dict)      # type -> name
+    macs: dict = field(default_factory=dict)  # mac -> (type, name)
+    named: dict = field(default_factory=dict)  # (type, name) -> (type, name)
+    defaults: dict = field(default_factory=dict)  # type -> name
 
     def add_mac(self, spec):
         m = MAC_RE.match(spec)

@@ -31,13 +31,16 @@ def to_kvm(domain, ctx):
         del type_el.attrib["machine"]
     for el in list(os_el):
         is_xen_loader = el.tag == "loader" and any(x in (el.text or "") for x in XEN_LOADERS)
-        if (el.tag in ("kernel", "initrd", "cmdline", "root") and not ctx.direct_kernel) \
-                or is_xen_loader:
+        if (
+            el.tag in ("kernel", "initrd", "cmdline", "root") and not ctx.direct_kernel
+        ) or is_xen_loader:
             os_el.remove(el)
     if ctx.direct_kernel:
-        for tag, value in (("kernel", ctx.direct_kernel.get("kernel")),
-                           ("initrd", ctx.direct_kernel.get("initrd")),
-                           ("cmdline", ctx.direct_kernel.get("cmdline"))):
+        for tag, value in (
+            ("kernel", ctx.direct_kernel.get("kernel")),
+            ("initrd", ctx.direct_kernel.get("initrd")),
+            ("cmdline", ctx.direct_kernel.get("cmdline")),
+        ):
             if value:
                 el = os_el.find(tag)
                 if el is None:

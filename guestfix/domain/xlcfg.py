@@ -13,14 +13,17 @@ import xml.etree.ElementTree as ET
 from ..core.errors import InputError
 from .model import Domain, read_text_file, sub
 
-_TOKEN = re.compile(r"""\s*(?:
+_TOKEN = re.compile(
+    r"""\s*(?:
     (?P<comment>\#[^\n]*) |
     (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*') |
     (?P<number>-?\d+(?:\.\d+)?) |
     (?P<name>[A-Za-z_][A-Za-z0-9_]*) |
     (?P<punct>[=\[\],;]) |
     (?P<newline>\n)
-)""", re.X)
+)""",
+    re.X,
+)
 
 
 def tokens(text, path):
@@ -31,7 +34,7 @@ def tokens(text, path):
             if text[pos:].strip() == "":
                 return
             line = text.count("\n", 0, pos) + 1
-            raise InputError(f"{path}:{line}: cannot parse {text[pos:pos + 20].strip()!r}")
+            raise InputError(f"{path}:{line}: cannot parse {text[pos : pos + 20].strip()!r}")
         pos = m.end()
         kind = m.lastgroup
         if kind == "comment":
@@ -97,9 +100,13 @@ def _disk_spec(spec, path):
             elif part:
                 positional.append(part)
         target = fields.get("target") or (positional[0] if positional else "")
-        return {"path": target, "vdev": fields.get("vdev", ""),
-                "format": fields.get("format", ""), "cdrom": "devtype=cdrom" in spec
-                or fields.get("devtype") == "cdrom", "block": target.startswith("/dev/")}
+        return {
+            "path": target,
+            "vdev": fields.get("vdev", ""),
+            "format": fields.get("format", ""),
+            "cdrom": "devtype=cdrom" in spec or fields.get("devtype") == "cdrom",
+            "block": target.startswith("/dev/"),
+        }
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) < 2:
         raise InputError(f"{path}: cannot read disk entry {spec!r}")
@@ -112,8 +119,13 @@ def _disk_spec(spec, path):
         fmt = "qcow2"
     elif prefix.endswith("aio") or prefix in ("file", "tap:aio", "tap2:aio"):
         fmt = "raw"
-    return {"path": rest, "vdev": vdev, "format": fmt, "cdrom": cdrom,
-            "block": prefix == "phy" or rest.startswith("/dev/")}
+    return {
+        "path": rest,
+        "vdev": vdev,
+        "format": fmt,
+        "cdrom": cdrom,
+        "block": prefix == "phy" or rest.startswith("/dev/"),
+    }
 
 
 def domain_from_xl(path, text=None):
@@ -137,15 +149,21 @@ def domain_from_xl(path, text=None):
         sub(root, "bootloader").text = str(cfg["bootloader"])
         if cfg.get("bootloader_args"):
             args = cfg["bootloader_args"]
-            sub(root, "bootloader_args").text = " ".join(args) if isinstance(args, list) else str(args)
+            sub(root, "bootloader_args").text = (
+                " ".join(args) if isinstance(args, list) else str(args)
+            )
     os_el = sub(root, "os")
-    sub(os_el, "type", {"arch": "x86_64", "machine": "xenfv" if hvm else "xenpv"}).text = \
+    sub(os_el, "type", {"arch": "x86_64", "machine": "xenfv" if hvm else "xenpv"}).text = (
         "hvm" if hvm else "linux"
+    )
     for key, tag in (("kernel", "kernel"), ("ramdisk", "initrd")):
         if cfg.get(key):
             sub(os_el, tag).text = str(cfg[key])
-    cmdline = " ".join(str(x) for x in (f"root={cfg['root']}" if cfg.get("root") else "",
-                                        cfg.get("extra", "")) if x)
+    cmdline = " ".join(
+        str(x)
+        for x in (f"root={cfg['root']}" if cfg.get("root") else "", cfg.get("extra", ""))
+        if x
+    )
     if cmdline and cfg.get("kernel"):
         sub(os_el, "cmdline").text = cmdline
     for key in ("on_poweroff", "on_reboot", "on_crash"):
@@ -157,8 +175,14 @@ def domain_from_xl(path, text=None):
         disks = [disks]
     for spec in disks:
         d = _disk_spec(str(spec), path)
-        disk_el = sub(devices, "disk", {"type": "block" if d["block"] else "file",
-                                         "device": "cdrom" if d["cdrom"] else "disk"})
+        disk_el = sub(
+            devices,
+            "disk",
+            {
+                "type": "block" if d["block"] else "file",
+                "device": "cdrom" if d["cdrom"] else "disk",
+            },
+        )
         driver = {"name": "phy" if d["block"] else "file"}
         if d["format"]:
             driver["type"] = d["format"]

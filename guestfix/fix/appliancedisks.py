@@ -39,8 +39,11 @@ class ApplianceDisks:
             names = []
             for api_name in api_names:
                 link = targets.get(self.session.device_index(api_name))
-                resolved = self.session.run(["readlink", "-f", f"/dev/disk/by-path/{link}"]) \
-                    if link else None
+                resolved = (
+                    self.session.run(["readlink", "-f", f"/dev/disk/by-path/{link}"])
+                    if link
+                    else None
+                )
                 if not (resolved and resolved.ok and resolved.stdout.startswith("/dev/")):
                     return self._kernel_names
                 names.append(resolved.stdout.strip())

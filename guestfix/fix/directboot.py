@@ -14,8 +14,8 @@ import re
 import shutil
 import tempfile
 
-from . import grubdefaults
 from ..core.errors import InputError, UnsupportedGuestError
+from . import grubdefaults
 
 
 def kernel_cmdline(session, facts):
@@ -48,13 +48,17 @@ class DirectBootExport:
         initrd_file = f"{name}-initrd-{kernel.version}"
         session.copy_out(kernel.vmlinuz, os.path.join(self.staging, kernel_file))
         session.copy_out(kernel.initrd, os.path.join(self.staging, initrd_file))
-        info = {"kernel": os.path.join(self.dest_dir, kernel_file),
-                "initrd": os.path.join(self.dest_dir, initrd_file),
-                "cmdline": kernel_cmdline(session, facts)}
+        info = {
+            "kernel": os.path.join(self.dest_dir, kernel_file),
+            "initrd": os.path.join(self.dest_dir, initrd_file),
+            "cmdline": kernel_cmdline(session, facts),
+        }
         json_file = f"{name}-direct-boot.json"
         with open(os.path.join(self.staging, json_file), "w") as f:
             json.dump(info, f, indent=1)
-        self.files = {n: os.path.join(self.dest_dir, n) for n in (kernel_file, initrd_file, json_file)}
+        self.files = {
+            n: os.path.join(self.dest_dir, n) for n in (kernel_file, initrd_file, json_file)
+        }
         return info
 
     def finish(self):

@@ -7,9 +7,9 @@ without touching libguestfs, and `inspect` prints it.
 import re
 from dataclasses import asdict, dataclass, field
 
-from . import netconfig
-from ..disks import partitions
 from ..core.devnames import DEVICE_RE
+from ..disks import partitions
+from . import netconfig
 from .guest import has_program
 
 # Upstart jobs (Ubuntu 10.04-14.04) that keep a getty on the Xen console:
@@ -17,23 +17,40 @@ from .guest import has_program
 XEN_UPSTART_JOBS = ["/etc/init/hvc0.conf", "/etc/init/xvc0.conf"]
 # Files whose Xen references `inspect` reports and the steps fix.
 SCANNED_FILES = [
-    "/etc/fstab", "/etc/crypttab", "/etc/default/grub", "/etc/default/grub.d/*.cfg",
-    "/boot/grub/grub.cfg", "/boot/grub/menu.lst", "/boot/grub/device.map",
-    "/boot/grub2/grub.cfg", "/boot/grub2/device.map", "/boot/grub2-efi/device.map",
-    "/etc/securetty", "/etc/inittab", "/etc/initramfs-tools/modules",
-    "/etc/initramfs-tools/conf.d/*", "/etc/modprobe.d/*.conf", "/etc/modprobe.conf",
-    "/etc/sysconfig/kernel", "/etc/dracut.conf", "/etc/dracut.conf.d/*.conf",
-    "/etc/uswsusp.conf", "/etc/sysconfig/bootloader", *XEN_UPSTART_JOBS,
+    "/etc/fstab",
+    "/etc/crypttab",
+    "/etc/default/grub",
+    "/etc/default/grub.d/*.cfg",
+    "/boot/grub/grub.cfg",
+    "/boot/grub/menu.lst",
+    "/boot/grub/device.map",
+    "/boot/grub2/grub.cfg",
+    "/boot/grub2/device.map",
+    "/boot/grub2-efi/device.map",
+    "/etc/securetty",
+    "/etc/inittab",
+    "/etc/initramfs-tools/modules",
+    "/etc/initramfs-tools/conf.d/*",
+    "/etc/modprobe.d/*.conf",
+    "/etc/modprobe.conf",
+    "/etc/sysconfig/kernel",
+    "/etc/dracut.conf",
+    "/etc/dracut.conf.d/*.conf",
+    "/etc/uswsusp.conf",
+    "/etc/sysconfig/bootloader",
+    *XEN_UPSTART_JOBS,
 ]
-XEN_DRIVERS = ["xen-blkfront", "xen-netfront", "xen_blkfront", "xen_netfront",
-               "xenblk", "xennet"]
+XEN_DRIVERS = ["xen-blkfront", "xen-netfront", "xen_blkfront", "xen_netfront", "xenblk", "xennet"]
 XEN_CONSOLE_RE = re.compile(r"\b(?:xvc\d+|hvc\d+)\b|\bxencons=\S*")
-XEN_DRIVER_RE = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(d) for d in XEN_DRIVERS)
-                           + r")(?![\w-])")
+XEN_DRIVER_RE = re.compile(
+    r"(?<![\w-])(?:" + "|".join(re.escape(d) for d in XEN_DRIVERS) + r")(?![\w-])"
+)
 # Where systemd guests enable their gettys, and the links for Xen consoles
 # (reported here, removed by the console step).
-GETTY_DIRS = ["/etc/systemd/system/getty.target.wants",
-              "/etc/systemd/system/multi-user.target.wants"]
+GETTY_DIRS = [
+    "/etc/systemd/system/getty.target.wants",
+    "/etc/systemd/system/multi-user.target.wants",
+]
 XEN_GETTY = re.compile(r"^(?:serial-)?getty@(?:xvc|hvc)\d+\.service$")
 BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
 # Which boot loader a guest can install is known from the files its
@@ -48,8 +65,12 @@ BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
 GRUB2_LIB_DIRS = ("/usr/lib/grub", "/usr/lib/grub2", "/usr/share/grub2")
 GRUB2_PLATFORM_FILE = "modinfo.sh"
 GRUB2_BIOS_PLATFORM = "i386-pc"
-GRUB_LEGACY_STAGE2 = ("/usr/lib/grub/stage2", "/usr/lib/grub/*/stage2", "/usr/share/grub/*/stage2",
-                      "/boot/grub/stage2")
+GRUB_LEGACY_STAGE2 = (
+    "/usr/lib/grub/stage2",
+    "/usr/lib/grub/*/stage2",
+    "/usr/share/grub/*/stage2",
+    "/boot/grub/stage2",
+)
 
 
 @dataclass
@@ -73,7 +94,7 @@ class XenReference:
     path: str
     line: int
     text: str
-    kind: str          # device, console, driver, getty
+    kind: str  # device, console, driver, getty
 
     def __str__(self):
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -87,31 +108,31 @@ class GuestFacts:
     distro: str = ""
     version: str = ""
     product: str = ""
-    family: str = ""             # debian, suse, redhat, other
+    family: str = ""  # debian, suse, redhat, other
     package_format: str = ""
     arch: str = ""
     hostname: str = ""
-    init: str = ""               # systemd or sysvinit
+    init: str = ""  # systemd or sysvinit
     systemd_version: int = 0
     kernels: list = field(default_factory=list)
-    boot_kernel: str = ""        # version of the kernel the fixed guest boots
-    bootloader: str = ""         # grub2, grub-legacy or "": what is (to be) configured
-    grub_dir: str = ""           # /boot/grub or /boot/grub2
+    boot_kernel: str = ""  # version of the kernel the fixed guest boots
+    bootloader: str = ""  # grub2, grub-legacy or "": what is (to be) configured
+    grub_dir: str = ""  # /boot/grub or /boot/grub2
     grub_cfg: str = ""
-    grub_installer: str = ""     # the installer of that boot loader, if the guest has it
-    legacy_menu: str = ""        # a GRUB legacy menu.lst next to a GRUB 2 to be configured
+    grub_installer: str = ""  # the installer of that boot loader, if the guest has it
+    legacy_menu: str = ""  # a GRUB legacy menu.lst next to a GRUB 2 to be configured
     grub2_platforms: list = field(default_factory=list)  # installed: i386-pc, x86_64-efi ...
-    grub_legacy: bool = False    # GRUB legacy's stage files are installed
+    grub_legacy: bool = False  # GRUB legacy's stage files are installed
     boot_code: bool = False
-    partition_table: str = ""    # msdos, gpt, or "" for a partitionless disk
+    partition_table: str = ""  # msdos, gpt, or "" for a partitionless disk
     bios_boot_partition: bool = False
-    initrd_tool: str = ""        # initramfs-tools, dracut, mkinitrd
-    selinux: str = ""            # enforcing, permissive, disabled or "" (none)
+    initrd_tool: str = ""  # initramfs-tools, dracut, mkinitrd
+    selinux: str = ""  # enforcing, permissive, disabled or "" (none)
     xen_references: list = field(default_factory=list)
     nic_names: list = field(default_factory=list)
     nic_config: list = field(default_factory=list)  # files naming them
     mountpoints: dict = field(default_factory=dict)
-    disks: list = field(default_factory=list)       # [{path, format, target, virtio}]
+    disks: list = field(default_factory=list)  # [{path, format, target, virtio}]
     appliance_disks: list = field(default_factory=list)  # kernel names in the appliance
 
     def as_dict(self):
@@ -142,8 +163,17 @@ def family_of(distro):
         return "debian"
     if distro in ("sles", "suse-based", "opensuse"):
         return "suse"
-    if distro in ("rhel", "centos", "fedora", "rocky", "almalinux", "oraclelinux",
-                  "scientificlinux", "redhat-based", "circle"):
+    if distro in (
+        "rhel",
+        "centos",
+        "fedora",
+        "rocky",
+        "almalinux",
+        "oraclelinux",
+        "scientificlinux",
+        "redhat-based",
+        "circle",
+    ):
         return "redhat"
     return "other"
 
@@ -194,9 +224,15 @@ def collect(session, disks, devmap, list_initrd=True):
     f.hostname = ins("hostname")
     f.mountpoints = dict(session.mountpoints)
     f.appliance_disks = session.kernel_devices()
-    f.disks = [{"path": " + ".join(p.path for p in d.parts) if d.parts else d.path,
-                "format": d.format, "target": d.target,
-                "virtio": devmap.disk_map.get(d.target, "")} for d in disks]
+    f.disks = [
+        {
+            "path": " + ".join(p.path for p in d.parts) if d.parts else d.path,
+            "format": d.format,
+            "target": d.target,
+            "virtio": devmap.disk_map.get(d.target, ""),
+        }
+        for d in disks
+    ]
 
     _init_system(session, f)
     _kernels(session, f)
@@ -216,7 +252,11 @@ def collect(session, disks, devmap, list_initrd=True):
 
 def _init_system(session, f):
     init = session.readlink("/sbin/init") if session.is_symlink("/sbin/init") else ""
-    if "systemd" in init or session.exists("/lib/systemd/systemd") and not session.is_file("/sbin/init"):
+    if (
+        "systemd" in init
+        or session.exists("/lib/systemd/systemd")
+        and not session.is_file("/sbin/init")
+    ):
         f.init = "systemd"
     elif session.exists("/etc/inittab"):
         f.init = "sysvinit"
@@ -235,17 +275,30 @@ def _kernels(session, f):
         for v in session.ls(moddir):
             versions.add(v)
     for v in sorted(versions, key=version_key):
-        vmlinuz = next((p for p in (f"/boot/vmlinuz-{v}", f"/boot/vmlinux-{v}",
-                                    f"/lib/modules/{v}/vmlinuz") if session.is_file(p)), "")
+        vmlinuz = next(
+            (
+                p
+                for p in (f"/boot/vmlinuz-{v}", f"/boot/vmlinux-{v}", f"/lib/modules/{v}/vmlinuz")
+                if session.is_file(p)
+            ),
+            "",
+        )
         if not vmlinuz:
-            continue      # modules without a kernel image: a leftover
-        initrd = next((p for p in (f"/boot/initrd.img-{v}", f"/boot/initrd-{v}",
-                                   f"/boot/initramfs-{v}.img") if session.exists(p)), "")
+            continue  # modules without a kernel image: a leftover
+        initrd = next(
+            (
+                p
+                for p in (f"/boot/initrd.img-{v}", f"/boot/initrd-{v}", f"/boot/initramfs-{v}.img")
+                if session.exists(p)
+            ),
+            "",
+        )
         config = session.read_text(f"/boot/config-{v}") or ""
-        xen_only = ("-xen" in v or re.search(r"^CONFIG_X86_(64_)?XEN=y", config, re.M) is not None)
+        xen_only = "-xen" in v or re.search(r"^CONFIG_X86_(64_)?XEN=y", config, re.M) is not None
         mod = f"/lib/modules/{v}"
-        has_virtio = bool(session.glob(f"{mod}/kernel/drivers/block/virtio_blk.ko*")) or \
-            "virtio_blk.ko" in (session.read_text(f"{mod}/modules.builtin") or "")
+        has_virtio = bool(
+            session.glob(f"{mod}/kernel/drivers/block/virtio_blk.ko*")
+        ) or "virtio_blk.ko" in (session.read_text(f"{mod}/modules.builtin") or "")
         f.kernels.append(Kernel(v, vmlinuz, initrd, bool(xen_only), has_virtio))
     usable = [k for k in f.kernels if not k.xen_only and k.has_virtio]
     if usable:
@@ -260,13 +313,26 @@ def _bootloader(session, f):
     menu.lst held. Otherwise GRUB legacy, when its files or a menu.lst are
     there; a grub.cfg alone is a GRUB 2 whose package is missing."""
     f.grub2_platforms = grub2_platforms(session)
-    f.grub_legacy = any(session.glob(p) if "*" in p else session.is_file(p)
-                        for p in GRUB_LEGACY_STAGE2)
+    f.grub_legacy = any(
+        session.glob(p) if "*" in p else session.is_file(p) for p in GRUB_LEGACY_STAGE2
+    )
     installer = next((t for t in ("grub2-install", "grub-install") if has_program(session, t)), "")
-    cfg_dir = next((d for d in ("/boot/grub2", "/boot/grub2-efi", "/boot/grub")
-                    if session.is_file(f"{d}/grub.cfg")), "")
-    legacy = next((p for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/etc/grub.conf")
-                   if session.is_file(p)), "")
+    cfg_dir = next(
+        (
+            d
+            for d in ("/boot/grub2", "/boot/grub2-efi", "/boot/grub")
+            if session.is_file(f"{d}/grub.cfg")
+        ),
+        "",
+    )
+    legacy = next(
+        (
+            p
+            for p in ("/boot/grub/menu.lst", "/boot/grub/grub.conf", "/etc/grub.conf")
+            if session.is_file(p)
+        ),
+        "",
+    )
     if GRUB2_BIOS_PLATFORM in f.grub2_platforms:
         d = cfg_dir or ("/boot/grub2" if installer.startswith("grub2") else "/boot/grub")
         f.bootloader, f.grub_dir, f.grub_cfg = "grub2", d, f"{d}/grub.cfg"
@@ -274,13 +340,17 @@ def _bootloader(session, f):
         # never configured (pygrub read a menu.lst): grub.cfg is to be generated
         f.legacy_menu = "" if cfg_dir else legacy
     elif f.grub_legacy or legacy:
-        f.bootloader, f.grub_dir, f.grub_cfg = "grub-legacy", "/boot/grub", \
-            legacy or "/boot/grub/menu.lst"
+        f.bootloader, f.grub_dir, f.grub_cfg = (
+            "grub-legacy",
+            "/boot/grub",
+            legacy or "/boot/grub/menu.lst",
+        )
         f.grub_installer = installer if f.grub_legacy else ""
     elif cfg_dir:
         f.bootloader, f.grub_dir, f.grub_cfg = "grub2", cfg_dir, f"{cfg_dir}/grub.cfg"
-    f.partition_table, f.bios_boot_partition, f.boot_code = \
-        disk_boot_info(session, session.appliance_devices()[0])
+    f.partition_table, f.bios_boot_partition, f.boot_code = disk_boot_info(
+        session, session.appliance_devices()[0]
+    )
 
 
 def grub2_platforms(guest):
@@ -297,7 +367,8 @@ def disk_boot_info(session, device):
     """(partition table, has a BIOS boot partition, has boot code) of a disk."""
     sector_size = session.sector_size(device)
     table = partitions.read_table(
-        lambda offset, count: session.pread_device(device, count, offset), sector_size)
+        lambda offset, count: session.pread_device(device, count, offset), sector_size
+    )
     sectors = [session.pread_device(device, 512, 0)]
     for p in table.active():
         sectors.append(session.pread_device(device, 512, p.start))
@@ -323,8 +394,14 @@ def _initrd_tool(session, f):
 
 
 INITRD_LISTERS = {"initramfs-tools": "lsinitramfs", "dracut": "lsinitrd"}
-INTERESTING_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_scsi",
-                       "xen-blkfront", "xen-netfront"]
+INTERESTING_DRIVERS = [
+    "virtio_blk",
+    "virtio_pci",
+    "virtio_net",
+    "virtio_scsi",
+    "xen-blkfront",
+    "xen-netfront",
+]
 
 
 def list_initrd_drivers(session, f, kernel):

@@ -15,7 +15,8 @@ PATH = "/etc/default/grub"
 ASSIGNMENT = re.compile(
     r"^(?P<prefix>\s*(?:export\s+)?(?P<name>[A-Za-z_]\w*)=)"
     r"(?:(?P<quote>[\"'])(?P<quoted>.*?)(?P=quote)|(?P<bare>[^\s#\"']*))"
-    r"(?P<rest>\s*(?:#.*)?)$")
+    r"(?P<rest>\s*(?:#.*)?)$"
+)
 
 
 class Assignment:

@@ -5,7 +5,7 @@ GuestSession provides it over libguestfs, the tests' MemoryGuest over a
 dict of files; both satisfy GuestTree.
 """
 
-from typing import Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..core.runner import CommandResult
 
@@ -18,7 +18,7 @@ PROGRAM_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 class GuestTree(Protocol):
     """Guest paths in, guest content out; nothing here changes the guest."""
 
-    def read_text(self, path: str) -> Optional[str]:
+    def read_text(self, path: str) -> str | None:
         """Text of a file, or None when there is none."""
 
     def exists(self, path: str) -> bool: ...

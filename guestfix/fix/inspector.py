@@ -7,9 +7,9 @@ steps have run (regeneration) are listed from their contract.
 
 from dataclasses import asdict
 
+from ..core.errors import StepError
 from . import facts as facts_mod
 from . import packages
-from ..core.errors import StepError
 from .session import GuestSession
 from .steps import StepContext, registry
 
@@ -21,8 +21,14 @@ def inspect(disks, devmap, macs, monitor, tcg=False, root=None):
         with monitor.stage("reading the guest's configuration"):
             facts = facts_mod.collect(session, disks, devmap)
             planned, notes = [], []
-            ctx = StepContext(facts=facts, devmap=devmap, guest=session, macs=list(macs),
-                              earlier=planned, notes=notes)
+            ctx = StepContext(
+                facts=facts,
+                devmap=devmap,
+                guest=session,
+                macs=list(macs),
+                earlier=planned,
+                notes=notes,
+            )
             fixups = []
             for step in registry():
                 if not step.applies(facts):
@@ -32,13 +38,19 @@ def inspect(disks, devmap, macs, monitor, tcg=False, root=None):
                 except StepError:
                     # Its input is produced by an earlier step's command,
                     # which inspect does not run: show the contract.
-                    fixups.append({"step": step.name, "title": step.title,
-                                   "changes": [step.changes]})
+                    fixups.append(
+                        {"step": step.name, "title": step.title, "changes": [step.changes]}
+                    )
                     continue
                 planned.extend(changes)
                 if changes:
-                    fixups.append({"step": step.name, "title": step.title,
-                                   "changes": [f"{c.summary}: {c.target}" for c in changes]})
+                    fixups.append(
+                        {
+                            "step": step.name,
+                            "title": step.title,
+                            "changes": [f"{c.summary}: {c.target}" for c in changes],
+                        }
+                    )
     result = facts.as_dict()
     result["device_map"] = devmap.as_dict()
     result["fixups"] = fixups

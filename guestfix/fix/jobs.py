@@ -19,10 +19,11 @@ from ..core.runner import CommandResult
 # opened first, inherited by the job, keep those mounts busy so they stay
 # while the job runs; `umount_all` at the end removes them.
 BACKGROUND_SCRIPT = (
-    'dir=$1; shift\n'
-    'exec 7</dev/null 8</proc/self/stat 9</sys/kernel/uevent_seqnum\n'
+    "dir=$1; shift\n"
+    "exec 7</dev/null 8</proc/self/stat 9</sys/kernel/uevent_seqnum\n"
     '( "$@" >"$dir/output" 2>&1; echo $? >"$dir/status.new"; mv "$dir/status.new" "$dir/status" )'
-    ' </dev/null >/dev/null 2>&1 &\n')
+    " </dev/null >/dev/null 2>&1 &\n"
+)
 
 # the end of the output is what an error message needs; all of it could
 # exceed what one libguestfs message carries
@@ -50,12 +51,12 @@ class BackgroundJobs:
         base = next((d for d in ("/tmp", "/var/tmp") if s.is_dir(d)), None)
         if base is None:
             return None
-        job = Job(argv=[str(a) for a in argv],
-                  directory=s.make_temp_dir(f"{base}/guestfix-XXXXXX"))
-        started = s.run(["sh", "-c", BACKGROUND_SCRIPT, "guestfix-job", job.directory]
-                        + job.argv)
+        job = Job(
+            argv=[str(a) for a in argv], directory=s.make_temp_dir(f"{base}/guestfix-XXXXXX")
+        )
+        started = s.run(["sh", "-c", BACKGROUND_SCRIPT, "guestfix-job", job.directory] + job.argv)
         if not started.ok:
-            raise RuntimeError(started.stderr)    # as libguestfs reports it
+            raise RuntimeError(started.stderr)  # as libguestfs reports it
         self.running.append(job)
         return job
 

@@ -39,8 +39,7 @@ class LaunchWatchdog:
         self.poll = poll
         self.fired = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="launch-watchdog",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="launch-watchdog", daemon=True)
 
     def __enter__(self):
         self._thread.start()
@@ -74,9 +73,10 @@ def _qemu_children(parent):
                 stat = f.read()
             # the name in parentheses may hold spaces: the fields after it
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == parent and \
-                    os.path.basename(os.readlink(f"/proc/{entry}/exe")).startswith("qemu-system"):
+            if ppid == parent and os.path.basename(os.readlink(f"/proc/{entry}/exe")).startswith(
+                "qemu-system"
+            ):
                 pids.append(int(entry))
         except (OSError, ValueError, IndexError):
-            continue      # gone meanwhile, or not ours to read
+            continue  # gone meanwhile, or not ours to read
     return pids

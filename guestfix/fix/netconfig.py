@@ -9,10 +9,14 @@ systemd-networkd, netplan, NetworkManager and ifcfg files.
 import re
 
 CONFIG_GLOBS = [
-    "/etc/network/interfaces", "/etc/network/interfaces.d/*",
-    "/etc/systemd/network/*.network", "/etc/netplan/*.yaml", "/etc/netplan/*.yml",
+    "/etc/network/interfaces",
+    "/etc/network/interfaces.d/*",
+    "/etc/systemd/network/*.network",
+    "/etc/netplan/*.yaml",
+    "/etc/netplan/*.yml",
     "/etc/NetworkManager/system-connections/*",
-    "/etc/sysconfig/network-scripts/ifcfg-*", "/etc/sysconfig/network/ifcfg-*",
+    "/etc/sysconfig/network-scripts/ifcfg-*",
+    "/etc/sysconfig/network/ifcfg-*",
 ]
 IGNORED = {"lo"}
 VIRTUAL_PREFIXES = ("br", "bond", "vlan", "virbr", "docker", "veth", "tun", "tap", "wg")
@@ -21,7 +25,7 @@ VIRTUAL_PREFIXES = ("br", "bond", "vlan", "virbr", "docker", "veth", "tun", "tap
 def config_paths(session):
     paths = []
     for pattern in CONFIG_GLOBS:
-        for p in (session.glob(pattern) if "*" in pattern else [pattern]):
+        for p in session.glob(pattern) if "*" in pattern else [pattern]:
             if session.is_file(p):
                 paths.append(p)
     return paths
@@ -31,9 +35,13 @@ def _ifupdown(text):
     names = []
     for line in text.splitlines():
         words = line.split("#", 1)[0].split()
-        if len(words) >= 2 and words[0] in ("iface", "auto", "allow-hotplug") or \
-                len(words) >= 2 and words[0].startswith("allow-"):
-            for name in (words[1:2] if words[0] == "iface" else words[1:]):
+        if (
+            len(words) >= 2
+            and words[0] in ("iface", "auto", "allow-hotplug")
+            or len(words) >= 2
+            and words[0].startswith("allow-")
+        ):
+            for name in words[1:2] if words[0] == "iface" else words[1:]:
                 names.append(name.split(":", 1)[0].split(".", 1)[0])
     return names
 

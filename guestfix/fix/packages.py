@@ -16,10 +16,18 @@ from ..core.errors import InputError, MissingPackagesError, UnsupportedGuestErro
 from .facts import GRUB2_BIOS_PLATFORM
 
 # The distribution's default kernel and BIOS boot loader, per family.
-KERNEL_PACKAGES = {"debian": "linux-image-amd64", "ubuntu": "linux-image-generic",
-                   "suse": "kernel-default", "redhat": "kernel"}
-BOOTLOADER_PACKAGES = {"debian": "grub-pc", "ubuntu": "grub-pc", "suse": "grub2",
-                       "redhat": "grub2-pc"}
+KERNEL_PACKAGES = {
+    "debian": "linux-image-amd64",
+    "ubuntu": "linux-image-generic",
+    "suse": "kernel-default",
+    "redhat": "kernel",
+}
+BOOTLOADER_PACKAGES = {
+    "debian": "grub-pc",
+    "ubuntu": "grub-pc",
+    "suse": "grub2",
+    "redhat": "grub2-pc",
+}
 PACKAGE_SUFFIX = {"deb": ".deb", "rpm": ".rpm"}
 # Where supplied package files are put inside the guest while they install.
 GUEST_DIR = "/var/tmp/guestfix-packages"
@@ -27,7 +35,7 @@ GUEST_DIR = "/var/tmp/guestfix-packages"
 
 @dataclass
 class NeededPackage:
-    role: str          # kernel or bootloader
+    role: str  # kernel or bootloader
     name: str
     why: str
 
@@ -46,11 +54,18 @@ def needed(facts, direct_boot=False):
     flavour = _flavour(facts)
     if not facts.boot_kernel:
         xen = [k.version for k in facts.kernels if k.xen_only]
-        why = (f"only Xen kernels are installed ({', '.join(xen)})" if xen else
-               "no kernel with virtio drivers is installed" if facts.kernels else
-               "no kernel is installed (it was booted from dom0)")
-        name = "linux-image-686-pae" if flavour == "debian-686" else \
-            KERNEL_PACKAGES.get(flavour, KERNEL_PACKAGES.get(facts.family, "a kernel"))
+        why = (
+            f"only Xen kernels are installed ({', '.join(xen)})"
+            if xen
+            else "no kernel with virtio drivers is installed"
+            if facts.kernels
+            else "no kernel is installed (it was booted from dom0)"
+        )
+        name = (
+            "linux-image-686-pae"
+            if flavour == "debian-686"
+            else KERNEL_PACKAGES.get(flavour, KERNEL_PACKAGES.get(facts.family, "a kernel"))
+        )
         out.append(NeededPackage("kernel", name, why))
     if not direct_boot and not facts.boot_code:
         missing = _missing_boot_loader(facts, flavour)
@@ -66,7 +81,7 @@ def grub_legacy_distribution(facts):
     major = facts.major_version
     oldest_grub2 = {"suse": 12, "redhat": 7}.get(facts.family)
     if oldest_grub2 is None:
-        return False            # Debian and Ubuntu have GRUB 2 since squeeze and 9.10
+        return False  # Debian and Ubuntu have GRUB 2 since squeeze and 9.10
     if major:
         return major < oldest_grub2
     return facts.bootloader == "grub-legacy"
@@ -81,16 +96,19 @@ def _missing_boot_loader(facts, flavour):
     if grub_legacy_distribution(facts):
         if facts.grub_installer:
             return None
-        return NeededPackage("bootloader", "grub",
-                             "the disk has no boot code and no GRUB installer")
+        return NeededPackage(
+            "bootloader", "grub", "the disk has no boot code and no GRUB installer"
+        )
     if GRUB2_BIOS_PLATFORM in facts.grub2_platforms and facts.grub_installer:
         return None
     name = BOOTLOADER_PACKAGES.get(flavour, BOOTLOADER_PACKAGES.get(facts.family, "grub"))
     if facts.grub_legacy:
         why = "the disk has no boot code and the guest has only GRUB legacy, not GRUB 2"
     elif facts.grub2_platforms:
-        why = (f"the disk has no boot code and the guest's GRUB 2 is for "
-               f"{', '.join(facts.grub2_platforms)} only, not BIOS")
+        why = (
+            f"the disk has no boot code and the guest's GRUB 2 is for "
+            f"{', '.join(facts.grub2_platforms)} only, not BIOS"
+        )
     else:
         why = "the disk has no boot code and no GRUB 2 for BIOS"
     return NeededPackage("bootloader", name, why)
@@ -108,11 +126,15 @@ class PackageSource:
         files = []
         for path in paths:
             if os.path.isdir(path):
-                found = sorted(os.path.join(path, n) for n in os.listdir(path)
-                               if n.endswith((".deb", ".rpm"))
-                               and os.path.isfile(os.path.join(path, n)))
+                found = sorted(
+                    os.path.join(path, n)
+                    for n in os.listdir(path)
+                    if n.endswith((".deb", ".rpm")) and os.path.isfile(os.path.join(path, n))
+                )
                 if not found:
-                    raise InputError(f"--package {path}: the directory holds no .deb or .rpm files")
+                    raise InputError(
+                        f"--package {path}: the directory holds no .deb or .rpm files"
+                    )
                 files.extend(found)
             elif os.path.isfile(path):
                 if not path.endswith((".deb", ".rpm")):
@@ -137,14 +159,16 @@ class PackageSource:
             raise MissingPackagesError(
                 f"{wanted[0].why}; the guest needs {names} installed",
                 packages=[p.name for p in wanted],
-                hint=f"supply the package file(s) with `--package FILE|DIR` "
-                     "(with their missing dependencies), or let the guest fetch "
-                     "them from its own repositories with `--online`")
+                hint="supply the package file(s) with `--package FILE|DIR` "
+                "(with their missing dependencies), or let the guest fetch "
+                "them from its own repositories with `--online`",
+            )
         suffix = PACKAGE_SUFFIX.get(facts.package_format)
         if self.files and suffix is None:
             raise UnsupportedGuestError(
                 f"the guest's package format ({facts.package_format or 'unknown'}) "
-                "is not one guestfix can install")
+                "is not one guestfix can install"
+            )
         wrong = [f for f in self.files if not f.endswith(suffix)]
         if wrong:
             raise InputError(f"--package {wrong[0]}: the guest installs {suffix} packages")
@@ -157,14 +181,26 @@ def install_commands(facts, wanted, guest_files, has_program=lambda name: True):
     the boot kernel's initrd once, with the virtio drivers."""
     if guest_files:
         if facts.package_format == "deb":
-            return [["env", "DEBIAN_FRONTEND=noninteractive", "INITRD=No",
-                     "dpkg", "--install", "--force-confdef", "--force-confold", *guest_files]]
+            return [
+                [
+                    "env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "INITRD=No",
+                    "dpkg",
+                    "--install",
+                    "--force-confdef",
+                    "--force-confold",
+                    *guest_files,
+                ]
+            ]
         return [["rpm", "--upgrade", "--verbose", "--hash", *guest_files]]
     names = [p.name for p in wanted]
     if facts.package_format == "deb":
         env = ["env", "DEBIAN_FRONTEND=noninteractive", "INITRD=No"]
-        return [env + ["apt-get", "update"],
-                env + ["apt-get", "install", "--yes", "--no-install-recommends", *names]]
+        return [
+            env + ["apt-get", "update"],
+            env + ["apt-get", "install", "--yes", "--no-install-recommends", *names],
+        ]
     if facts.family == "suse":
         return [["zypper", "--non-interactive", "install", "--no-recommends", *names]]
     return [["dnf" if has_program("dnf") else "yum", "--assumeyes", "install", *names]]

@@ -5,8 +5,8 @@ real run all come from these objects, so they cannot disagree.
 """
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from ..core.errors import StepError
 
@@ -30,15 +30,20 @@ class Change:
         raise NotImplementedError
 
     def as_dict(self):
-        return {"step": self.step, "kind": self.kind, "target": self.target,
-                "summary": self.summary, "diff": self.diff()}
+        return {
+            "step": self.step,
+            "kind": self.kind,
+            "target": self.target,
+            "summary": self.summary,
+            "diff": self.diff(),
+        }
 
 
 @dataclass
 class FileEdit(Change):
     path: str = ""
-    before: Optional[str] = None   # None: the file is created
-    after: Optional[str] = None    # None: the file is removed
+    before: str | None = None  # None: the file is created
+    after: str | None = None  # None: the file is removed
     mode: int = 0o644
     kind = "edit"
 
@@ -50,11 +55,15 @@ class FileEdit(Change):
         before = [] if self.before is None else self.before.splitlines(keepends=True)
         after = [] if self.after is None else self.after.splitlines(keepends=True)
         lines = difflib.unified_diff(
-            before, after,
+            before,
+            after,
             fromfile="/dev/null" if self.before is None else "a" + self.path,
-            tofile="/dev/null" if self.after is None else "b" + self.path)
-        return "".join(l if l.endswith("\n") else l + "\n\\ No newline at end of file\n"
-                       for l in lines)
+            tofile="/dev/null" if self.after is None else "b" + self.path,
+        )
+        return "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in lines
+        )
 
     def apply(self, session):
         if self.after is None:
@@ -111,8 +120,8 @@ class GuestCommand(Change):
     depends on may be marked so."""
 
     argv: list = field(default_factory=list)
-    display: str = ""              # argv as shown to the user
-    verify: Optional[Callable] = None
+    display: str = ""  # argv as shown to the user
+    verify: Callable | None = None
     background: bool = False
     kind = "command"
 
@@ -154,5 +163,4 @@ def edit(step, summary, path, before, after, mode=0o644):
     """A FileEdit, or None when the text is unchanged."""
     if before == after:
         return None
-    return FileEdit(step=step, summary=summary, path=path, before=before,
-                    after=after, mode=mode)
+    return FileEdit(step=step, summary=summary, path=path, before=before, after=after, mode=mode)

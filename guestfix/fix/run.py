@@ -19,9 +19,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-from . import facts as facts_mod
-from . import packages as packages_mod
-from .directboot import DirectBootExport
+from ..core import faults
 from ..core.errors import (
     Aborted,
     GuestfixError,
@@ -30,9 +28,11 @@ from ..core.errors import (
     UnsupportedGuestError,
     first_line,
 )
-from ..core import faults
 from ..core.faults import fault_point
 from ..core.progress import StageClock, TeeMonitor
+from . import facts as facts_mod
+from . import packages as packages_mod
+from .directboot import DirectBootExport
 from .session import GuestSession
 from .steps import StepContext, registry
 from .transaction import ThrowawayOverlays, Transaction
@@ -45,12 +45,12 @@ class FixReport:
     facts: object = None
     changes: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-    steps: list = field(default_factory=list)    # [{name, title, applies, changes}]
+    steps: list = field(default_factory=list)  # [{name, title, applies, changes}]
     committed: bool = False
     direct_boot: dict = None
-    timings: list = field(default_factory=list)   # [{stage, seconds}] in order
+    timings: list = field(default_factory=list)  # [{stage, seconds}] in order
     seconds: float = 0.0
-    launch_seconds: float = 0.0                   # of the first stage: the appliance boot
+    launch_seconds: float = 0.0  # of the first stage: the appliance boot
 
     def as_dict(self):
         return {
@@ -71,13 +71,13 @@ class FixReport:
 
 @dataclass
 class FixOptions:
-    macs: list = field(default_factory=list)     # NIC MACs in domain order
+    macs: list = field(default_factory=list)  # NIC MACs in domain order
     tcg: bool = False
-    root: str = None                             # --root: the OS root when several
-    packages: object = None                      # PackageSource: a missing kernel/boot loader
-    dry_run: bool = False                        # only reported: nothing is committed
-    boot_args: str = ""                          # the domain's <cmdline> when it booted dom0's kernel
-    xen_pv: bool = False                         # the domain ran paravirtualized
+    root: str = None  # --root: the OS root when several
+    packages: object = None  # PackageSource: a missing kernel/boot loader
+    dry_run: bool = False  # only reported: nothing is committed
+    boot_args: str = ""  # the domain's <cmdline> when it booted dom0's kernel
+    xen_pv: bool = False  # the domain ran paravirtualized
     # asked, when packages are missing and none were given, whether the
     # guest may fetch them itself (as --online); None: nobody to ask
     offer_online: object = None
@@ -120,7 +120,7 @@ def fixed_overlays(disks, devmap, monitor, opts, journaled=False, export=None):
     clock = StageClock()
     monitor = TeeMonitor(monitor, clock)
     report = FixReport(disks=disks, dry_run=opts.dry_run)
-    with (Transaction(disks) if journaled else ThrowawayOverlays(disks)) as layer:
+    with Transaction(disks) if journaled else ThrowawayOverlays(disks) as layer:
         try:
             _run_steps(layer.overlays, disks, devmap, monitor, opts, report, export)
         except MissingPackagesError as e:
@@ -129,8 +129,7 @@ def fixed_overlays(disks, devmap, monitor, opts, journaled=False, export=None):
                 raise
             opts = dataclasses.replace(opts, packages=packages_mod.PackageSource(online=True))
             report = FixReport(disks=disks, dry_run=opts.dry_run)
-            monitor.note("starting the appliance again, with network for the guest's "
-                         "package tool")
+            monitor.note("starting the appliance again, with network for the guest's package tool")
             _run_steps(layer.overlays, disks, devmap, monitor, opts, report, export)
         yield FixedGuest(report, layer, monitor, clock, started)
 
@@ -143,8 +142,9 @@ def fix_disks(disks, devmap, monitor, opts, confirm=None, direct_boot_dir=None):
     there (see directboot.py), once the disks are committed."""
     export = DirectBootExport(direct_boot_dir) if direct_boot_dir and not opts.dry_run else None
     try:
-        with fixed_overlays(disks, devmap, monitor, opts, journaled=not opts.dry_run,
-                            export=export) as fixed:
+        with fixed_overlays(
+            disks, devmap, monitor, opts, journaled=not opts.dry_run, export=export
+        ) as fixed:
             report = fixed.report
             if opts.dry_run:
                 return report
@@ -166,8 +166,14 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
     packages = opts.packages or packages_mod.PackageSource()
     direct_boot = export is not None
     with monitor.stage("starting the appliance and inspecting the guest"):
-        session = GuestSession(overlays, readonly=False, tcg=opts.tcg, monitor=monitor,
-                               root=opts.root, network=packages.online).open()
+        session = GuestSession(
+            overlays,
+            readonly=False,
+            tcg=opts.tcg,
+            monitor=monitor,
+            root=opts.root,
+            network=packages.online,
+        ).open()
     report.launch_seconds = session.launch_seconds
     try:
         with session:
@@ -176,17 +182,25 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
                 facts = facts_mod.collect(session, disks, devmap, list_initrd=False)
             report.facts = facts
             _refuse_unfixable(facts, packages, direct_boot=direct_boot)
-            ctx = StepContext(facts=facts, devmap=devmap, guest=session,
-                              macs=list(opts.macs), earlier=report.changes,
-                              notes=report.notes, packages=packages,
-                              direct_boot=direct_boot, boot_args=opts.boot_args,
-                              xen_pv=opts.xen_pv)
+            ctx = StepContext(
+                facts=facts,
+                devmap=devmap,
+                guest=session,
+                macs=list(opts.macs),
+                earlier=report.changes,
+                notes=report.notes,
+                packages=packages,
+                direct_boot=direct_boot,
+                boot_args=opts.boot_args,
+                xen_pv=opts.xen_pv,
+            )
             for step in registry():
                 _run_step(step, ctx, session, monitor, report)
                 if step.changes_facts and ctx.changed(step.name):
                     with monitor.stage("reading the guest's configuration again"):
-                        ctx.facts = report.facts = facts = \
-                            facts_mod.collect(session, disks, devmap, list_initrd=False)
+                        ctx.facts = report.facts = facts = facts_mod.collect(
+                            session, disks, devmap, list_initrd=False
+                        )
                     _check_installed(facts, direct_boot=direct_boot)
             _finish_background(session, monitor, report)
             if export:
@@ -197,8 +211,12 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
 
 
 def _run_step(step, ctx, session, monitor, report):
-    entry = {"name": step.name, "title": step.title, "applies": step.applies(ctx.facts),
-             "changes": 0}
+    entry = {
+        "name": step.name,
+        "title": step.title,
+        "applies": step.applies(ctx.facts),
+        "changes": 0,
+    }
     report.steps.append(entry)
     if not entry["applies"]:
         return
@@ -208,8 +226,7 @@ def _run_step(step, ctx, session, monitor, report):
             try:
                 change.apply(session)
             except RuntimeError as e:
-                raise StepError(f"{step.name}: {change.target}: "
-                                f"{first_line(e)}") from None
+                raise StepError(f"{step.name}: {change.target}: {first_line(e)}") from None
             report.changes.append(change)
             if change.pending:
                 monitor.note(f"started, runs alongside the next steps: {change.target}")
@@ -227,8 +244,7 @@ def _finish_background(session, monitor, report):
                 try:
                     change.finish(session)
                 except RuntimeError as e:
-                    raise StepError(f"{change.step}: {change.target}: "
-                                    f"{first_line(e)}") from None
+                    raise StepError(f"{change.step}: {change.target}: {first_line(e)}") from None
                 monitor.result(f"{change.summary}: {change.target}")
 
 
@@ -240,7 +256,8 @@ def _refuse_unfixable(facts, packages, direct_boot):
     if facts.family not in SUPPORTED_FAMILIES:
         raise UnsupportedGuestError(
             f"{facts.product or facts.distro or 'this'} guests are not supported "
-            "(guestfix fixes the Debian/Ubuntu, SUSE and Red Hat families)")
+            "(guestfix fixes the Debian/Ubuntu, SUSE and Red Hat families)"
+        )
     packages.check_usable(facts, packages_mod.needed(facts, direct_boot=direct_boot))
 
 
@@ -248,5 +265,7 @@ def _check_installed(facts, direct_boot):
     """After the package step: what it should have installed is there."""
     still = packages_mod.needed(facts, direct_boot=direct_boot)
     if still:
-        raise StepError(f"install-packages: after the install, {still[0].why}; "
-                        f"the packages supplied did not provide {still[0].name}")
+        raise StepError(
+            f"install-packages: after the install, {still[0].why}; "
+            f"the packages supplied did not provide {still[0].name}"
+        )

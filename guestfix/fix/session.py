@@ -15,9 +15,7 @@ guest.GuestTree). Disk naming (appliancedisks.py) and background commands
 import os
 import time
 
-from . import launchwatch
 from ..core import slots
-from .appliancedisks import ApplianceDisks
 from ..core.errors import (
     DiskLockedError,
     GuestfixError,
@@ -25,9 +23,11 @@ from ..core.errors import (
     UnsupportedGuestError,
     first_line,
 )
-from .jobs import BackgroundJobs
 from ..core.runner import CommandResult
 from ..disks.image import held_lock_message
+from . import launchwatch
+from .appliancedisks import ApplianceDisks
+from .jobs import BackgroundJobs
 
 
 def tcg_requested(flag=False):
@@ -61,8 +61,10 @@ def _guestfs():
     try:
         import guestfs
     except ImportError:
-        raise GuestfixError("the libguestfs Python bindings are missing",
-                            hint="install python3-guestfs (make setup)") from None
+        raise GuestfixError(
+            "the libguestfs Python bindings are missing",
+            hint="install python3-guestfs (make setup)",
+        ) from None
     return guestfs
 
 
@@ -74,8 +76,17 @@ class GuestSession:
     mounted read-only.
     """
 
-    def __init__(self, drives, readonly=True, tcg=False, monitor=None,
-                 memsize=None, smp=None, root=None, network=False):
+    def __init__(
+        self,
+        drives,
+        readonly=True,
+        tcg=False,
+        monitor=None,
+        memsize=None,
+        smp=None,
+        root=None,
+        network=False,
+    ):
         self.drives = list(drives)
         self.readonly = readonly
         self.tcg = tcg
@@ -105,8 +116,10 @@ class GuestSession:
         except RuntimeError as e:
             self.close(clean=False)
             if held_lock_message(str(e)):
-                raise DiskLockedError("a disk is in use by another process (QEMU image lock)",
-                                      hint="shut the guest down first") from None
+                raise DiskLockedError(
+                    "a disk is in use by another process (QEMU image lock)",
+                    hint="shut the guest down first",
+                ) from None
             raise GuestfixError(f"libguestfs: {first_line(e)}") from None
         except BaseException:
             self.close(clean=False)
@@ -130,9 +143,11 @@ class GuestSession:
                         raise
             self.close(clean=False)
             if attempt == 2:
-                raise ToolError(f"the libguestfs appliance did not start within {timeout} s, "
-                                "twice", hint="`libguestfs-test-tool` shows where its boot "
-                                "stops; GUESTFIX_LAUNCH_TIMEOUT sets the limit")
+                raise ToolError(
+                    f"the libguestfs appliance did not start within {timeout} s, twice",
+                    hint="`libguestfs-test-tool` shows where its boot "
+                    "stops; GUESTFIX_LAUNCH_TIMEOUT sets the limit",
+                )
             self._stage(f"the appliance did not start within {timeout} s: starting it again")
         self.launch_seconds = time.monotonic() - started
         self._stage(f"appliance up in {self.launch_seconds:.0f}s")
@@ -186,7 +201,8 @@ class GuestSession:
         self.root = choose_root(roots, self.wanted_root)
         if g.inspect_get_type(self.root) != "linux":
             raise UnsupportedGuestError(
-                f"the guest runs {g.inspect_get_type(self.root)}; guestfix converts Linux guests")
+                f"the guest runs {g.inspect_get_type(self.root)}; guestfix converts Linux guests"
+            )
         self.mountpoints = g.inspect_get_mountpoints(self.root)
         # Shortest mount point first, so /boot lands on the mounted /.
         for mp, dev in sorted(self.mountpoints.items(), key=lambda m: len(m[0])):
@@ -197,7 +213,9 @@ class GuestSession:
                 g.mount(dev, mp)
             except RuntimeError as e:
                 if mp == "/":
-                    raise UnsupportedGuestError(f"cannot mount the root filesystem: {first_line(e)}")
+                    raise UnsupportedGuestError(
+                        f"cannot mount the root filesystem: {first_line(e)}"
+                    ) from None
                 self._stage(f"warning: {mp} ({dev}) not mounted: {first_line(e)}")
 
     def _no_os_error(self):
@@ -214,7 +232,8 @@ class GuestSession:
             return UnsupportedGuestError(
                 "the disks hold LUKS-encrypted volumes and no unencrypted operating system",
                 hint="guestfix cannot open encrypted roots; decrypt them or convert from "
-                     "inside the running guest")
+                "inside the running guest",
+            )
         found = f" (filesystems: {', '.join(types)})" if types else " (no filesystem at all)"
         return UnsupportedGuestError(f"no Linux operating system found on the disks{found}")
 
@@ -362,10 +381,11 @@ def choose_root(roots, wanted=None):
     if wanted:
         if wanted not in roots:
             raise UnsupportedGuestError(
-                f"{wanted} is not an operating system root (found: {', '.join(roots)})")
+                f"{wanted} is not an operating system root (found: {', '.join(roots)})"
+            )
         roots = [wanted]
     if len(roots) > 1:
         raise UnsupportedGuestError(
-            f"several operating systems found ({', '.join(roots)})",
-            hint="choose one with --root")
+            f"several operating systems found ({', '.join(roots)})", hint="choose one with --root"
+        )
     return roots[0]

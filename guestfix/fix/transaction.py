@@ -27,11 +27,11 @@ import os
 import shutil
 import tempfile
 
-from ..disks.image import create_overlay
 from ..core.errors import DiskLockedError, InputError, PendingTransactionError
 from ..core.fsutil import write_atomically
 from ..core.runner import run
 from ..core.state import state_dir
+from ..disks.image import create_overlay
 
 
 def journals_dir():
@@ -86,7 +86,8 @@ def check_pending(disks):
             raise PendingTransactionError(
                 f"an earlier guestfix run was interrupted while writing to {disk.path}",
                 hint=f"run `guestfix recover --finish {disk.path}` to complete it, "
-                     f"or `guestfix recover --undo {disk.path}` to restore the disk")
+                f"or `guestfix recover --undo {disk.path}` to restore the disk",
+            )
         shutil.rmtree(jdir, ignore_errors=True)
 
 
@@ -104,7 +105,8 @@ class ThrowawayOverlays:
         try:
             for i, disk in enumerate(self.disks):
                 self.overlays.append(
-                    create_overlay(disk, os.path.join(self._dir, f"overlay-{i}.qcow2")))
+                    create_overlay(disk, os.path.join(self._dir, f"overlay-{i}.qcow2"))
+                )
         except BaseException:
             self.__exit__()
             raise
@@ -134,9 +136,15 @@ class Transaction:
                 fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._locks.append(fd)
-                _write_json(os.path.join(d, "journal.json"),
-                            {"state": "working", "disk": disk.path,
-                             "format": disk.format, "pid": os.getpid()})
+                _write_json(
+                    os.path.join(d, "journal.json"),
+                    {
+                        "state": "working",
+                        "disk": disk.path,
+                        "format": disk.format,
+                        "pid": os.getpid(),
+                    },
+                )
                 self._dirs.append(d)
                 self.overlays.append(create_overlay(disk, os.path.join(d, "overlay.qcow2")))
         except BaseException:
@@ -159,16 +167,59 @@ class Transaction:
         """Write every overlay into its disk (see the module docstring)."""
         for disk, overlay, d in zip(self.disks, self.overlays, self._dirs):
             undo = os.path.join(d, "undo.qcow2")
-            run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", disk.format,
-                 "-b", disk.path, undo])
-            run(["qemu-img", "rebase", "-q", "-f", "qcow2", "-F", "qcow2",
-                 "-b", overlay.path, undo])
-            run(["qemu-img", "rebase", "-q", "-u", "-f", "qcow2", "-F", disk.format,
-                 "-b", disk.path, undo])
+            run(
+                [
+                    "qemu-img",
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-F",
+                    disk.format,
+                    "-b",
+                    disk.path,
+                    undo,
+                ]
+            )
+            run(
+                [
+                    "qemu-img",
+                    "rebase",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-F",
+                    "qcow2",
+                    "-b",
+                    overlay.path,
+                    undo,
+                ]
+            )
+            run(
+                [
+                    "qemu-img",
+                    "rebase",
+                    "-q",
+                    "-u",
+                    "-f",
+                    "qcow2",
+                    "-F",
+                    disk.format,
+                    "-b",
+                    disk.path,
+                    undo,
+                ]
+            )
         for disk, d in zip(self.disks, self._dirs):
-            _write_json(os.path.join(d, "journal.json"),
-                        {"state": "committing", "disk": disk.path, "format": disk.format,
-                         "pid": os.getpid()})
+            _write_json(
+                os.path.join(d, "journal.json"),
+                {
+                    "state": "committing",
+                    "disk": disk.path,
+                    "format": disk.format,
+                    "pid": os.getpid(),
+                },
+            )
         try:
             for disk, overlay in zip(self.disks, self.overlays):
                 if on_disk:
@@ -184,7 +235,8 @@ class Transaction:
             raise PendingTransactionError(
                 f"writing the changes was interrupted ({e.__class__.__name__}: {e})",
                 hint=f"run `guestfix recover --finish {paths}` or "
-                     f"`guestfix recover --undo {paths}`") from None
+                f"`guestfix recover --undo {paths}`",
+            ) from None
 
 
 def recover(disk_paths, action):
@@ -194,8 +246,9 @@ def recover(disk_paths, action):
         jdir = journal_dir_for(path)
         journal = _read_journal(jdir)
         if not journal or journal.get("state") != "committing":
-            raise InputError(f"{path} has no interrupted guestfix commit",
-                             hint="nothing to recover")
+            raise InputError(
+                f"{path} has no interrupted guestfix commit", hint="nothing to recover"
+            )
         if _is_held(jdir):
             raise DiskLockedError(f"{path} is being changed by another guestfix run")
         image = "overlay.qcow2" if action == "finish" else "undo.qcow2"

@@ -46,13 +46,17 @@ def check(opts):
     if opts.output_mode not in OUTPUTS:
         raise UsageError(f"-o {opts.output_mode}: use {' or '.join(OUTPUTS)}")
     if not opts.output_storage:
-        raise UsageError("-os is needed: " + " or ".join(
-            f"{cls.description} (-o {mode})" for mode, cls in OUTPUTS.items()))
+        raise UsageError(
+            "-os is needed: "
+            + " or ".join(f"{cls.description} (-o {mode})" for mode, cls in OUTPUTS.items())
+        )
     if opts.start_early and opts.output_mode not in EARLY_START_MODES:
-        raise UsageError(f"--start-early applies only with "
-                         f"{' or '.join(f'-o {m}' for m in EARLY_START_MODES)} (the guest runs "
-                         "in libvirt while its disks are copied into the pool) "
-                         f"(this run: -o {opts.output_mode})")
+        raise UsageError(
+            f"--start-early applies only with "
+            f"{' or '.join(f'-o {m}' for m in EARLY_START_MODES)} (the guest runs "
+            "in libvirt while its disks are copied into the pool) "
+            f"(this run: -o {opts.output_mode})"
+        )
 
 
 __all__ = ["EARLY_START_MODES", "MODES", "OUTPUTS", "check", "output_for"]

@@ -16,12 +16,13 @@ from ..domain import marker
 @dataclass
 class NewDisk:
     """A disk the output made (or, --dry-run, would make)."""
-    target: str              # its name on KVM (vda)
-    source: str              # what it was made from (an image, images, a host's URL)
+
+    target: str  # its name on KVM (vda)
+    source: str  # what it was made from (an image, images, a host's URL)
     path: str
     format: str
     size: int
-    xen_target: str          # its name on Xen (xvda)
+    xen_target: str  # its name on Xen (xvda)
 
     def as_dict(self):
         return asdict(self)
@@ -29,15 +30,15 @@ class NewDisk:
 
 class Output:
     mode = ""
-    description = ""         # what -os names, for messages
-    defines = False          # the domain is defined in libvirt, not written to a file
+    description = ""  # what -os names, for messages
+    defines = False  # the domain is defined in libvirt, not written to a file
     emulator_uri = ""
 
     def __init__(self, opts):
         self.opts = opts
         self.name = ""
         self.disks, self.devmap = [], None
-        self._files = []     # created by this run, removed by undo()
+        self._files = []  # created by this run, removed by undo()
 
     # -- naming ---------------------------------------------------------------
     def format_for(self, disk):
@@ -45,31 +46,52 @@ class Output:
 
     def file_name(self, disk):
         fmt = self.format_for(disk)
-        return f"{self.name}-{self.devmap.disk_name(disk.target)}." \
-               f"{'qcow2' if fmt == 'qcow2' else 'img'}"
+        return (
+            f"{self.name}-{self.devmap.disk_name(disk.target)}."
+            f"{'qcow2' if fmt == 'qcow2' else 'img'}"
+        )
 
     def needed_bytes(self):
         if self.opts.allocation == "preallocated":
             return sum(d.virtual_size for d in self.disks)
         # an assembled disk (partition images) takes what its images hold;
         # a remote disk in another format passes through a staging copy
-        return sum(_allocated(p) * (2 if p.remote and self.format_for(d) != p.format else 1)
-                   for d in self.disks for p in d.parts or [d])
+        return sum(
+            _allocated(p) * (2 if p.remote and self.format_for(d) != p.format else 1)
+            for d in self.disks
+            for p in d.parts or [d]
+        )
 
     def _entry(self, disk, path):
-        source = " + ".join(p.path for p in disk.parts) if disk.parts else \
-            (disk.remote.url if disk.remote else disk.path)
-        return NewDisk(target=self.devmap.disk_name(disk.target), source=source, path=path,
-                       format=self.format_for(disk), size=disk.virtual_size,
-                       xen_target=disk.target)
+        source = (
+            " + ".join(p.path for p in disk.parts)
+            if disk.parts
+            else (disk.remote.url if disk.remote else disk.path)
+        )
+        return NewDisk(
+            target=self.devmap.disk_name(disk.target),
+            source=source,
+            path=path,
+            format=self.format_for(disk),
+            size=disk.virtual_size,
+            xen_target=disk.target,
+        )
 
     def _write_disk(self, overlay, disk, path, monitor, create=True):
         """The fixed disk (overlay over disk) into `path`."""
         fmt, prealloc = self.format_for(disk), self.opts.allocation == "preallocated"
         from_host = [p for p in disk.parts or [disk] if p.remote is not None]
         if not from_host:
-            qemuimg.convert(overlay.path, "qcow2", path, fmt, monitor, disk.virtual_size,
-                            preallocate=prealloc, create=create)
+            qemuimg.convert(
+                overlay.path,
+                "qcow2",
+                path,
+                fmt,
+                monitor,
+                disk.virtual_size,
+                preallocate=prealloc,
+                create=create,
+            )
             return
         # On the Xen host: its one full read lands in the new disk (each
         # partition image at its offset, after the table), and the fix's
@@ -82,11 +104,19 @@ class Output:
         if disk.table is not None:
             _assemble_from_host(disk.table, base, monitor)
         else:
-            disk.remote.stream_to(base, monitor, algorithms=())   # checked against the host
+            disk.remote.stream_to(base, monitor, algorithms=())  # checked against the host
         qemuimg.commit_into(overlay.path, base, base_format)
         if base != path:
-            qemuimg.convert(base, base_format, path, fmt, monitor, disk.virtual_size,
-                            preallocate=prealloc, create=create)
+            qemuimg.convert(
+                base,
+                base_format,
+                path,
+                fmt,
+                monitor,
+                disk.virtual_size,
+                preallocate=prealloc,
+                create=create,
+            )
             os.unlink(base)
         elif prealloc and fmt == "raw":
             fd = os.open(path, os.O_WRONLY)

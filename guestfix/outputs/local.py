@@ -22,8 +22,9 @@ class LocalDirectory(Output):
         d = self.directory
         if not os.path.isdir(d):
             raise InputError(f"-os {d}: no such directory")
-        for path in [os.path.join(d, self.file_name(disk)) for disk in disks] + \
-                [os.path.join(d, f"{name}.xml")]:
+        for path in [os.path.join(d, self.file_name(disk)) for disk in disks] + [
+            os.path.join(d, f"{name}.xml")
+        ]:
             if os.path.lexists(path):
                 raise InputError(f"{path} already exists")
         check_room(d, self.needed_bytes())

@@ -51,15 +51,17 @@ class LibvirtPool(Output, EarlyStartOutput):
         try:
             self.pool = self.conn.storagePoolLookupByName(pool_name)
             if not self.pool.isActive():
-                raise LibvirtError(f"storage pool {pool_name} is not active",
-                                   hint=f"virsh pool-start {pool_name}")
+                raise LibvirtError(
+                    f"storage pool {pool_name} is not active", hint=f"virsh pool-start {pool_name}"
+                )
             self.pool.refresh(0)
         except libvirt.libvirtError:
             raise LibvirtError(f"no storage pool {pool_name} on {uri}") from None
         try:
             self.conn.lookupByName(name)
-            raise LibvirtError(f"a domain named {name} already exists on {uri}",
-                               hint="rename with -on NAME")
+            raise LibvirtError(
+                f"a domain named {name} already exists on {uri}", hint="rename with -on NAME"
+            )
         except libvirt.libvirtError:
             pass
         names = [self.file_name(d) for d in disks]
@@ -73,8 +75,10 @@ class LibvirtPool(Output, EarlyStartOutput):
                 pass
         free = self.pool.info()[3]
         if free < self.needed_bytes():
-            raise InputError(f"pool {pool_name} has {free >> 20} MiB free but "
-                             f"the guest needs {self.needed_bytes() >> 20} MiB")
+            raise InputError(
+                f"pool {pool_name} has {free >> 20} MiB free but "
+                f"the guest needs {self.needed_bytes() >> 20} MiB"
+            )
 
     def copy_disk(self, overlay, disk, monitor):
         path = self._new_volume(disk)
@@ -87,8 +91,10 @@ class LibvirtPool(Output, EarlyStartOutput):
         self._volumes.append(vol)
         path = vol.path()
         if not os.path.exists(path):
-            raise GuestfixError(f"pool {self.opts.output_storage}: volume {name} has no "
-                                "local path (only directory-like pools are supported)")
+            raise GuestfixError(
+                f"pool {self.opts.output_storage}: volume {name} has no "
+                "local path (only directory-like pools are supported)"
+            )
         return path
 
     # -- --start-early (earlystart/) ------------------------------------------------
@@ -103,8 +109,20 @@ class LibvirtPool(Output, EarlyStartOutput):
         self._files.append(early)
         shutil.copyfile(overlay.path, early)
         # the backing file named absolutely, as QEMU will open it from elsewhere
-        run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-F", disk.format,
-             "-b", os.path.abspath(disk.path), early])
+        run(
+            [
+                "qemu-img",
+                "rebase",
+                "-u",
+                "-f",
+                "qcow2",
+                "-F",
+                disk.format,
+                "-b",
+                os.path.abspath(disk.path),
+                early,
+            ]
+        )
         return early, self._entry(disk, path)
 
     def start(self):
@@ -112,8 +130,9 @@ class LibvirtPool(Output, EarlyStartOutput):
         try:
             self._domain.create()
         except libvirt.libvirtError as e:
-            raise LibvirtError(f"libvirt could not start {self.name}: "
-                               f"{e.get_error_message()}") from None
+            raise LibvirtError(
+                f"libvirt could not start {self.name}: {e.get_error_message()}"
+            ) from None
 
     def keep(self):
         """The domain runs: from here on nothing of this run is undone."""
@@ -134,8 +153,10 @@ class LibvirtPool(Output, EarlyStartOutput):
         try:
             return self.pool.createXML(ET.tostring(root, encoding="unicode"), 0)
         except libvirt.libvirtError as e:
-            raise LibvirtError(f"pool {self.opts.output_storage}: cannot create volume {name}: "
-                               f"{e.get_error_message()}") from None
+            raise LibvirtError(
+                f"pool {self.opts.output_storage}: cannot create volume {name}: "
+                f"{e.get_error_message()}"
+            ) from None
 
     def write_domain(self, xml_text):
         define(xml_text, self.opts.output_uri, replace=False)
@@ -147,12 +168,12 @@ class LibvirtPool(Output, EarlyStartOutput):
         for vol in self._volumes:
             try:
                 vol.delete(0)
-            except Exception:      # noqa: BLE001 - best effort clean-up
+            except Exception:
                 pass
         if self._domain is not None:
             try:
                 self._domain.undefine()
-            except Exception:      # noqa: BLE001
+            except Exception:
                 pass
         self._volumes, self._domain = [], None
 

@@ -23,8 +23,9 @@ from .xl import XlConfig
 SOURCES = {cls.mode: cls for cls in (DomainXMLFile, LibvirtDomain, XlConfig)}
 MODES = list(SOURCES)
 # the modes whose source can be on another machine (-ic)
-REMOTE_MODES = [mode for mode, cls in SOURCES.items()
-                if cls.host_for.__func__ is not Source.host_for.__func__]
+REMOTE_MODES = [
+    mode for mode, cls in SOURCES.items() if cls.host_for.__func__ is not Source.host_for.__func__
+]
 
 
 def source_for(input_mode, input_uri="", allow_backing=False):
@@ -43,5 +44,4 @@ def host_for(input_mode, input_uri):
     return source_for(input_mode).host_for(input_uri)
 
 
-__all__ = ["MODES", "REMOTE_MODES", "SOURCES", "Source", "SourceGuest", "host_for",
-           "source_for"]
+__all__ = ["MODES", "REMOTE_MODES", "SOURCES", "Source", "SourceGuest", "host_for", "source_for"]

@@ -21,13 +21,14 @@ from .disks import disk_entries, domain_disks
 @dataclass
 class SourceGuest:
     """A stopped Xen guest as a source gives it."""
-    origin: str              # what the user named: a file, or a domain name
-    domain: Domain           # parsed; migrate converts it in place
-    xml_text: str            # the domain as read, before any conversion
-    disks: list              # Disk objects, in the guest's order (xvda first)
+
+    origin: str  # what the user named: a file, or a domain name
+    domain: Domain  # parsed; migrate converts it in place
+    xml_text: str  # the domain as read, before any conversion
+    disks: list  # Disk objects, in the guest's order (xvda first)
     layout: assembly.Layout  # the disks as KVM gets them (partition images assembled)
-    devmap: DeviceMap        # Xen names -> virtio names, of the KVM layout
-    host: object = None      # ssh.SshHost when the guest is on another machine
+    devmap: DeviceMap  # Xen names -> virtio names, of the KVM layout
+    host: object = None  # ssh.SshHost when the guest is on another machine
 
     @property
     def name(self):
@@ -37,8 +38,13 @@ class SourceGuest:
         """The same guest read from other, identical disks (verified local
         copies of a remote guest's disks)."""
         layout = assembly.plan(disks)
-        return dataclasses.replace(self, disks=disks, layout=layout, host=None,
-                                   devmap=DeviceMap(layout.targets, layout.aliases()))
+        return dataclasses.replace(
+            self,
+            disks=disks,
+            layout=layout,
+            host=None,
+            devmap=DeviceMap(layout.targets, layout.aliases()),
+        )
 
 
 class Source:
@@ -71,9 +77,15 @@ class Source:
             self.check_stopped_on_host(domain)
             disks = ssh.open_disks(self.host, disk_entries(domain))
         layout = assembly.plan(disks)
-        return SourceGuest(origin=arg, domain=domain, xml_text=domain.to_string(), disks=disks,
-                           layout=layout, devmap=DeviceMap(layout.targets, layout.aliases()),
-                           host=self.host)
+        return SourceGuest(
+            origin=arg,
+            domain=domain,
+            xml_text=domain.to_string(),
+            disks=disks,
+            layout=layout,
+            devmap=DeviceMap(layout.targets, layout.aliases()),
+            host=self.host,
+        )
 
     def check_stopped_on_host(self, domain):
         """Refuse a guest still running on the Xen host. Local disks are
@@ -83,16 +95,22 @@ class Source:
         """The disks and the domain XML as read (there is no file of it)."""
         if guest.host is not None:
             return self._backup_remote(guest, dest, monitor, md5)
-        return backup_mod.backup([d.path for d in guest.disks], dest, monitor, md5=md5,
-                                 domain_xml_text=guest.xml_text,
-                                 domain_xml_name=f"{guest.name}.xml")
+        return backup_mod.backup(
+            [d.path for d in guest.disks],
+            dest,
+            monitor,
+            md5=md5,
+            domain_xml_text=guest.xml_text,
+            domain_xml_name=f"{guest.name}.xml",
+        )
 
     def _backup_remote(self, guest, dest, monitor, md5):
         """The disks as read from the host, the configuration as read there,
         and NAME.xml naming the copies: the directory is then a local
         source (`migrate -i libvirtxml DIR/NAME.xml`)."""
-        return backup_mod.backup_disks(guest.disks, dest, monitor, md5=md5,
-                                       files=[self.as_read(guest)], domain=guest.domain)
+        return backup_mod.backup_disks(
+            guest.disks, dest, monitor, md5=md5, files=[self.as_read(guest)], domain=guest.domain
+        )
 
     def as_read(self, guest):
         """(file name, text) of the source's own description of the guest."""

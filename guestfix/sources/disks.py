@@ -7,15 +7,16 @@ DISK arguments are xvda, xvdb, ... in the order given.
 
 import os
 
-from ..disks.assembly import bare_filesystem, read_head
 from ..core.devnames import DeviceMap, is_partition_target, xen_name
+from ..core.errors import InputError
+from ..disks.assembly import bare_filesystem, read_head
 from ..disks.image import open_disk
 from ..domain.model import Domain
-from ..core.errors import InputError
 
 
-def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fmt=None,
-            whole_disks=False):
+def resolve(
+    disk_args, domain_path=None, writable=False, allow_backing=False, fmt=None, whole_disks=False
+):
     """Returns (disks, device map, NIC MACs). With `whole_disks`, disks
     that need a partition table first (partition images, a bare filesystem
     as the first disk) are refused before anything is changed."""
@@ -23,14 +24,16 @@ def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fm
         domain = Domain.from_file(domain_path)
         if whole_disks:
             refuse_partition_images(domain, domain_path)
-        disks = domain_disks(domain, allow_backing=allow_backing, writable=writable, fmt=fmt,
-                             paths=disk_args)
+        disks = domain_disks(
+            domain, allow_backing=allow_backing, writable=writable, fmt=fmt, paths=disk_args
+        )
         macs = domain.macs()
     else:
         if not disk_args:
             raise InputError("no disk given", hint="name the guest's disk images, or --domain XML")
-        disks = _open_all([(p, fmt, xen_name(i)) for i, p in enumerate(disk_args)],
-                          writable, allow_backing)
+        disks = _open_all(
+            [(p, fmt, xen_name(i)) for i, p in enumerate(disk_args)], writable, allow_backing
+        )
         macs = []
     if whole_disks:
         refuse_bare_filesystem(disks[0], domain_path)
@@ -39,8 +42,10 @@ def resolve(disk_args, domain_path=None, writable=False, allow_backing=False, fm
 
 def _migrate_hint(domain_path):
     source = f"-i libvirtxml {domain_path}" if domain_path else "-i libvirtxml DOMAIN.xml"
-    return (f"guestfix migrate {source} -o local -os DIR makes that disk from copies "
-            "and leaves these untouched")
+    return (
+        f"guestfix migrate {source} -o local -os DIR makes that disk from copies "
+        "and leaves these untouched"
+    )
 
 
 def refuse_partition_images(domain, domain_path):
@@ -54,11 +59,16 @@ def refuse_partition_images(domain, domain_path):
     parts = [d.target for d in domain.guest_disks() if is_partition_target(d.target)]
     if not parts:
         return
-    these = f"disk {parts[0]} is a partition image that needs" if len(parts) == 1 else \
-        f"disks {', '.join(parts)} are partition images that need"
+    these = (
+        f"disk {parts[0]} is a partition image that needs"
+        if len(parts) == 1
+        else f"disks {', '.join(parts)} are partition images that need"
+    )
     raise InputError(
         f"{domain_path}: {these} a partition table, which fix cannot add to disks it "
-        "edits in place", hint=_migrate_hint(domain_path))
+        "edits in place",
+        hint=_migrate_hint(domain_path),
+    )
 
 
 def refuse_bare_filesystem(disk, domain_path):
@@ -68,7 +78,8 @@ def refuse_bare_filesystem(disk, domain_path):
         raise InputError(
             f"{disk.path} ({disk.target}) holds a bare {kind} filesystem with no partition "
             "table, which fix cannot add to a disk it edits in place",
-            hint=_migrate_hint(domain_path))
+            hint=_migrate_hint(domain_path),
+        )
 
 
 def domain_disks(domain, allow_backing=False, writable=False, fmt=None, paths=None):
@@ -86,9 +97,14 @@ def disk_entries(domain, fmt=None, paths=None):
     ddisks = domain.guest_disks()
     if paths and len(paths) != len(ddisks):
         raise InputError(f"{len(paths)} disk(s) given but the domain has {len(ddisks)}")
-    return [(paths[i] if paths else domain.resolve_source(d.source),
-             d.driver_type if d.driver_type in ("raw", "qcow2") else fmt, d.target)
-            for i, d in enumerate(ddisks)]
+    return [
+        (
+            paths[i] if paths else domain.resolve_source(d.source),
+            d.driver_type if d.driver_type in ("raw", "qcow2") else fmt,
+            d.target,
+        )
+        for i, d in enumerate(ddisks)
+    ]
 
 
 def _open_all(entries, writable, allow_backing):
@@ -101,6 +117,9 @@ def _open_all(entries, writable, allow_backing):
         if real in seen:
             raise InputError(f"{path} is given twice")
         seen.add(real)
-        disks.append(open_disk(path, fmt=disk_fmt, target=target, writable=writable,
-                               allow_backing=allow_backing))
+        disks.append(
+            open_disk(
+                path, fmt=disk_fmt, target=target, writable=writable, allow_backing=allow_backing
+            )
+        )
     return disks

@@ -17,9 +17,11 @@ class LibvirtDomain(Source):
     @classmethod
     def host_for(cls, input_uri):
         if urllib.parse.urlsplit(input_uri).scheme == "ssh":
-            raise UsageError(f"-i libvirt -ic {input_uri}: a libvirt URI is needed, "
-                             "e.g. xen+ssh://[USER@]HOST[:PORT]/")
-        return ssh.SshHost.from_uri(input_uri)   # None: a connection to this machine
+            raise UsageError(
+                f"-i libvirt -ic {input_uri}: a libvirt URI is needed, "
+                "e.g. xen+ssh://[USER@]HOST[:PORT]/"
+            )
+        return ssh.SshHost.from_uri(input_uri)  # None: a connection to this machine
 
     def load_domain(self, arg):
         return Domain.from_string(dump_domain(self.input_uri, arg), f"domain {arg}")

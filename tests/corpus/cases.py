@@ -19,17 +19,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-MARKER = "/tmp/guestfix-corpus-pwned"     # must never exist after a run
+MARKER = "/tmp/guestfix-corpus-pwned"  # must never exist after a run
 
 
 @dataclass
 class Case:
     name: str
     area: str
-    command: str          # as shown in the table
+    command: str  # as shown in the table
     code: int
     words: tuple
-    build: object         # build(dir, images) -> argv list (or a generator yielding it)
+    build: object  # build(dir, images) -> argv list (or a generator yielding it)
     appliance: bool = False
 
 
@@ -40,6 +40,7 @@ def case(name, area, command, code, *words, appliance=False):
     def register(build):
         CASES.append(Case(name, area, command, code, words, build, appliance))
         return build
+
     return register
 
 
@@ -67,8 +68,9 @@ def domain(disks):
 
 
 def file_disk(path, target="xvda"):
-    return (f"<disk type='file' device='disk'><source file='{path}'/>"
-            f"<target dev='{target}'/></disk>")
+    return (
+        f"<disk type='file' device='disk'><source file='{path}'/><target dev='{target}'/></disk>"
+    )
 
 
 # -- domain XML and xl.cfg ------------------------------------------------------
@@ -84,31 +86,63 @@ def xml_case(name, text, code, *words, command="fix --domain"):
 xml_case("xml-not-xml", "this is not xml", 3, "not well-formed")
 xml_case("xml-empty", "", 3, "is empty")
 xml_case("xml-truncated", "<domain type='xen'><name>x</name><devices>", 3, "not well-formed")
-xml_case("xml-entity-expansion",
-         '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">'
-         '<!ENTITY c "&b;&b;&b;&b;">]><domain>&c;</domain>', 3, "DTD or entities")
-xml_case("xml-external-entity",
-         '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/shadow">]><domain type="xen">&x;</domain>',
-         3, "DTD or entities")
-xml_case("xml-external-dtd",
-         '<?xml version="1.0"?><!DOCTYPE domain SYSTEM "http://127.0.0.1:9/x.dtd"><domain/>',
-         3, "DTD or entities", command="xml")
+xml_case(
+    "xml-entity-expansion",
+    '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">'
+    '<!ENTITY c "&b;&b;&b;&b;">]><domain>&c;</domain>',
+    3,
+    "DTD or entities",
+)
+xml_case(
+    "xml-external-entity",
+    '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/shadow">]><domain type="xen">&x;</domain>',
+    3,
+    "DTD or entities",
+)
+xml_case(
+    "xml-external-dtd",
+    '<?xml version="1.0"?><!DOCTYPE domain SYSTEM "http://127.0.0.1:9/x.dtd"><domain/>',
+    3,
+    "DTD or entities",
+    command="xml",
+)
 xml_case("xml-not-a-domain", "<network><name>x</name></network>", 3, "not a libvirt domain")
-xml_case("xml-kvm-domain", "<domain type='kvm'><name>g</name><devices/></domain>", 3,
-         "not a Xen domain", command="xml")
-xml_case("xml-no-name", "<domain type='xen'><devices/></domain>", 3, "has no <name>",
-         command="xml")
+xml_case(
+    "xml-kvm-domain",
+    "<domain type='kvm'><name>g</name><devices/></domain>",
+    3,
+    "not a Xen domain",
+    command="xml",
+)
+xml_case(
+    "xml-no-name", "<domain type='xen'><devices/></domain>", 3, "has no <name>", command="xml"
+)
 xml_case("xml-no-disks", domain(""), 3, "has no disks")
-xml_case("xml-network-disk",
-         domain("<disk type='network' device='disk'><source protocol='nbd' name='x'/>"
-                "<target dev='xvda'/></disk>"), 3, "network disk")
-xml_case("xml-block-disk-missing",
-         domain("<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/lv'/>"
-                "<target dev='xvda'/></disk>"), 3, "no such disk image")
-xml_case("xml-duplicate-targets",
-         domain(file_disk("a.img") + file_disk("b.img")), 3, "two disks have the target xvda")
-xml_case("xml-missing-disk-file", domain(file_disk("/nonexistent/x.img")), 3,
-         "no such disk image")
+xml_case(
+    "xml-network-disk",
+    domain(
+        "<disk type='network' device='disk'><source protocol='nbd' name='x'/>"
+        "<target dev='xvda'/></disk>"
+    ),
+    3,
+    "network disk",
+)
+xml_case(
+    "xml-block-disk-missing",
+    domain(
+        "<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/lv'/>"
+        "<target dev='xvda'/></disk>"
+    ),
+    3,
+    "no such disk image",
+)
+xml_case(
+    "xml-duplicate-targets",
+    domain(file_disk("a.img") + file_disk("b.img")),
+    3,
+    "two disks have the target xvda",
+)
+xml_case("xml-missing-disk-file", domain(file_disk("/nonexistent/x.img")), 3, "no such disk image")
 
 
 @case("xml-disk-dangling-symlink", "domain XML", "fix --domain", 3, "No such file")
@@ -117,67 +151,118 @@ def _dangling(d, _images):
     return ["fix", "--yes", "--domain", write(d, "dom.xml", domain(file_disk(f"{d}/disk.img")))]
 
 
-@case("xen-tools-partition-images", "domain XML", "fix --domain", 3,
-      "disks xvda1, xvda2 are partition images", "cannot add")
+@case(
+    "xen-tools-partition-images",
+    "domain XML",
+    "fix --domain",
+    3,
+    "disks xvda1, xvda2 are partition images",
+    "cannot add",
+)
 def _partition_images(d, _images):
     """xen-create-image's layout: each image a bare filesystem, exported as
     a partition (swap.img as xvda1, disk.img as xvda2)."""
-    disks = (file_disk(raw_disk(d, "swap.img"), "xvda1")
-             + file_disk(raw_disk(d, "disk.img"), "xvda2"))
+    disks = file_disk(raw_disk(d, "swap.img"), "xvda1") + file_disk(
+        raw_disk(d, "disk.img"), "xvda2"
+    )
     return ["fix", "--yes", "--domain", write(d, "dom.xml", domain(disks))]
 
 
 # The LV does not exist: the refusal comes before any disk is opened.
-xml_case("xen-tools-partition-lv",
-         domain("<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/host-disk'/>"
-                "<target dev='xvda2'/></disk>"), 3, "disk xvda2 is a partition image",
-         "partition table")
+xml_case(
+    "xen-tools-partition-lv",
+    domain(
+        "<disk type='block' device='disk'><source dev='/dev/nonexistent-vg/host-disk'/>"
+        "<target dev='xvda2'/></disk>"
+    ),
+    3,
+    "disk xvda2 is a partition image",
+    "partition table",
+)
 
 
 def _migrate_argv(d, disks_xml):
     os.makedirs(os.path.join(d, "out"), exist_ok=True)
-    return ["migrate", write(d, "dom.xml", domain(disks_xml)), "-o", "local",
-            "-os", os.path.join(d, "out"), "--json"]
+    return [
+        "migrate",
+        write(d, "dom.xml", domain(disks_xml)),
+        "-o",
+        "local",
+        "-os",
+        os.path.join(d, "out"),
+        "--json",
+    ]
 
 
-@case("xen-tools-qcow2-partition-image", "domain XML", "migrate (partition images)", 3,
-      "xvda2 is qcow2", "qemu-img convert")
+@case(
+    "xen-tools-qcow2-partition-image",
+    "domain XML",
+    "migrate (partition images)",
+    3,
+    "xvda2 is qcow2",
+    "qemu-img convert",
+)
 def _qcow2_partition(d, _images):
     qemu_img("create", "-q", "-f", "qcow2", os.path.join(d, "disk.qcow2"), "8M")
-    return _migrate_argv(d, file_disk(f"{d}/disk.qcow2", "xvda2")
-                         + file_disk(raw_disk(d, "swap.img"), "xvda1"))
+    return _migrate_argv(
+        d, file_disk(f"{d}/disk.qcow2", "xvda2") + file_disk(raw_disk(d, "swap.img"), "xvda1")
+    )
 
 
-@case("xen-tools-partition-on-block-device", "domain XML", "migrate (partition images)", 5,
-      "no Linux operating system found", appliance=True)
+@case(
+    "xen-tools-partition-on-block-device",
+    "domain XML",
+    "migrate (partition images)",
+    5,
+    "no Linux operating system found",
+    appliance=True,
+)
 def _block_partition(d, _images):
     """phy:/dev/vg/host-disk as xvda2, an empty volume: assembled and read
     like an image file, and found to hold no operating system."""
-    loop = subprocess.run(["losetup", "--find", "--show", "--read-only",
-                           raw_disk(d, "lv.img", 8 << 20)], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    loop = subprocess.run(
+        ["losetup", "--find", "--show", "--read-only", raw_disk(d, "lv.img", 8 << 20)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     try:
-        yield _migrate_argv(d, f"<disk type='block' device='disk'><source dev='{loop}'/>"
-                               "<target dev='xvda2'/></disk>")
+        yield _migrate_argv(
+            d,
+            f"<disk type='block' device='disk'><source dev='{loop}'/><target dev='xvda2'/></disk>",
+        )
     finally:
         subprocess.run(["losetup", "-d", loop], check=False)
 
 
-@case("xen-tools-disk-and-its-partition", "domain XML", "migrate (partition images)", 3,
-      "both the disk xvda and its partition xvda1")
+@case(
+    "xen-tools-disk-and-its-partition",
+    "domain XML",
+    "migrate (partition images)",
+    3,
+    "both the disk xvda and its partition xvda1",
+)
 def _disk_and_partition(d, _images):
-    return _migrate_argv(d, file_disk(raw_disk(d, "a.img"), "xvda")
-                         + file_disk(raw_disk(d, "b.img"), "xvda1"))
+    return _migrate_argv(
+        d, file_disk(raw_disk(d, "a.img"), "xvda") + file_disk(raw_disk(d, "b.img"), "xvda1")
+    )
 
 
-@case("xen-tools-partition-129", "domain XML", "migrate (partition images)", 3,
-      "partitions 1 to 128")
+@case(
+    "xen-tools-partition-129", "domain XML", "migrate (partition images)", 3, "partitions 1 to 128"
+)
 def _partition_129(d, _images):
     return _migrate_argv(d, file_disk(raw_disk(d, "a.img"), "xvda129"))
 
 
-@case("bare-filesystem-fix-in-place", "disk image", "fix DISK", 3,
-      "bare ext filesystem", "guestfix migrate")
+@case(
+    "bare-filesystem-fix-in-place",
+    "disk image",
+    "fix DISK",
+    3,
+    "bare ext filesystem",
+    "guestfix migrate",
+)
 def _bare_fs(d, _images):
     path = raw_disk(d, "root.img", 8 << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", path], check=True)
@@ -186,15 +271,23 @@ def _bare_fs(d, _images):
 
 @case("xml-huge", "domain XML", "xml", 3, "too large")
 def _huge(d, _images):
-    xml = write(d, "dom.xml", "<domain type='xen'><name>x</name><description>"
-                + "x" * (11 << 20) + "</description><devices/></domain>")
+    xml = write(
+        d,
+        "dom.xml",
+        "<domain type='xen'><name>x</name><description>"
+        + "x" * (11 << 20)
+        + "</description><devices/></domain>",
+    )
     return ["xml", xml]
 
 
 @case("xl-python-code", "xl.cfg", "xml -i xl", 3, "cannot parse")
 def _xl_code(d, _images):
-    cfg = write(d, "evil.cfg", f"name='x'\nimport os\nos.system('touch {MARKER}')\n"
-                               f"disk=['file:{d}/a.img,xvda,w']\n")
+    cfg = write(
+        d,
+        "evil.cfg",
+        f"name='x'\nimport os\nos.system('touch {MARKER}')\ndisk=['file:{d}/a.img,xvda,w']\n",
+    )
     return ["xml", "-i", "xl", cfg]
 
 
@@ -235,7 +328,7 @@ def _directory(d, _images):
 def _read_only(d, _images):
     disk = raw_disk(d)
     os.chmod(disk, 0o444)
-    immutable = os.access(disk, os.W_OK)     # root ignores mode bits
+    immutable = os.access(disk, os.W_OK)  # root ignores mode bits
     if immutable:
         subprocess.run(["chattr", "+i", disk], check=True)
     try:
@@ -254,8 +347,19 @@ def _backing(d, _images):
 
 @case("qcow2-backing-host-file", "disk image", "fix", 3, "backing file (/etc/shadow)")
 def _backing_host(d, _images):
-    qemu_img("create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", "-u",
-             f"{d}/evil.qcow2", "1M")
+    qemu_img(
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-F",
+        "raw",
+        "-b",
+        "/etc/shadow",
+        "-u",
+        f"{d}/evil.qcow2",
+        "1M",
+    )
     return ["fix", "--yes", f"{d}/evil.qcow2"]
 
 
@@ -291,13 +395,26 @@ def _twice(d, _images):
 @case("disk-held-by-qemu", "disk image", "fix", 4, "in use by a running virtual machine")
 def _held(d, _images):
     import time
+
     from guestfix.disks.image import held_by_qemu
+
     disk = raw_disk(d, "busy.img")
-    qemu = subprocess.Popen(["qemu-system-x86_64", "-machine", "pc,accel=tcg", "-S",
-                             "-nodefaults", "-display", "none",
-                             "-drive", f"file={disk},format=raw,if=virtio"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    qemu = subprocess.Popen(
+        [
+            "qemu-system-x86_64",
+            "-machine",
+            "pc,accel=tcg",
+            "-S",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-drive",
+            f"file={disk},format=raw,if=virtio",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             if held_by_qemu(disk):
@@ -317,10 +434,10 @@ def image_case(name, image, code, *words):
         return ["fix", "--yes", "--json", path]
 
 
-image_case("disk-random-bytes", "random", 5, "no Linux operating system found",
-           "no filesystem at all")
-image_case("disk-no-os", "blank-ext4", 5, "no Linux operating system found",
-           "filesystems: ext4")
+image_case(
+    "disk-random-bytes", "random", 5, "no Linux operating system found", "no filesystem at all"
+)
+image_case("disk-no-os", "blank-ext4", 5, "no Linux operating system found", "filesystems: ext4")
 image_case("disk-ntfs", "ntfs", 5, "no Linux operating system found", "ntfs")
 image_case("disk-luks-root", "luks", 5, "LUKS-encrypted")
 image_case("disk-two-linux-roots", "two-roots", 5, "several operating systems", "--root")
@@ -341,8 +458,17 @@ def _pkg_wrong(d, _images):
 def _pkg_empty(d, _images):
     os.mkdir(os.path.join(d, "pkgs"))
     xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
-    return ["migrate", xml, "--package", os.path.join(d, "pkgs"), "-o", "local",
-            "-os", os.path.join(d, "out"), "--json"]
+    return [
+        "migrate",
+        xml,
+        "--package",
+        os.path.join(d, "pkgs"),
+        "-o",
+        "local",
+        "-os",
+        os.path.join(d, "out"),
+        "--json",
+    ]
 
 
 @case("fix-without-terminal", "options", "fix (no --yes, no tty)", 2, "--yes")
@@ -355,24 +481,33 @@ def _backup_no_to(d, _images):
     return ["backup", raw_disk(d)]
 
 
-@case("direct-boot-not-json", "options", "xml --direct-boot", 3,
-      "not a direct-boot description")
+@case("direct-boot-not-json", "options", "xml --direct-boot", 3, "not a direct-boot description")
 def _direct_boot_bad(d, _images):
     xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
-    return ["xml", xml, "--direct-boot", write(d, "boot.json", "{not json"),
-            "--out", os.path.join(d, "out.xml")]
+    return [
+        "xml",
+        xml,
+        "--direct-boot",
+        write(d, "boot.json", "{not json"),
+        "--out",
+        os.path.join(d, "out.xml"),
+    ]
 
 
-@case("direct-boot-kernel-missing", "options", "xml --direct-boot", 3,
-      "the kernel file it names is missing")
+@case(
+    "direct-boot-kernel-missing",
+    "options",
+    "xml --direct-boot",
+    3,
+    "the kernel file it names is missing",
+)
 def _direct_boot_missing(d, _images):
     xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
-    info = write(d, "boot.json", '{"kernel": "%s/vmlinuz", "initrd": "%s/initrd"}' % (d, d))
+    info = write(d, "boot.json", f'{{"kernel": "{d}/vmlinuz", "initrd": "{d}/initrd"}}')
     return ["xml", xml, "--direct-boot", info, "--out", os.path.join(d, "out.xml")]
 
 
-@case("libvirt-unreachable", "environment", "define -oc", 11, "cannot connect",
-      "libvirtd")
+@case("libvirt-unreachable", "environment", "define -oc", 11, "cannot connect", "libvirtd")
 def _libvirt_down(d, _images):
     xml = write(d, "kvm.xml", "<domain type='kvm'><name>x</name><devices/></domain>")
     return ["define", xml, "-oc", f"qemu+unix:///system?socket={d}/no-libvirt-sock"]
@@ -383,8 +518,14 @@ def _define_missing(d, _images):
     return ["define", os.path.join(d, "no-such.xml")]
 
 
-@case("backup-no-space", "environment", "backup --to (full)", 3, "MiB free",
-      "choose another destination")
+@case(
+    "backup-no-space",
+    "environment",
+    "backup --to (full)",
+    3,
+    "MiB free",
+    "choose another destination",
+)
 def _backup_full(d, _images):
     with small_destination(d) as (dest, disk):
         yield ["backup", disk, "--to", dest]
@@ -408,8 +549,15 @@ def small_destination(d):
 @case("migrate-no-space", "environment", "migrate -o local -os (full)", 3, "MiB free")
 def _migrate_full(d, _images):
     with small_destination(d) as (dest, disk):
-        yield ["migrate", write(d, "dom.xml", domain(file_disk(disk))), "-o", "local",
-               "-os", dest, "--json"]
+        yield [
+            "migrate",
+            write(d, "dom.xml", domain(file_disk(disk))),
+            "-o",
+            "local",
+            "-os",
+            dest,
+            "--json",
+        ]
 
 
 @case("backup-verify-missing", "environment", "backup --verify", 3, "manifest")
@@ -425,8 +573,19 @@ def _migrate_missing(d, _images):
 @case("migrate-duplicate-bridge-map", "options", "migrate -b br0:a -b br0:b", 3, "br0")
 def _dup_map(d, _images):
     xml = write(d, "dom.xml", domain(file_disk(raw_disk(d))))
-    return ["migrate", xml, "-b", "br0:a", "-b", "br0:b", "-o", "local", "-os",
-            os.path.join(d, "out"), "--json"]
+    return [
+        "migrate",
+        xml,
+        "-b",
+        "br0:a",
+        "-b",
+        "br0:b",
+        "-o",
+        "local",
+        "-os",
+        os.path.join(d, "out"),
+        "--json",
+    ]
 
 
 @case("recover-nothing-pending", "options", "recover --finish", 3, "no interrupted")
@@ -434,63 +593,134 @@ def _recover(d, _images):
     return ["recover", "--finish", raw_disk(d)]
 
 
-@case("remote-host-unreachable", "remote source", "migrate -i xl -ic ssh://HOST", 13,
-      "the ssh connection failed", "Connection refused")
+@case(
+    "remote-host-unreachable",
+    "remote source",
+    "migrate -i xl -ic ssh://HOST",
+    13,
+    "the ssh connection failed",
+    "Connection refused",
+)
 def _remote_unreachable(d, _images):
     # port 1 on loopback: nothing listens, the refusal is immediate
-    return ["migrate", "-i", "xl", "-ic", "ssh://root@127.0.0.1:1", "/etc/xen/web.cfg",
-            "-o", "local", "-os", d, "--json"]
+    return [
+        "migrate",
+        "-i",
+        "xl",
+        "-ic",
+        "ssh://root@127.0.0.1:1",
+        "/etc/xen/web.cfg",
+        "-o",
+        "local",
+        "-os",
+        d,
+        "--json",
+    ]
 
 
-@case("remote-uri-for-the-wrong-mode", "remote source", "migrate -i xl -ic xen+ssh://", 2,
-      "use ssh://")
+@case(
+    "remote-uri-for-the-wrong-mode",
+    "remote source",
+    "migrate -i xl -ic xen+ssh://",
+    2,
+    "use ssh://",
+)
 def _remote_wrong_scheme(d, _images):
-    return ["migrate", "-i", "xl", "-ic", "xen+ssh://root@xenhost/", "/etc/xen/web.cfg",
-            "-o", "local", "-os", d, "--json"]
+    return [
+        "migrate",
+        "-i",
+        "xl",
+        "-ic",
+        "xen+ssh://root@xenhost/",
+        "/etc/xen/web.cfg",
+        "-o",
+        "local",
+        "-os",
+        d,
+        "--json",
+    ]
 
 
-@case("remote-uri-with-a-path", "remote source", "backup -i xl -ic ssh://HOST/PATH", 3,
-      "the configuration's path is the argument")
+@case(
+    "remote-uri-with-a-path",
+    "remote source",
+    "backup -i xl -ic ssh://HOST/PATH",
+    3,
+    "the configuration's path is the argument",
+)
 def _remote_uri_path(d, _images):
-    return ["backup", "-i", "xl", "-ic", "ssh://root@xenhost/etc/xen/web.cfg",
-            "/etc/xen/web.cfg", "--to", os.path.join(d, "b")]
+    return [
+        "backup",
+        "-i",
+        "xl",
+        "-ic",
+        "ssh://root@xenhost/etc/xen/web.cfg",
+        "/etc/xen/web.cfg",
+        "--to",
+        os.path.join(d, "b"),
+    ]
 
 
-@case("start-early-into-a-directory", "early start", "migrate -o local --start-early", 2,
-      "--start-early applies only with -o libvirt")
+@case(
+    "start-early-into-a-directory",
+    "early start",
+    "migrate -o local --start-early",
+    2,
+    "--start-early applies only with -o libvirt",
+)
 def _start_early_local(d, _images):
     xml = write(d, "web.xml", "<domain type='xen'><name>web</name><devices/></domain>")
     return ["migrate", xml, "-o", "local", "-os", d, "--start-early", "--json"]
 
 
-@case("resume-with-nothing-to-resume", "early start", "migrate --resume NAME", 3,
-      "no unfinished early start of never-started")
+@case(
+    "resume-with-nothing-to-resume",
+    "early start",
+    "migrate --resume NAME",
+    3,
+    "no unfinished early start of never-started",
+)
 def _resume_nothing(d, _images):
     return ["migrate", "--resume", "never-started", "--json"]
 
 
-@case("migrated-before-from-a-changed-source", "many guests",
-      "migrate --skip-migrated (the source changed since)", 3,
-      "was migrated from", "the source's disks changed since (xvda)")
+@case(
+    "migrated-before-from-a-changed-source",
+    "many guests",
+    "migrate --skip-migrated (the source changed since)",
+    3,
+    "was migrated from",
+    "the source's disks changed since (xvda)",
+)
 def _migrated_source_changed(d, _images):
     from guestfix.domain import marker
     from guestfix.domain.model import Domain
+
     disk = raw_disk(d)
-    xml = write(d, "web.xml", "<domain type='xen'><name>web</name><devices>"
-                + file_disk(disk) + "</devices></domain>")
+    xml = write(
+        d,
+        "web.xml",
+        "<domain type='xen'><name>web</name><devices>" + file_disk(disk) + "</devices></domain>",
+    )
     out = os.path.join(d, "kvm")
     os.mkdir(out)
     done = Domain.from_string("<domain type='kvm'><name>web</name><devices/></domain>")
-    marker.stamp(done, marker.MigrationRecord(
-        source=xml, input="libvirtxml", migrated="2026-01-01T00:00:00Z",
-        disks=[{"target": "xvda", "path": disk, "size": 1 << 20, "mtime": 1.0,
-                "sha256": None}]))
+    marker.stamp(
+        done,
+        marker.MigrationRecord(
+            source=xml,
+            input="libvirtxml",
+            migrated="2026-01-01T00:00:00Z",
+            disks=[
+                {"target": "xvda", "path": disk, "size": 1 << 20, "mtime": 1.0, "sha256": None}
+            ],
+        ),
+    )
     write(out, "web.xml", done.to_string())
     return ["migrate", xml, "-o", "local", "-os", out, "--skip-migrated", "--json"]
 
 
-@case("max-parallel-of-zero", "many guests", "migrate --max-parallel 0", 2,
-      "--max-parallel")
+@case("max-parallel-of-zero", "many guests", "migrate --max-parallel 0", 2, "--max-parallel")
 def _max_parallel_zero(d, _images):
     xml = write(d, "web.xml", "<domain type='xen'><name>web</name><devices/></domain>")
     return ["migrate", xml, "-o", "local", "-os", d, "--max-parallel", "0", "--json"]
@@ -509,42 +739,59 @@ no shell code in the input ran.
 | --- | --- | --- | --- | --- |
 """
 
+# A backslash ending a line continues the row: the text has no line break there.
 ELSEWHERE = """
 Covered by other tests, because they need a whole guest or libvirtd:
 
 | case | test | exit |
 | --- | --- | --- |
-| killed at every fix step and during the commit (SIGTERM, Ctrl-C) | tests/integration/test_sample_a.py | 130, then 8 until `recover` |
+| killed at every fix step and during the commit (SIGTERM, Ctrl-C) | \
+tests/integration/test_sample_a.py | 130, then 8 until `recover` |
 | a step failing inside the guest | tests/integration/test_sample_a.py | 6 |
 | migrate killed at source, backup, fix, upload, xml | tests/integration/test_migrate.py | 130 |
 | a domain with that name or UUID already defined | tests/domain/test_define.py | 11 |
-| package install failing inside the guest (no network for zypper) | tests/integration/test_suse_layouts.py | 6 |
-| guest lacking the default kernel or boot loader, no packages given | tests/integration/test_suse_layouts.py | 5 |
-| fstab with tabs, comments and odd spacing; non-UTF-8 bytes; missing files | tests/steps (golden files) | 0 |
+| package install failing inside the guest (no network for zypper) | \
+tests/integration/test_suse_layouts.py | 6 |
+| guest lacking the default kernel or boot loader, no packages given | \
+tests/integration/test_suse_layouts.py | 5 |
+| fstab with tabs, comments and odd spacing; non-UTF-8 bytes; missing files | \
+tests/steps (golden files) | 0 |
 | a backup copy differing from its manifest | tests/test_backup.py | 12 |
 | remote source: the host key does not match known_hosts | tests/test_remote.py | 13 |
 | remote source: a disk missing on the host | tests/test_remote.py | 3 |
 | remote source: no room at the destination (migrate and backup) | tests/test_remote.py | 3 |
 | remote source: the connection dropped mid-copy | tests/test_remote.py | 13 |
 | remote source: Ctrl-C while a disk is read from the host | tests/test_remote.py | 130 |
-| remote source: disk paths with spaces and shell syntax (run as data only) | tests/test_remote.py | 0 |
-| early start: killed before the domain starts (everything undone) | tests/integration/test_early_start.py | 130 |
-| early start: killed during the copy (the guest runs on its overlays; `--resume`) | tests/integration/test_early_start.py | killed, then 0 |
-| many guests: a guest with no operating system in an Ansible play (its task fails alone, guestfix's one-line error; nothing left) | tests/integration/test_ansible.py | 5 (ansible-playbook 2) |
-| many guests: a second run of the same play (every guest already migrated: `changed=0`) | tests/integration/test_ansible.py | 0 |
-| early start: killed after the pivot, before the clean-up (`--resume` cleans up) | tests/integration/test_early_start.py | killed, then 0 |
+| remote source: disk paths with spaces and shell syntax (run as data only) | \
+tests/test_remote.py | 0 |
+| early start: killed before the domain starts (everything undone) | \
+tests/integration/test_early_start.py | 130 |
+| early start: killed during the copy (the guest runs on its overlays; `--resume`) | \
+tests/integration/test_early_start.py | killed, then 0 |
+| many guests: a guest with no operating system in an Ansible play (its task fails alone, \
+guestfix's one-line error; nothing left) | tests/integration/test_ansible.py | \
+5 (ansible-playbook 2) |
+| many guests: a second run of the same play (every guest already migrated: `changed=0`) | \
+tests/integration/test_ansible.py | 0 |
+| early start: killed after the pivot, before the clean-up (`--resume` cleans up) | \
+tests/integration/test_early_start.py | killed, then 0 |
 """
 
 
 def table():
-    rows = [f"| {c.name} | {c.area} | `{c.command}` | {c.code} | "
-            + ", ".join(f"`{w}`" for w in c.words) + " |" for c in CASES]
+    rows = [
+        f"| {c.name} | {c.area} | `{c.command}` | {c.code} | "
+        + ", ".join(f"`{w}`" for w in c.words)
+        + " |"
+        for c in CASES
+    ]
     return HEADER + "\n".join(rows) + "\n" + ELSEWHERE
 
 
 if __name__ == "__main__":
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
-                       "reliability.md")
+    out = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "reliability.md"
+    )
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(table())

@@ -19,9 +19,12 @@ def hostile_images(tmp_path_factory):
     """Small disks no guest should be made of, built in one appliance run:
     random bytes, an empty ext4, NTFS, a LUKS container, two Linux roots."""
     import guestfs
+
     d = tmp_path_factory.mktemp("hostile")
-    images = {name: str(d / f"{name}.img") for name in
-              ("random", "blank-ext4", "ntfs", "luks", "two-roots")}
+    images = {
+        name: str(d / f"{name}.img")
+        for name in ("random", "blank-ext4", "ntfs", "luks", "two-roots")
+    }
     with open(images["random"], "wb") as f:
         f.write(os.urandom(8 * MIB))
     g = guestfs.GuestFS(python_return_dict=True)
@@ -98,4 +101,6 @@ def test_corpus_size_and_documentation():
     assert len({c.name for c in CASES}) == len(CASES)
     doc = os.path.join(HERE, "..", "..", "docs", "reliability.md")
     with open(doc) as f:
-        assert f.read() == table(), "docs/reliability.md is stale: run python tests/corpus/cases.py"
+        assert f.read() == table(), (
+            "docs/reliability.md is stale: run python tests/corpus/cases.py"
+        )

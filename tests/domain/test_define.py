@@ -6,7 +6,6 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from conftest import guestfix
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
@@ -35,8 +34,9 @@ def test_define_read_back_and_clash(converted, libvirtd):
     r = guestfix("define", converted, "-oc", libvirtd)
     assert r.returncode == 0, r.stderr
     assert f"Domain {NAME}" in r.stdout and "virsh -c qemu:///system start" in r.stdout
-    dumped = subprocess.run(["virsh", "-c", libvirtd, "dumpxml", NAME],
-                            capture_output=True, text=True, check=True).stdout
+    dumped = subprocess.run(
+        ["virsh", "-c", libvirtd, "dumpxml", NAME], capture_output=True, text=True, check=True
+    ).stdout
     root = ET.fromstring(dumped)
     assert root.get("type") == "kvm"
     assert root.find("./devices/disk/target").attrib == {"dev": "vda", "bus": "virtio"}

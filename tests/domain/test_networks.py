@@ -2,8 +2,8 @@
 
 import pytest
 
-from guestfix.domain.networks import build
 from guestfix.core.errors import InputError
+from guestfix.domain.networks import build
 
 
 def test_bare_bridge_is_default_for_unmapped_bridges_only():
@@ -31,15 +31,21 @@ def test_nothing_maps_leaves_nic_alone():
     assert build().map("bridge", "br0", "00:16:3e:00:00:01") == ("bridge", "br0")
 
 
-@pytest.mark.parametrize("kw,words", [
-    ({"bridges": ["a", "b"]}, "duplicate --bridge default"),
-    ({"networks": ["x:y", "x:z"]}, "duplicate --network mapping for network x"),
-    ({"bridges": ["br0:a", "br0:b"]}, "duplicate --bridge mapping for bridge br0"),
-    ({"macs": ["00:16:3e:00:00:01:network:a", "00:16:3E:00:00:01:bridge:b"]}, "duplicate --mac"),
-    ({"macs": ["00:16:3e:00:00:01:vlan:a"]}, "MAC:network:NAME"),
-    ({"macs": ["00:16:3e:00:01:network:a"]}, "MAC:network:NAME"),
-    ({"bridges": ["br0:"]}, "IN:OUT or OUT"),
-])
+@pytest.mark.parametrize(
+    "kw,words",
+    [
+        ({"bridges": ["a", "b"]}, "duplicate --bridge default"),
+        ({"networks": ["x:y", "x:z"]}, "duplicate --network mapping for network x"),
+        ({"bridges": ["br0:a", "br0:b"]}, "duplicate --bridge mapping for bridge br0"),
+        (
+            {"macs": ["00:16:3e:00:00:01:network:a", "00:16:3E:00:00:01:bridge:b"]},
+            "duplicate --mac",
+        ),
+        ({"macs": ["00:16:3e:00:00:01:vlan:a"]}, "MAC:network:NAME"),
+        ({"macs": ["00:16:3e:00:01:network:a"]}, "MAC:network:NAME"),
+        ({"bridges": ["br0:"]}, "IN:OUT or OUT"),
+    ],
+)
 def test_bad_or_duplicate_mappings(kw, words):
     with pytest.raises(InputError, match=words):
         build(**kw)
@@ -47,10 +53,12 @@ def test_bad_or_duplicate_mappings(kw, words):
 
 def test_map_file_bridge_to_network(tmp_path):
     f = tmp_path / "v2v.conf"
-    f.write_text("<virt-v2v><network type='bridge' name='br0'>"
-                 "<network type='network' name='default'/></network>"
-                 "<!-- <network type='bridge' name='br1'><network type='bridge' name='x'/></network> -->"
-                 "</virt-v2v>")
+    f.write_text(
+        "<virt-v2v><network type='bridge' name='br0'>"
+        "<network type='network' name='default'/></network>"
+        "<!-- <network type='bridge' name='br1'><network type='bridge' name='x'/></network> -->"
+        "</virt-v2v>"
+    )
     nm = build(map_file=str(f))
     assert nm.map("bridge", "br0", None) == ("network", "default")
     assert nm.map("bridge", "br1", None) == ("bridge", "br1")

@@ -4,18 +4,21 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import guestfix
 
-XEN = ("<domain type='xen'><name>g</name><os><type>linux</type></os><devices>"
-       "<disk type='file' device='disk'><source file='{src}'/><target dev='xvda' bus='xen'/></disk>"
-       "</devices></domain>")
+XEN = (
+    "<domain type='xen'><name>g</name><os><type>linux</type></os><devices>"
+    "<disk type='file' device='disk'><source file='{src}'/><target dev='xvda' bus='xen'/></disk>"
+    "</devices></domain>"
+)
 
 
 def check(r, code, words):
     assert r.returncode == code, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("guestfix: error:") and words in lines[0], r.stderr
+    assert len(lines) == 1 and lines[0].startswith("guestfix: error:") and words in lines[0], (
+        r.stderr
+    )
 
 
 @pytest.fixture
@@ -25,17 +28,26 @@ def out(tmp_path):
     return p
 
 
-@pytest.mark.parametrize("text,words", [
-    ("", "is empty"),
-    ("<domain", "not well-formed"),
-    ("<domain type='kvm'><name>g</name><devices/></domain>", "not a Xen domain"),
-    ("<domain type='xen'><devices/></domain>", "has no <name>"),
-    ("<domain type='xen'><name>g</name><devices/></domain>", "has no disks"),
-    ('<!DOCTYPE l [<!ENTITY a "x"><!ENTITY b "&a;&a;&a;&a;">]><domain>&b;</domain>', "DTD or entities"),
-    ('<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/shadow">]><domain type="xen">&x;</domain>',
-     "DTD or entities"),
-    (XEN.format(src="/nonexistent/disk.img"), "no such disk image"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("", "is empty"),
+        ("<domain", "not well-formed"),
+        ("<domain type='kvm'><name>g</name><devices/></domain>", "not a Xen domain"),
+        ("<domain type='xen'><devices/></domain>", "has no <name>"),
+        ("<domain type='xen'><name>g</name><devices/></domain>", "has no disks"),
+        (
+            '<!DOCTYPE l [<!ENTITY a "x"><!ENTITY b "&a;&a;&a;&a;">]><domain>&b;</domain>',
+            "DTD or entities",
+        ),
+        (
+            '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/shadow">]>'
+            '<domain type="xen">&x;</domain>',
+            "DTD or entities",
+        ),
+        (XEN.format(src="/nonexistent/disk.img"), "no such disk image"),
+    ],
+)
 def test_bad_domain_nothing_written(text, words, tmp_path, out):
     src = tmp_path / "in.xml"
     src.write_text(text)
@@ -48,8 +60,10 @@ def test_qcow2_backing_refused(tmp_path, out):
     base = tmp_path / "base.raw"
     base.write_bytes(b"\0" * 1024 * 1024)
     top = tmp_path / "top.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(base),
-                    str(top)], check=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(base), str(top)],
+        check=True,
+    )
     src = tmp_path / "in.xml"
     src.write_text(XEN.format(src=top))
     check(guestfix("xml", src, "--out", out), 3, "backing file")

@@ -15,7 +15,6 @@ import subprocess
 import uuid
 
 import pytest
-
 from conftest import guestfix
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")

@@ -18,15 +18,23 @@ import threading
 import time
 
 import pytest
-
-from conftest import (POOL, POOL_DIR, checksums, copy_sample, domain_exists, guestfix,
-                      kill_when, pool_volumes, start_guestfix)
+from conftest import (
+    POOL,
+    POOL_DIR,
+    checksums,
+    copy_sample,
+    domain_exists,
+    guestfix,
+    kill_when,
+    pool_volumes,
+    start_guestfix,
+)
 
 pytestmark = pytest.mark.slow
 # QEMU runs as libvirt-qemu: the originals must be where it can reach them
 # (pytest's own temporary directories are private to root).
 SOURCE_DIR = "/var/lib/libvirt/images/guestfix-test-early-source"
-ROOT_PASSWORD = "guestfix"      # test-images/build.py
+ROOT_PASSWORD = "guestfix"  # test-images/build.py
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,7 @@ def source(fixed_sample_a):
     xml = copy_sample(fixed_sample_a["xml"], SOURCE_DIR)
     os.chmod(SOURCE_DIR, 0o755)
     disk = [os.path.join(SOURCE_DIR, f) for f in os.listdir(SOURCE_DIR) if f.endswith(".img")][0]
-    os.chmod(disk, 0o640)        # an owner and mode libvirt would change
+    os.chmod(disk, 0o640)  # an owner and mode libvirt would change
     yield {"xml": xml, "disk": disk, "sums": checksums([disk]), "owner": owner(disk)}
     shutil.rmtree(SOURCE_DIR, ignore_errors=True)
 
@@ -45,8 +53,23 @@ def owner(path):
 
 
 def migrate_args(source, name, *extra):
-    return ["migrate", source["xml"], "-o", "libvirt", "-os", POOL, "-on", name,
-            "--start-early", "--virt-type", "qemu", "--bridge", "virbr0", "--yes", *extra]
+    return [
+        "migrate",
+        source["xml"],
+        "-o",
+        "libvirt",
+        "-os",
+        POOL,
+        "-on",
+        name,
+        "--start-early",
+        "--virt-type",
+        "qemu",
+        "--bridge",
+        "virbr0",
+        "--yes",
+        *extra,
+    ]
 
 
 def virsh(libvirtd, *args):
@@ -76,12 +99,15 @@ class Console:
 
     def __init__(self, libvirtd, name):
         import libvirt
+
         from guestfix.outputs.earlystart import start_event_loop
+
         start_event_loop(libvirt)
         self.conn = libvirt.open(libvirtd)
         self.stream = self.conn.newStream(0)
-        self.conn.lookupByName(name).openConsole(None, self.stream,
-                                                 libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        self.conn.lookupByName(name).openConsole(
+            None, self.stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE
+        )
         self.text = ""
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -89,7 +115,7 @@ class Console:
         while True:
             try:
                 data = self.stream.recv(4096)
-            except Exception:     # noqa: BLE001 - closed
+            except Exception:
                 return
             if not isinstance(data, bytes) or not data:
                 return
@@ -119,7 +145,7 @@ class Console:
         computed by the shell, so the echoed command line does not hold it."""
         since = self.send(f"{command}; echo END-OF-$((40 + 2))")
         out = self.expect(re.compile(r"\n(.*)END-OF-42", re.S), timeout, since).group(1)
-        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", out)    # bash's terminal modes
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", out)  # bash's terminal modes
 
     def close(self):
         try:
@@ -132,8 +158,9 @@ def test_killed_before_the_start_leaves_nothing(source, pool, libvirtd):
     """Up to the start an early start is undone like any migrate: the
     volumes, the overlays placed by them, the domain and the state file."""
     name = "guestfix-early-unstarted"
-    proc, log = start_guestfix(migrate_args(source, name),
-                               {"GUESTFIX_FAULT": "sleep@migrate:start"})
+    proc, log = start_guestfix(
+        migrate_args(source, name), {"GUESTFIX_FAULT": "sleep@migrate:start"}
+    )
     deadline = time.monotonic() + 900
     while "stalled at migrate:start" not in (log.seek(0) or log.read()):
         assert proc.poll() is None and time.monotonic() < deadline, log.read()
@@ -158,16 +185,21 @@ def test_killed_while_copying_and_after_the_pivot_then_resumed(source, pool, lib
     console = None
     try:
         # a copy slow enough (3 GiB at 30 MiB/s) to outlast the boot
-        proc, log = start_guestfix(migrate_args(source, name, "--copy-bandwidth", "30"),
-                                   {"GUESTFIX_FAULT": "sleep@early:copying"})
+        proc, log = start_guestfix(
+            migrate_args(source, name, "--copy-bandwidth", "30"),
+            {"GUESTFIX_FAULT": "sleep@early:copying"},
+        )
         deadline = time.monotonic() + 900
         while "stalled at early:copying" not in (log.seek(0) or log.read()):
             assert proc.poll() is None and time.monotonic() < deadline, log.read()
             time.sleep(0.5)
         console = Console(libvirtd, name)
         console.login()
-        job = dict(re.findall(r"(\w+)=(.*)", virsh(libvirtd, "blockjob", name, "vda", "--info",
-                                                    "--raw").stdout))
+        job = dict(
+            re.findall(
+                r"(\w+)=(.*)", virsh(libvirtd, "blockjob", name, "vda", "--info", "--raw").stdout
+            )
+        )
         assert job["type"] == "Block Copy" and int(job["cur"]) < int(job["end"]), job
         assert disk_source(libvirtd, name) == overlay
         console.run("echo written-while-copying > /root/early-marker; sync")
@@ -180,8 +212,9 @@ def test_killed_while_copying_and_after_the_pivot_then_resumed(source, pool, lib
         assert os.path.exists(state_file(name))
 
         # killed after the pivot, before the clean-up
-        proc, log = start_guestfix(["migrate", "--resume", name],
-                                   {"GUESTFIX_FAULT": "sleep@early:pivoted"})
+        proc, log = start_guestfix(
+            ["migrate", "--resume", name], {"GUESTFIX_FAULT": "sleep@early:pivoted"}
+        )
         kill_when(proc, log, "stalled at early:pivoted")
         assert disk_source(libvirtd, name) == volume
         assert os.path.exists(overlay) and os.path.exists(state_file(name))
@@ -194,8 +227,14 @@ def test_killed_while_copying_and_after_the_pivot_then_resumed(source, pool, lib
         assert pool_volumes(libvirtd) == [f"{name}-vda.img"]
         assert not os.path.exists(state_file(name))
         assert disk_source(libvirtd, name, inactive=True) == volume
-        info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", volume],
-                                         capture_output=True, text=True, check=True).stdout)
+        info = json.loads(
+            subprocess.run(
+                ["qemu-img", "info", "-U", "--output=json", volume],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         assert "backing-filename" not in info
         assert checksums([source["disk"]]) == source["sums"]
         assert owner(source["disk"]) == source["owner"]
@@ -228,17 +267,29 @@ def test_start_early_reports_downtime_and_login(source, pool, libvirtd):
     held back until then, and the domain runs on its volume."""
     name = "guestfix-early-whole"
     try:
-        r = guestfix(*migrate_args(source, name, "-of", "qcow2", "--boot-check",
-                                   "--boot-timeout", "400", "--json"))
+        r = guestfix(
+            *migrate_args(
+                source, name, "-of", "qcow2", "--boot-check", "--boot-timeout", "400", "--json"
+            )
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
         stages = {s["name"]: s["seconds"] for s in report["stages"]}
-        assert list(stages) == ["source", "slot", "fix", "overlays", "domain", "start",
-                                "live-copy", "boot-check"]
+        assert list(stages) == [
+            "source",
+            "slot",
+            "fix",
+            "overlays",
+            "domain",
+            "start",
+            "live-copy",
+            "boot-check",
+        ]
         # the downtime is everything up to the start, and nothing after it
-        assert report["downtime_seconds"] <= sum(stages[s] for s in
-                                                 ("source", "slot", "fix", "overlays", "domain",
-                                                  "start")) + 2
+        assert (
+            report["downtime_seconds"]
+            <= sum(stages[s] for s in ("source", "slot", "fix", "overlays", "domain", "start")) + 2
+        )
         assert report["boot_check"]["passed"] and report["boot_check"]["stage"] == "login"
         [disk] = report["early_start"]["disks"]
         assert disk["volume"] == f"{POOL_DIR}/{name}-vda.qcow2"

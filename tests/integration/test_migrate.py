@@ -10,11 +10,19 @@ import sys
 import time
 
 import pytest
+from conftest import (
+    POOL,
+    POOL_DIR,
+    REPO,
+    checksums,
+    copy_sample,
+    disk_paths,
+    domain_exists,
+    guestfix,
+    pool_volumes,
+)
 
 from guestfix.domain import marker
-
-from conftest import (POOL, POOL_DIR, REPO, checksums, copy_sample, disk_paths,
-                      domain_exists, guestfix, pool_volumes)
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +43,44 @@ def fixed_source(fixed_sample_a):
     return {"xml": fixed_sample_a["xml"], "disks": disks, "sums": checksums(disks)}
 
 
-@pytest.mark.parametrize("point,guest", [
-    ("migrate:source", "source"), ("migrate:backup", "source"), ("migrate:fix", "source"),
-    ("migrate:copying", "fixed_source"), ("migrate:domain", "fixed_source")])
+@pytest.mark.parametrize(
+    "point,guest",
+    [
+        ("migrate:source", "source"),
+        ("migrate:backup", "source"),
+        ("migrate:fix", "source"),
+        ("migrate:copying", "fixed_source"),
+        ("migrate:domain", "fixed_source"),
+    ],
+)
 def test_interrupted_migrate_leaves_nothing(point, guest, pool, libvirtd, tmp_path, request):
     source = request.getfixturevalue(guest)
     name = f"guestfix-int-{point.split(':')[1]}"
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "guestfix.cli", "migrate", source["xml"], "-o", "libvirt",
-         "-os", pool, "-on", name, "--yes", "--log", str(tmp_path / "m.log"),
-         "--backup", str(tmp_path / "backup")],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        env=dict(os.environ, GUESTFIX_FAULT=f"sleep@{point}"))
+        [
+            sys.executable,
+            "-m",
+            "guestfix.cli",
+            "migrate",
+            source["xml"],
+            "-o",
+            "libvirt",
+            "-os",
+            pool,
+            "-on",
+            name,
+            "--yes",
+            "--log",
+            str(tmp_path / "m.log"),
+            "--backup",
+            str(tmp_path / "backup"),
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, GUESTFIX_FAULT=f"sleep@{point}"),
+    )
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         log.seek(0)
@@ -55,7 +88,7 @@ def test_interrupted_migrate_leaves_nothing(point, guest, pool, libvirtd, tmp_pa
             break
         assert proc.poll() is None, "migrate ended before the interruption point"
         time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)      # as `kill` or a closing terminal would
+    proc.send_signal(signal.SIGTERM)  # as `kill` or a closing terminal would
     if point == "migrate:copying":
         # an impatient second one, while the partial volume is being removed
         time.sleep(0.2)
@@ -77,20 +110,44 @@ def test_migrate_into_pool(fixed_source, pool, libvirtd, tmp_path):
     source = fixed_source
     name = "guestfix-test-migrated"
     try:
-        r = guestfix("migrate", source["xml"], "-o", "libvirt", "-os", pool, "-on", name,
-                     "-of", "qcow2", "--backup", tmp_path / "backup", "--yes", "--json",
-                     "--virt-type", "qemu", "--log", tmp_path / "m.log")
+        r = guestfix(
+            "migrate",
+            source["xml"],
+            "-o",
+            "libvirt",
+            "-os",
+            pool,
+            "-on",
+            name,
+            "-of",
+            "qcow2",
+            "--backup",
+            tmp_path / "backup",
+            "--yes",
+            "--json",
+            "--virt-type",
+            "qemu",
+            "--log",
+            tmp_path / "m.log",
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
-        assert [s["name"] for s in report["stages"]] == ["source", "slot", "backup", "fix",
-                                                         "copy", "domain"]
+        assert [s["name"] for s in report["stages"]] == [
+            "source",
+            "slot",
+            "backup",
+            "fix",
+            "copy",
+            "domain",
+        ]
         assert all(s["ok"] for s in report["stages"])
         # (a) as `fix` and `recover` left it: a second fix finds nothing to do
         assert report["changes"] == []
         assert report["downtime_seconds"] >= sum(s["seconds"] for s in report["stages"]) - 2
         assert pool_volumes(libvirtd) == [f"{name}-vda.qcow2"]
-        dumped = subprocess.run(["virsh", "-c", libvirtd, "dumpxml", name], capture_output=True,
-                                text=True, check=True).stdout
+        dumped = subprocess.run(
+            ["virsh", "-c", libvirtd, "dumpxml", name], capture_output=True, text=True, check=True
+        ).stdout
         assert f"{POOL_DIR}/{name}-vda.qcow2" in dumped and "type='qcow2'" in dumped
         # libvirt keeps guestfix's record of the migration, with the backup's checksum
         record = marker.read(dumped)
@@ -100,11 +157,13 @@ def test_migrate_into_pool(fixed_source, pool, libvirtd, tmp_path):
         assert guestfix("backup", "--verify", tmp_path / "backup").returncode == 0
         assert checksums(source["disks"]) == source["sums"]
         # a second migrate to the same name is refused before any work
-        again = guestfix("migrate", source["xml"], "-o", "libvirt", "-os", pool, "-on", name,
-                         "--yes")
+        again = guestfix(
+            "migrate", source["xml"], "-o", "libvirt", "-os", pool, "-on", name, "--yes"
+        )
         assert again.returncode == 11 and "already exists" in again.stderr
     finally:
         subprocess.run(["virsh", "-c", libvirtd, "undefine", name], capture_output=True)
         for vol in pool_volumes(libvirtd):
-            subprocess.run(["virsh", "-c", libvirtd, "vol-delete", vol, "--pool", POOL],
-                           capture_output=True)
+            subprocess.run(
+                ["virsh", "-c", libvirtd, "vol-delete", vol, "--pool", POOL], capture_output=True
+            )

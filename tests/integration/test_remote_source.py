@@ -14,7 +14,6 @@ import os
 import subprocess
 
 import pytest
-
 from xenhost import XenHost
 
 pytestmark = pytest.mark.slow
@@ -35,7 +34,8 @@ def d_on_xen_host(sample_d, tmp_path_factory):
     images = os.path.dirname(sample_d)
     host = XenHost(tmp_path_factory.mktemp("xenhost-d")).start(
         files={"d.cfg": D_CFG, "images/d data.img": os.path.join(images, "xenguest-d-xvdb.img")},
-        block_devices={"d-root": os.path.join(images, "xenguest-d-xvda.img")})
+        block_devices={"d-root": os.path.join(images, "xenguest-d-xvda.img")},
+    )
     yield host
     host.stop()
 
@@ -46,9 +46,23 @@ def migrated_from_host(d_on_xen_host, tmp_path_factory):
     before = {p: host.sha256(p) for p in (ROOT, DATA)}
     out = tmp_path_factory.mktemp("from-host")
     # the issue's command, with the port of the test's sshd
-    r = host.guestfix("migrate", "-i", "xl", "-ic", f"ssh://root@127.0.0.1:{host.port}",
-                      "/srv/xen/d.cfg", "-o", "local", "-os", out, "--yes", "--json",
-                      "--boot-check", "--boot-timeout", "400")
+    r = host.guestfix(
+        "migrate",
+        "-i",
+        "xl",
+        "-ic",
+        f"ssh://root@127.0.0.1:{host.port}",
+        "/srv/xen/d.cfg",
+        "-o",
+        "local",
+        "-os",
+        out,
+        "--yes",
+        "--json",
+        "--boot-check",
+        "--boot-timeout",
+        "400",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout), out, before
 
@@ -60,7 +74,7 @@ def test_the_guest_from_the_xen_host_boots_with_its_mounts(migrated_from_host):
     assert report["boot_check"]["passed"]
     assert mounts["/"] == "/dev/vda2"
     assert mounts["/boot"] == "/dev/vda1"
-    assert mounts["/srv"] == "/dev/mapper/datavg-srv"        # LVM inside the file disk
+    assert mounts["/srv"] == "/dev/mapper/datavg-srv"  # LVM inside the file disk
     assert probe["swap"] == ["/dev/vdb1"]
     assert probe["failed"] == []
     assert [n["name"] for n in probe["nics"]] == ["enX0"]
@@ -85,8 +99,11 @@ def test_each_disk_crossed_the_network_once(migrated_from_host, d_on_xen_host):
     # a copy of a block device is a file: the domain must say so
     xml = open(report["domain_xml"]).read()
     assert "<source dev=" not in xml and xml.count('<disk type="file"') == 2
-    assert sorted(os.listdir(out)) == ["xenguest-d-vda.img", "xenguest-d-vdb.img",
-                                       "xenguest-d.xml"]
+    assert sorted(os.listdir(out)) == [
+        "xenguest-d-vda.img",
+        "xenguest-d-vdb.img",
+        "xenguest-d.xml",
+    ]
 
 
 def test_the_disks_on_the_host_are_unchanged(migrated_from_host, d_on_xen_host):
@@ -111,11 +128,22 @@ def test_inspect_through_libvirt_over_ssh(d_on_xen_host, libvirtd):
       <interface type='network'><mac address='00:16:3e:5a:11:04'/>
         <source network='default'/></interface>
       </devices></domain>"""
-    subprocess.run(["virsh", "-c", libvirtd, "define", "/dev/stdin"], input=xml.encode(),
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["virsh", "-c", libvirtd, "define", "/dev/stdin"],
+        input=xml.encode(),
+        check=True,
+        capture_output=True,
+    )
     try:
-        r = host.guestfix("inspect", "-i", "libvirt", "-ic",
-                          f"qemu+ssh://root@127.0.0.1:{host.port}/system", name, "--json")
+        r = host.guestfix(
+            "inspect",
+            "-i",
+            "libvirt",
+            "-ic",
+            f"qemu+ssh://root@127.0.0.1:{host.port}/system",
+            name,
+            "--json",
+        )
     finally:
         subprocess.run(["virsh", "-c", libvirtd, "undefine", name], capture_output=True)
     assert r.returncode == 0, r.stderr[-3000:]

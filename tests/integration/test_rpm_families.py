@@ -14,13 +14,12 @@ import json
 import os
 
 import pytest
-
 from conftest import boot_checked, build_sample, copy_sample, disk_paths, guestfix
 
 pytestmark = pytest.mark.slow
 
 
-PACKAGES = object()      # in fixed_copy's options: the layout's packages/ directory
+PACKAGES = object()  # in fixed_copy's options: the layout's packages/ directory
 
 
 def fixed_copy(layout, tmp_path_factory, *options):
@@ -31,8 +30,12 @@ def fixed_copy(layout, tmp_path_factory, *options):
     argv = [packages if o is PACKAGES else o for o in options]
     r = guestfix("fix", "--yes", "--json", *argv, "--domain", copy)
     assert r.returncode == 0, r.stderr[-3000:]
-    return {"xml": copy, "disks": disk_paths(copy), "report": json.loads(r.stdout),
-            "packages": sorted(os.listdir(packages))}
+    return {
+        "xml": copy,
+        "disks": disk_paths(copy),
+        "report": json.loads(r.stdout),
+        "packages": sorted(os.listdir(packages)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +53,13 @@ def s15_files(tmp_path_factory, state_dir):
     return fixed_copy("s15", tmp_path_factory, "--package", PACKAGES)
 
 
-GUEST_FILES = ["/boot/grub2/grub.cfg", "/etc/fstab", "/etc/dracut.conf.d/10-xen.conf",
-               "/etc/dracut.conf.d/01-dist.conf", "/etc/dracut.conf.d/90-guestfix-virtio.conf"]
+GUEST_FILES = [
+    "/boot/grub2/grub.cfg",
+    "/etc/fstab",
+    "/etc/dracut.conf.d/10-xen.conf",
+    "/etc/dracut.conf.d/01-dist.conf",
+    "/etc/dracut.conf.d/90-guestfix-virtio.conf",
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +67,12 @@ def inside(r9, s15_online, s15_files):
     """Each fixed guest as its own rpm shows it, with its files and its
     disk's boot code: all three read in one read-only launch."""
     import guestfs
-    runs = {"r9": (r9, ["kernel", "grub2-pc"]),
-            "s15_online": (s15_online, ["kernel-default", "grub2"]),
-            "s15_files": (s15_files, ["kernel-default", "grub2"])}
+
+    runs = {
+        "r9": (r9, ["kernel", "grub2-pc"]),
+        "s15_online": (s15_online, ["kernel-default", "grub2"]),
+        "s15_files": (s15_files, ["kernel-default", "grub2"]),
+    }
     g = guestfs.GuestFS(python_return_dict=True)
     try:
         for run, _packages in runs.values():
@@ -73,13 +84,27 @@ def inside(r9, s15_online, s15_files):
             name = list(runs)[g.device_index(disk)]
             g.mount_ro(root, "/")
             # the read-only rpmdb can be read because rpm keeps its -shm/-wal
-            query = g.command(["rpm", "--query", "--queryformat",
-                               "%{NAME}-%{VERSION}-%{RELEASE}\n", *runs[name][1]])
-            files = {p: g.read_file(p).decode("utf-8", "replace") if g.is_file(p) else None
-                     for p in GUEST_FILES}
-            files.update({"rpm": query.splitlines(), "ls:/boot": sorted(g.ls("/boot")),
-                          "ls:/var/tmp": sorted(g.ls("/var/tmp")),
-                          "mbr": g.pread_device(disk, 440, 0)})
+            query = g.command(
+                [
+                    "rpm",
+                    "--query",
+                    "--queryformat",
+                    "%{NAME}-%{VERSION}-%{RELEASE}\n",
+                    *runs[name][1],
+                ]
+            )
+            files = {
+                p: g.read_file(p).decode("utf-8", "replace") if g.is_file(p) else None
+                for p in GUEST_FILES
+            }
+            files.update(
+                {
+                    "rpm": query.splitlines(),
+                    "ls:/boot": sorted(g.ls("/boot")),
+                    "ls:/var/tmp": sorted(g.ls("/var/tmp")),
+                    "mbr": g.pread_device(disk, 440, 0),
+                }
+            )
             out[name] = files
             g.umount_all()
         return out
@@ -110,8 +135,11 @@ def check_rpm_guest(run, files, family, kernel_package, grub_package, initrd):
     assert "virtio_blk" in kernel["initrd_drivers"]
     assert "xen-blkfront" not in kernel["initrd_drivers"]
     # after the install: dracut, the boot code, the menu (in this order)
-    assert [c.split()[0] for c in commands(report)[1:]] == \
-        ["dracut", "grub2-install", "grub2-mkconfig"]
+    assert [c.split()[0] for c in commands(report)[1:]] == [
+        "dracut",
+        "grub2-install",
+        "grub2-mkconfig",
+    ]
     assert commands(report)[1].endswith(f" {kernel['initrd']} {kver}")
     query = files["rpm"]
     # installed by rpm into its own database, under the family's names
@@ -127,7 +155,8 @@ def check_rpm_guest(run, files, family, kernel_package, grub_package, initrd):
     assert files["/etc/fstab"].startswith("# /etc/fstab") and "/dev/vda1\t/" in files["/etc/fstab"]
     # dracut's own configuration names the virtio drivers; hostonly stays
     assert files["/etc/dracut.conf.d/10-xen.conf"] == (
-        '# written on Xen\nadd_drivers+=" virtio_blk virtio_pci virtio_net virtio_balloon "\n')
+        '# written on Xen\nadd_drivers+=" virtio_blk virtio_pci virtio_net virtio_balloon "\n'
+    )
     assert 'hostonly="yes"' in files["/etc/dracut.conf.d/01-dist.conf"]
     assert "virtio_blk" in files["/etc/dracut.conf.d/90-guestfix-virtio.conf"]
     return kver
@@ -140,8 +169,7 @@ def test_rhel_guest_gets_kernel_and_grub_from_its_repository_with_dnf(r9, inside
     install = report["changes"][0]
     assert install["step"] == "install-packages"
     assert install["target"] == "dnf --assumeyes install kernel grub2-pc"
-    check_rpm_guest(r9, inside["r9"], "redhat", "kernel", "grub2-pc",
-                    "/boot/initramfs-{kver}.img")
+    check_rpm_guest(r9, inside["r9"], "redhat", "kernel", "grub2-pc", "/boot/initramfs-{kver}.img")
 
 
 def test_rhel_guest_boots_the_kernel_dnf_installed(r9, tmp_path):
@@ -160,22 +188,30 @@ def test_rhel_guest_boots_the_kernel_dnf_installed(r9, tmp_path):
 
 
 def test_sles_guest_gets_kernel_default_and_grub2_from_its_repository_with_zypper(
-        s15_online, inside):
+    s15_online, inside
+):
     report = s15_online["report"]
     assert report["guest"]["distro"] == "sles"
-    assert report["changes"][0]["target"] == \
-        "zypper --non-interactive install --no-recommends kernel-default grub2"
-    check_rpm_guest(s15_online, inside["s15_online"], "suse", "kernel-default", "grub2",
-                    "/boot/initrd-{kver}")
+    assert (
+        report["changes"][0]["target"]
+        == "zypper --non-interactive install --no-recommends kernel-default grub2"
+    )
+    check_rpm_guest(
+        s15_online, inside["s15_online"], "suse", "kernel-default", "grub2", "/boot/initrd-{kver}"
+    )
 
 
 def test_sles_guest_gets_them_from_package_files_with_rpm(s15_files, inside):
     report = s15_files["report"]
-    assert [n.split("-2.06")[0].split("-6.")[0] for n in s15_files["packages"]] == \
-        ["grub2", "kernel-default"]
+    assert [n.split("-2.06")[0].split("-6.")[0] for n in s15_files["packages"]] == [
+        "grub2",
+        "kernel-default",
+    ]
     # the files were put in the guest's /var/tmp for its rpm, and removed after
-    assert report["changes"][0]["target"] == \
-        "rpm --upgrade --verbose --hash " + " ".join(s15_files["packages"])
+    assert report["changes"][0]["target"] == "rpm --upgrade --verbose --hash " + " ".join(
+        s15_files["packages"]
+    )
     assert inside["s15_files"]["ls:/var/tmp"] == []
-    check_rpm_guest(s15_files, inside["s15_files"], "suse", "kernel-default", "grub2",
-                    "/boot/initrd-{kver}")
+    check_rpm_guest(
+        s15_files, inside["s15_files"], "suse", "kernel-default", "grub2", "/boot/initrd-{kver}"
+    )

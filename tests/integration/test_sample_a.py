@@ -14,9 +14,8 @@ import os
 import shutil
 
 import pytest
+from conftest import checksums, copy_sample, disk_paths, guestfix, kill_when, start_guestfix
 
-from conftest import (checksums, copy_sample, disk_paths, guestfix, kill_when,
-                      start_guestfix)
 from guestfix.fix.transaction import journal_dir_for
 
 pytestmark = pytest.mark.slow
@@ -65,17 +64,26 @@ def test_inspect_reports_xen_references(sample_a):
     assert boot["has_virtio"] and not boot["xen_only"]
     assert "virtio_blk" not in boot["initrd_drivers"] and "xen-blkfront" in boot["initrd_drivers"]
     refs = {(r["path"], r["kind"]) for r in info["xen_references"]}
-    for expected in [("/etc/fstab", "device"), ("/etc/default/grub", "console"),
-                     ("/boot/grub/grub.cfg", "device"), ("/etc/securetty", "console"),
-                     ("/etc/initramfs-tools/modules", "driver"),
-                     ("/boot/grub/device.map", "device"),
-                     ("/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service", "getty")]:
+    for expected in [
+        ("/etc/fstab", "device"),
+        ("/etc/default/grub", "console"),
+        ("/boot/grub/grub.cfg", "device"),
+        ("/etc/securetty", "console"),
+        ("/etc/initramfs-tools/modules", "driver"),
+        ("/boot/grub/device.map", "device"),
+        ("/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service", "getty"),
+    ]:
         assert expected in refs
     fstab = [r for r in info["xen_references"] if r["path"] == "/etc/fstab"]
     assert fstab[0]["text"].startswith("/dev/xvda1") and fstab[0]["line"] == 4
     steps = [f["step"] for f in info["fixups"]]
-    assert steps[:5] == ["initrd-modules", "device-names", "bootloader-config", "console",
-                         "nic-names"]
+    assert steps[:5] == [
+        "initrd-modules",
+        "device-names",
+        "bootloader-config",
+        "console",
+        "nic-names",
+    ]
     assert "boot-code" in steps
     assert checksums(disk_paths(sample_a)) == before
 
@@ -89,19 +97,20 @@ def test_unconverted_guest_fails_at_boot_code(guest):
 
 def test_failing_step_leaves_disks_identical(guest):
     before = checksums(guest["disks"])
-    r = guestfix("fix", "--yes", "--domain", guest["xml"],
-                 env={"GUESTFIX_FAULT": "fail@step:cleanup"})
+    r = guestfix(
+        "fix", "--yes", "--domain", guest["xml"], env={"GUESTFIX_FAULT": "fail@step:cleanup"}
+    )
     assert r.returncode == 6, r.stderr
-    assert r.stderr.strip().splitlines()[-1] == \
-        "guestfix: error: injected failure at step:cleanup"
+    assert r.stderr.strip().splitlines()[-1] == "guestfix: error: injected failure at step:cleanup"
     assert checksums(guest["disks"]) == before
     assert os.listdir(os.path.join(os.environ["GUESTFIX_STATE_DIR"], "transactions")) == []
 
 
 def test_killed_during_a_step_leaves_disks_identical(guest):
     before = checksums(guest["disks"])
-    proc, log = start_guestfix(["fix", "--yes", "--domain", guest["xml"]],
-                       {"GUESTFIX_FAULT": "sleep@step:console"})
+    proc, log = start_guestfix(
+        ["fix", "--yes", "--domain", guest["xml"]], {"GUESTFIX_FAULT": "sleep@step:console"}
+    )
     kill_when(proc, log, "stalled at step:console")
     assert checksums(guest["disks"]) == before
 
@@ -128,5 +137,3 @@ def test_fix_killed_during_commit_then_finished(fixed):
     assert "guestfix recover --finish" in r.stderr
     r = fixed["recover"]
     assert r.returncode == 0, r.stderr
-
-

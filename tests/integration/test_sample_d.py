@@ -14,7 +14,6 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from conftest import copy_sample, guestfix
 
 pytestmark = pytest.mark.slow
@@ -27,8 +26,9 @@ def fixed_d(sample_d, state_dir):
     work = tempfile.mkdtemp(prefix="guestfix-test-", dir="/var/lib/libvirt/images")
     os.chmod(work, 0o755)
     xml = copy_sample(sample_d, work)
-    r = guestfix("fix", "--yes", "--json", "--domain", xml,
-                 "--direct-boot", os.path.join(work, "direct"))
+    r = guestfix(
+        "fix", "--yes", "--json", "--domain", xml, "--direct-boot", os.path.join(work, "direct")
+    )
     assert r.returncode == 0, r.stderr
     yield xml, json.loads(r.stdout)
     shutil.rmtree(work, ignore_errors=True)
@@ -38,8 +38,12 @@ def test_fix_report(fixed_d):
     _xml, report = fixed_d
     assert report["committed"]
     targets = {c["target"] for c in report["changes"]}
-    assert {"/etc/fstab", "/etc/default/grub", "/boot/grub/device.map",
-            "/etc/systemd/network/10-guestfix-enX0.link"} <= targets
+    assert {
+        "/etc/fstab",
+        "/etc/default/grub",
+        "/boot/grub/device.map",
+        "/etc/systemd/network/10-guestfix-enX0.link",
+    } <= targets
     link = [c for c in report["changes"] if c["target"].endswith("enX0.link")][0]
     assert "MACAddress=00:16:3e:5a:11:04" in link["diff"]
 

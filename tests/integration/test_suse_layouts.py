@@ -4,11 +4,10 @@ on the calls the stand-in programs recorded (mkinitrd, dracut, rpm,
 grub-install, grub2-*; see test-images/suse.py)."""
 
 import json
-import re
 import os
+import re
 
 import pytest
-
 from conftest import build_sample, checksums, copy_sample, disk_paths, guest_files, guestfix
 
 pytestmark = pytest.mark.slow
@@ -18,8 +17,11 @@ STANDIN_LOG = "/var/log/guestfix-standin.log"
 def fixed_copy(layout, tmp_path_factory):
     xml = build_sample(layout)
     copy = copy_sample(xml, str(tmp_path_factory.mktemp(layout)))
-    return {"xml": xml, "disks": disk_paths(copy),
-            "packages": os.path.join(os.path.dirname(xml), "packages")}
+    return {
+        "xml": xml,
+        "disks": disk_paths(copy),
+        "packages": os.path.join(os.path.dirname(xml), "packages"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +63,17 @@ def interactive_fix(disks, answers):
     import pty
     import subprocess
     import sys
+
     from conftest import REPO
+
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "guestfix.cli", "fix", *disks], cwd=REPO,
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guestfix.cli", "fix", *disks],
+        cwd=REPO,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     os.close(slave)
     for answer in answers:
         os.write(master, answer.encode() + b"\n")
@@ -84,8 +93,10 @@ def test_sles11_interactive_run_offers_to_fetch_the_missing_kernel(sles11):
     assert code == 5 and "the guest needs kernel-default installed" in out
     code, out = interactive_fix(sles11["disks"], ["y"])
     assert "starting the appliance again, with network" in out
-    assert code == 6 and "`zypper --non-interactive install --no-recommends kernel-default` " \
-        "failed" in out
+    assert (
+        code == 6
+        and "`zypper --non-interactive install --no-recommends kernel-default` failed" in out
+    )
     assert checksums(sles11["disks"]) == before
 
 
@@ -95,26 +106,39 @@ def test_sles11_fixed_with_kernel_default_package(sles11):
     report = json.loads(r.stdout)
     assert report["committed"]
     v = "3.0.101-63-default"
-    files = guest_files(sles11["disks"], [
-        STANDIN_LOG, "/etc/sysconfig/kernel", "/boot/grub/menu.lst", "/etc/fstab",
-        "/etc/inittab", "/etc/securetty", "/boot/grub/device.map", f"/boot/initrd-{v}",
-        "/etc/sysconfig/bootloader",
-        f"/lib/modules/{v}/kernel/drivers/block/virtio_blk.ko"],
-        listings=["/var/tmp"])
+    files = guest_files(
+        sles11["disks"],
+        [
+            STANDIN_LOG,
+            "/etc/sysconfig/kernel",
+            "/boot/grub/menu.lst",
+            "/etc/fstab",
+            "/etc/inittab",
+            "/etc/securetty",
+            "/boot/grub/device.map",
+            f"/boot/initrd-{v}",
+            "/etc/sysconfig/bootloader",
+            f"/lib/modules/{v}/kernel/drivers/block/virtio_blk.ko",
+        ],
+        listings=["/var/tmp"],
+    )
     calls = files[STANDIN_LOG].splitlines()
     # G3: kernel-default installed with the guest's rpm, offline, and it has virtio
-    assert calls[0] == ("rpm --upgrade --verbose --hash "
-                        "/var/tmp/guestfix-packages/kernel-default-3.0.101-63.1.x86_64.rpm")
+    assert calls[0] == (
+        "rpm --upgrade --verbose --hash "
+        "/var/tmp/guestfix-packages/kernel-default-3.0.101-63.1.x86_64.rpm"
+    )
     assert files[f"/lib/modules/{v}/kernel/drivers/block/virtio_blk.ko"] is not None
-    assert files["ls:/var/tmp"] == []                       # the upload was removed
+    assert files["ls:/var/tmp"] == []  # the upload was removed
     # G1: INITRD_MODULES (and DOMU_INITRD_MODULES) name the virtio drivers
     sysconfig = files["/etc/sysconfig/kernel"]
     assert 'INITRD_MODULES="virtio_blk virtio_pci virtio_net virtio_balloon"' in sysconfig
     assert 'DOMU_INITRD_MODULES="virtio_blk virtio_pci virtio_net virtio_balloon"' in sysconfig
     assert "xenblk" not in sysconfig
     # mkinitrd for the new default kernel only, with the virtio drivers
-    assert calls[1] == (f"mkinitrd -k vmlinuz-{v} -i initrd-{v} "
-                        "-m virtio_blk virtio_pci virtio_net virtio_balloon")
+    assert calls[1] == (
+        f"mkinitrd -k vmlinuz-{v} -i initrd-{v} -m virtio_blk virtio_pci virtio_net virtio_balloon"
+    )
     assert "virtio_blk.ko" in files[f"/boot/initrd-{v}"]
     # G5 for GRUB legacy: boot code on the first disk
     # the appliance's kernel name of the guest's disk: sda, or sdb when the
@@ -134,8 +158,9 @@ def test_sles11_fixed_with_kernel_default_package(sles11):
     for bad in ("xvd", "xvc0", "xencons"):
         assert bad not in menu
     # kernels installed later get KVM arguments from perl-Bootloader
-    assert ('DEFAULT_APPEND="resume=/dev/vda1 splash=silent showopts console=tty0 '
-            'console=ttyS0"') in files["/etc/sysconfig/bootloader"]
+    assert (
+        'DEFAULT_APPEND="resume=/dev/vda1 splash=silent showopts console=tty0 console=ttyS0"'
+    ) in files["/etc/sysconfig/bootloader"]
     # G8 (legacy device.map), G11 and inittab
     assert files["/boot/grub/device.map"] == "(hd0)\t/dev/vda\n"
     assert files["/etc/securetty"] == "console\ntty1\nttyS0\n"
@@ -149,8 +174,13 @@ def test_sles15_without_grub2_is_refused_unchanged(sles15):
     assert "the guest needs grub2 installed" in r.stderr.strip().splitlines()[-1]
     assert checksums(sles15["disks"]) == before
     # wrong package type for the guest: refused before anything changes
-    r = guestfix("fix", "--yes", "--package", os.path.join(
-        os.path.dirname(sles15["packages"]), "xenguest-c15.xml"), *sles15["disks"])
+    r = guestfix(
+        "fix",
+        "--yes",
+        "--package",
+        os.path.join(os.path.dirname(sles15["packages"]), "xenguest-c15.xml"),
+        *sles15["disks"],
+    )
     assert r.returncode == 3 and "not a .deb or .rpm file" in r.stderr
     assert checksums(sles15["disks"]) == before
 
@@ -159,6 +189,7 @@ def test_sles15_failing_initrd_rebuild_leaves_disks_identical(tmp_path_factory, 
     # dracut runs in the background while the boot loader steps run; its
     # failure, found when fix waits for it, must still undo everything
     import guestfs
+
     guest = fixed_copy("c15", tmp_path_factory)
     g = guestfs.GuestFS(python_return_dict=True)
     g.add_drive_opts(guest["disks"][0], format="raw")
@@ -179,12 +210,25 @@ def test_sles15_fixed_with_grub2_package(sles15):
     r = guestfix("fix", "--yes", "--package", sles15["packages"], *sles15["disks"])
     assert r.returncode == 0, r.stderr
     v = "5.14.21-150500.55.19-default"
-    files = guest_files(sles15["disks"], [
-        STANDIN_LOG, "/etc/dracut.conf.d/10-xen.conf", "/etc/dracut.conf.d/01-dist.conf",
-        "/etc/dracut.conf.d/90-guestfix-virtio.conf", "/etc/default/grub", "/etc/fstab",
-        "/boot/grub2/device.map", "/boot/grub2-efi/device.map", "/boot/grub2/grub.cfg",
-        "/boot/grub2/grubenv", "/etc/securetty", "/.autorelabel", f"/boot/initrd-{v}"],
-        listings=["/etc/systemd/system/getty.target.wants"])
+    files = guest_files(
+        sles15["disks"],
+        [
+            STANDIN_LOG,
+            "/etc/dracut.conf.d/10-xen.conf",
+            "/etc/dracut.conf.d/01-dist.conf",
+            "/etc/dracut.conf.d/90-guestfix-virtio.conf",
+            "/etc/default/grub",
+            "/etc/fstab",
+            "/boot/grub2/device.map",
+            "/boot/grub2-efi/device.map",
+            "/boot/grub2/grub.cfg",
+            "/boot/grub2/grubenv",
+            "/etc/securetty",
+            "/.autorelabel",
+            f"/boot/initrd-{v}",
+        ],
+        listings=["/etc/systemd/system/getty.target.wants"],
+    )
     calls = [c for c in files[STANDIN_LOG].splitlines() if not c.startswith("lsinitrd")]
     drivers = "virtio_blk virtio_pci virtio_net virtio_balloon virtio_scsi"
     # the appliance's kernel name of the guest's disk: sda, or sdb when the
@@ -200,17 +244,21 @@ def test_sles15_fixed_with_grub2_package(sles15):
         # G9
         "grub2-mkconfig -o /boot/grub2/grub.cfg",
         # G6
-        "grub2-set-default gnulinux-simple-root"]
+        "grub2-set-default gnulinux-simple-root",
+    ]
     # G2: the Xen driver list replaced in place, and a drop-in for later runs
     assert files["/etc/dracut.conf.d/10-xen.conf"] == (
-        '# written on Xen\nadd_drivers+=" virtio_blk virtio_pci virtio_net virtio_balloon "\n')
+        '# written on Xen\nadd_drivers+=" virtio_blk virtio_pci virtio_net virtio_balloon "\n'
+    )
     assert files["/etc/dracut.conf.d/01-dist.conf"] == '# SUSE defaults\nhostonly="yes"\n'
     assert drivers in files["/etc/dracut.conf.d/90-guestfix-virtio.conf"]
     assert "virtio_blk.ko" in files[f"/boot/initrd-{v}"]
     # G7
     grub = files["/etc/default/grub"]
-    assert ('GRUB_CMDLINE_LINUX_DEFAULT="root=/dev/vda1 disk=/dev/vda resume=/dev/vda2 '
-            'splash=silent quiet showopts console=tty0 console=ttyS0"') in grub
+    assert (
+        'GRUB_CMDLINE_LINUX_DEFAULT="root=/dev/vda1 disk=/dev/vda resume=/dev/vda2 '
+        'splash=silent quiet showopts console=tty0 console=ttyS0"'
+    ) in grub
     assert 'GRUB_CMDLINE_LINUX_RECOVERY="root=/dev/vda1 showopts' in grub
     for bad in ("xvd", "xvc", "xencons"):
         assert bad not in grub
@@ -220,7 +268,9 @@ def test_sles15_fixed_with_grub2_package(sles15):
     assert files["/boot/grub2/device.map"] == "(hd0)\t/dev/vda\n"
     assert files["/boot/grub2-efi/device.map"] == "(hd0)\t/dev/vda\n"
     assert files["ls:/etc/systemd/system/getty.target.wants"] == [
-        "getty@tty1.service", "serial-getty@ttyS0.service"]
+        "getty@tty1.service",
+        "serial-getty@ttyS0.service",
+    ]
     assert files["/etc/securetty"] == "console\nttyS0\n"
     # G9: the regenerated grub.cfg names virtio disks, not the appliance's
     cfg = files["/boot/grub2/grub.cfg"]

@@ -15,7 +15,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import build_sample, checksums, copy_sample, guestfix, start_guestfix
 from xenhost import XenHost
 
@@ -27,27 +26,56 @@ def migrated_from_host(layout, tmp_path_factory, *options):
     (/srv/xen/domains/NAME/), read over ssh with --backup."""
     built = build_sample(layout)
     top = tmp_path_factory.mktemp(f"{layout}-host")
-    name = os.path.basename(built)[:-len(".xml")]
+    name = os.path.basename(built)[: -len(".xml")]
     home = f"/srv/xen/domains/{name}"
-    with open(built[:-len(".xml")] + ".cfg") as f:
+    with open(built[: -len(".xml")] + ".cfg") as f:
         cfg = f.read().replace(os.path.dirname(built), home)
-    host = XenHost(top / "host").start(files={
-        f"{name}.cfg": cfg, **{f"domains/{name}/{n}": os.path.join(os.path.dirname(built), n)
-                               for n in ("disk.img", "swap.img")}})
+    host = XenHost(top / "host").start(
+        files={
+            f"{name}.cfg": cfg,
+            **{
+                f"domains/{name}/{n}": os.path.join(os.path.dirname(built), n)
+                for n in ("disk.img", "swap.img")
+            },
+        }
+    )
     try:
         images = [f"{home}/disk.img", f"{home}/swap.img"]
         before = {p: host.sha256(p) for p in images}
         out = top / "kvm"
         out.mkdir()
-        r = host.guestfix("migrate", "-i", "xl", "-ic", host.uri, f"/srv/xen/{name}.cfg",
-                          "-o", "local", "-os", out, "--backup", top / "backup",
-                          "--virt-type", "qemu", "--boot-check", "--yes", "--json", *options)
+        r = host.guestfix(
+            "migrate",
+            "-i",
+            "xl",
+            "-ic",
+            host.uri,
+            f"/srv/xen/{name}.cfg",
+            "-o",
+            "local",
+            "-os",
+            out,
+            "--backup",
+            top / "backup",
+            "--virt-type",
+            "qemu",
+            "--boot-check",
+            "--yes",
+            "--json",
+            *options,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         after = {p: host.sha256(p) for p in images}
     finally:
         host.stop()
-    return {"report": json.loads(r.stdout), "out": out, "xml": f"{name}.xml",
-            "unchanged": lambda: after == before, "backup": top / "backup", "name": name}
+    return {
+        "report": json.loads(r.stdout),
+        "out": out,
+        "xml": f"{name}.xml",
+        "unchanged": lambda: after == before,
+        "backup": top / "backup",
+        "name": name,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +90,9 @@ def booted(run):
 
 
 def partitions(path):
-    out = subprocess.run(["sfdisk", "--json", str(path)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["sfdisk", "--json", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)["partitiontable"]
 
 
@@ -86,10 +115,10 @@ def check_common(run):
     assert probe["swap"] == ["/dev/vda1"]
     assert [n["name"] for n in probe["nics"] if n["name"] != "lo"] == ["eth0"]
     assert probe["failed"] == []
-    assert "elevator=noop" in probe["cmdline"].split()     # carried from Xen
+    assert "elevator=noop" in probe["cmdline"].split()  # carried from Xen
     assert run["unchanged"]()
     domain = open(os.path.join(run["out"], os.path.basename(run["xml"]))).read()
-    assert "<kernel>" not in domain and "<boot dev=\"hd\"" in domain
+    assert "<kernel>" not in domain and '<boot dev="hd"' in domain
     assert domain.count("<disk ") == 1
 
 
@@ -98,8 +127,9 @@ def test_dom0_kernel_guest_gets_its_own_kernel_and_boots(dom0_kernel):
     report = dom0_kernel["report"]
     install = report["changes"][0]
     assert install["step"] == "install-packages"
-    assert install["target"].startswith("env DEBIAN_FRONTEND=noninteractive INITRD=No "
-                                        "dpkg --install")
+    assert install["target"].startswith(
+        "env DEBIAN_FRONTEND=noninteractive INITRD=No dpkg --install"
+    )
     assert "linux-image-amd64_" in install["target"] and "grub-pc_" in install["target"]
     commands = [c["target"].split()[0] for c in report["changes"] if c["kind"] == "command"]
     # the initrd is built once, by guestfix, after the module list is fixed
@@ -119,7 +149,8 @@ def test_the_guest_was_read_from_its_host_once_into_the_backup(dom0_kernel):
     assert [d["source"].rsplit("/", 1)[1] for d in manifest["disks"]] == ["disk.img", "swap.img"]
     name = dom0_kernel["name"]
     assert sorted(os.listdir(backup)) == sorted(
-        ["disk.img", "swap.img", f"{name}.cfg", f"{name}.xml", "manifest.json"])
+        ["disk.img", "swap.img", f"{name}.cfg", f"{name}.xml", "manifest.json"]
+    )
     assert "/srv/xen" not in (backup / f"{name}.xml").read_text()
     assert report["disks"][0]["source"] == f"{backup}/swap.img + {backup}/disk.img"
 
@@ -130,8 +161,14 @@ def test_fix_in_place_refuses_and_names_migrate(tmp_path):
     xml = copy_sample(built, str(tmp_path / "xen"))
     disks = [os.path.join(tmp_path, "xen", n) for n in ("disk.img", "swap.img")]
     before = checksums(disks)
-    r = guestfix("fix", "--yes", "--package", os.path.join(os.path.dirname(built), "packages"),
-                 "--domain", xml)
+    r = guestfix(
+        "fix",
+        "--yes",
+        "--package",
+        os.path.join(os.path.dirname(built), "packages"),
+        "--domain",
+        xml,
+    )
     assert r.returncode == 3
     assert "partition images that need a partition table" in r.stderr
     assert "guestfix migrate -i libvirtxml" in r.stderr
@@ -140,35 +177,40 @@ def test_fix_in_place_refuses_and_names_migrate(tmp_path):
 
 
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
-def test_interrupted_migrate_stops_the_disk_server_and_leaves_nothing(signal_name, tmp_path,
-                                                                       state_dir):
+def test_interrupted_migrate_stops_the_disk_server_and_leaves_nothing(
+    signal_name, tmp_path, state_dir
+):
     """Killed while the assembled disk is being served: nbdkit goes with
     guestfix (--exit-with-parent, even for a SIGKILL nothing can catch),
     the destination stays empty, the images are unchanged."""
     import signal
     import time
+
     xml = copy_sample(build_sample("xk"), str(tmp_path / "xen"))
     disks = [os.path.join(tmp_path, "xen", n) for n in ("disk.img", "swap.img")]
     before = checksums(disks)
     out = tmp_path / "kvm"
     out.mkdir()
-    proc, log = start_guestfix(["migrate", "-i", "xl", xml[:-4] + ".cfg", "-o", "local",
-                                "-os", str(out), "--yes"],
-                               {"GUESTFIX_FAULT": "sleep@migrate:served"})
+    proc, log = start_guestfix(
+        ["migrate", "-i", "xl", xml[:-4] + ".cfg", "-o", "local", "-os", str(out), "--yes"],
+        {"GUESTFIX_FAULT": "sleep@migrate:served"},
+    )
     deadline = time.monotonic() + 120
     while "stalled at migrate:served" not in (log.seek(0) or log.read()):
         assert proc.poll() is None and time.monotonic() < deadline, log.read()
         time.sleep(0.2)
-    servers = subprocess.run(["pgrep", "-P", str(proc.pid), "nbdkit"], capture_output=True,
-                             text=True).stdout.split()
+    servers = subprocess.run(
+        ["pgrep", "-P", str(proc.pid), "nbdkit"], capture_output=True, text=True
+    ).stdout.split()
     assert len(servers) == 1
-    os.kill(proc.pid, getattr(signal, signal_name))      # guestfix alone, not its group
+    os.kill(proc.pid, getattr(signal, signal_name))  # guestfix alone, not its group
     code = proc.wait(timeout=60)
     assert code == (130 if signal_name == "SIGTERM" else -9)
+
     def running(pid):
         try:
             with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()[0] != "Z"    # a zombie has exited
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
         except OSError:
             return False
 

@@ -4,7 +4,6 @@ defaults (layout xt11): as the bookworm one, one release older (GRUB legacy
 installs grub-pc from bullseye's mirror (--online), and it boots."""
 
 import pytest
-
 from conftest import checksums
 from xentools_guests import check_booted, guest_fstab, local_copy, migrate_local
 

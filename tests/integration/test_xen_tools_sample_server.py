@@ -18,7 +18,6 @@ import json
 import os
 
 import pytest
-
 from conftest import build_sample
 from xentools_guests import check_booted, fstab_entries, guest_fstab, on_lvm_host
 
@@ -33,15 +32,35 @@ def from_lvm_host(tmp_path_factory, state_dir):
     try:
         before = {v: host.sha256(v) for v in volumes}
         out = tmp_path_factory.mktemp("xt12s-kvm")
-        r = host.guestfix("migrate", "-i", "xl", "-ic", host.uri, cfg, "-o", "local",
-                          "-os", out, "--package", packages, "--virt-type", "qemu",
-                          "--boot-check", "--yes", "--json")
+        r = host.guestfix(
+            "migrate",
+            "-i",
+            "xl",
+            "-ic",
+            host.uri,
+            cfg,
+            "-o",
+            "local",
+            "-os",
+            out,
+            "--package",
+            packages,
+            "--virt-type",
+            "qemu",
+            "--boot-check",
+            "--yes",
+            "--json",
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         after = {v: host.sha256(v) for v in volumes}
     finally:
         host.stop()
-    return {"report": json.loads(r.stdout), "before": before, "after": after,
-            "fstab": guest_fstab(sorted(glob.glob(os.path.join(built, "*.img"))))}
+    return {
+        "report": json.loads(r.stdout),
+        "before": before,
+        "after": after,
+        "fstab": guest_fstab(sorted(glob.glob(os.path.join(built, "*.img")))),
+    }
 
 
 def test_eight_lvm_volumes_become_one_gpt_disk_that_boots(from_lvm_host):
@@ -59,12 +78,14 @@ def test_eight_lvm_volumes_become_one_gpt_disk_that_boots(from_lvm_host):
 
 def test_the_volumes_were_read_once_over_ssh_and_never_written(from_lvm_host):
     report = from_lvm_host["report"]
-    assert report["assembled"] == [" + ".join(f"xvda{n}" for n in range(1, 9))
-                                   + " -> one disk xvda"]
+    assert report["assembled"] == [
+        " + ".join(f"xvda{n}" for n in range(1, 9)) + " -> one disk xvda"
+    ]
     assert "backup" not in [s["name"] for s in report["stages"]]
     streamed = report["read_from_host"]
     assert len(streamed) == 8 and all(s["sent_as"] == "stream" for s in streamed)
     # the fix read only ranges of the volumes
-    assert sum(r["bytes_read"] for r in report["fix_read_from_host"]) < \
-        sum(s["bytes_read"] for s in streamed)
+    assert sum(r["bytes_read"] for r in report["fix_read_from_host"]) < sum(
+        s["bytes_read"] for s in streamed
+    )
     assert from_lvm_host["after"] == from_lvm_host["before"]

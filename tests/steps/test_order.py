@@ -9,8 +9,7 @@ from guestfix.fix.steps.order import ordered
 
 def step(name, reads=(), after=(), changes_facts=False):
     s = Step()
-    s.name, s.reads, s.after, s.changes_facts = \
-        name, tuple(reads), tuple(after), changes_facts
+    s.name, s.reads, s.after, s.changes_facts = name, tuple(reads), tuple(after), changes_facts
     return s
 
 
@@ -18,9 +17,20 @@ def test_derived_order_is_the_documented_one():
     """Every step module is found; the edits that do not depend on each
     other run by name, the regenerations after what they read."""
     assert [s.name for s in registry()] == [
-        "install-packages", "bootloader-config", "console", "device-names", "initrd-modules",
-        "kernel-arguments", "nic-names", "cleanup", "regenerate-initrd", "boot-code",
-        "regenerate-grub-cfg", "default-kernel", "check-grub-cfg"]
+        "install-packages",
+        "bootloader-config",
+        "console",
+        "device-names",
+        "initrd-modules",
+        "kernel-arguments",
+        "nic-names",
+        "cleanup",
+        "regenerate-initrd",
+        "boot-code",
+        "regenerate-grub-cfg",
+        "default-kernel",
+        "check-grub-cfg",
+    ]
 
 
 def test_dependencies_outrank_names():

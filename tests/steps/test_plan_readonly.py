@@ -3,8 +3,8 @@
 from helpers import MemoryGuest, debian_facts
 
 from guestfix.core.devnames import DeviceMap
-from guestfix.fix.facts import Kernel
 from guestfix.core.runner import CommandResult
+from guestfix.fix.facts import Kernel
 from guestfix.fix.steps import StepContext, regenerate_initrd
 
 

@@ -24,8 +24,12 @@ _NOT_STEPS = {"base", "order"}
 def registry():
     """The steps in the order they run, derived from their declarations."""
     from .order import ordered
-    modules = [importlib.import_module(f"{__name__}.{m.name}")
-               for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_STEPS]
+
+    modules = [
+        importlib.import_module(f"{__name__}.{m.name}")
+        for m in pkgutil.iter_modules(__path__)
+        if m.name not in _NOT_STEPS
+    ]
     return ordered(m.STEP for m in modules)
 
 

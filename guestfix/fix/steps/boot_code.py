@@ -76,30 +76,43 @@ class BootCode(Step):
 
     def plan(self, ctx):
         f = ctx.facts
-        alternative = ("boot it with direct kernel boot instead: `guestfix fix --direct-boot DIR` "
-                       "copies the kernel and initrd out and `guestfix xml --direct-boot "
-                       "DIR/NAME-direct-boot.json` puts them in the domain "
-                       f"({ctx.facts.kernel(f.boot_kernel).vmlinuz if f.boot_kernel else 'no kernel'})")
+        alternative = (
+            "boot it with direct kernel boot instead: `guestfix fix --direct-boot DIR` "
+            "copies the kernel and initrd out and `guestfix xml --direct-boot "
+            "DIR/NAME-direct-boot.json` puts them in the domain "
+            f"({ctx.facts.kernel(f.boot_kernel).vmlinuz if f.boot_kernel else 'no kernel'})"
+        )
         if not f.partition_table:
-            ctx.notes.append("the first disk has no partition table, so no boot code can be "
-                             "installed; " + alternative)
+            ctx.notes.append(
+                "the first disk has no partition table, so no boot code can be "
+                "installed; " + alternative
+            )
             return []
         if f.partition_table == "gpt" and not f.bios_boot_partition:
-            ctx.notes.append("the first disk is GPT without a BIOS boot partition, so GRUB "
-                             "cannot be installed for BIOS; " + alternative)
+            ctx.notes.append(
+                "the first disk is GPT without a BIOS boot partition, so GRUB "
+                "cannot be installed for BIOS; " + alternative
+            )
             return []
         if not f.grub_installer:
-            ctx.notes.append("the disk has no boot code and the guest has no grub-install "
-                             "(install grub-pc in the guest)")
+            ctx.notes.append(
+                "the disk has no boot code and the guest has no grub-install "
+                "(install grub-pc in the guest)"
+            )
             return []
         first = f.appliance_disks[0]
         # GRUB legacy's grub-install (SLES 11) has no --target; it must not
         # probe for a floppy the appliance does not have.
         option = "--no-floppy" if f.bootloader == "grub-legacy" else "--target=i386-pc"
-        return [InstallBootCode(step=self.name, summary="GRUB boot code written to the first disk",
-                                argv=[f.grub_installer, option, first],
-                                display=f"{f.grub_installer} {option} <first disk>",
-                                device_map=f"{f.grub_dir}/device.map")]
+        return [
+            InstallBootCode(
+                step=self.name,
+                summary="GRUB boot code written to the first disk",
+                argv=[f.grub_installer, option, first],
+                display=f"{f.grub_installer} {option} <first disk>",
+                device_map=f"{f.grub_dir}/device.map",
+            )
+        ]
 
 
 STEP = BootCode()

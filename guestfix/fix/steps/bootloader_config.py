@@ -57,9 +57,11 @@ def fix_grub_defaults(text, devmap):
     if xen_console and not re.search(r"^\s*GRUB_TERMINAL=", text, re.M):
         if text and not text.endswith("\n"):
             text += "\n"
-        text += ("# serial console for KVM (added by guestfix)\n"
-                 'GRUB_TERMINAL="console serial"\n'
-                 'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\n')
+        text += (
+            "# serial console for KVM (added by guestfix)\n"
+            'GRUB_TERMINAL="console serial"\n'
+            'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"\n'
+        )
     return text, xen_console
 
 
@@ -68,8 +70,9 @@ def fix_device_map(text, devmap):
     out = []
     for line in text.splitlines(keepends=True):
         new, _ = devmap.rewrite(line)
-        new = re.sub(r"(?<![\w/])(xvd[a-z]+)\b",
-                     lambda m: devmap.rename(m.group(1)) or m.group(1), new)
+        new = re.sub(
+            r"(?<![\w/])(xvd[a-z]+)\b", lambda m: devmap.rename(m.group(1)) or m.group(1), new
+        )
         out.append(new)
     return "".join(out)
 
@@ -115,8 +118,10 @@ def fix_sysconfig_bootloader(text, devmap):
 class BootloaderConfig(Step):
     name = "bootloader-config"
     title = "boot loader settings: kernel arguments, serial console, device.map"
-    changes = (f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines, "
-               f"{SYSCONFIG_BOOTLOADER} DEFAULT_APPEND/FAILSAFE_APPEND")
+    changes = (
+        f"{DEFAULTS}, /etc/default/grub.d/*.cfg, device.map, menu.lst kernel lines, "
+        f"{SYSCONFIG_BOOTLOADER} DEFAULT_APPEND/FAILSAFE_APPEND"
+    )
 
     def plan(self, ctx):
         changes = []
@@ -128,18 +133,38 @@ class BootloaderConfig(Step):
         for path in DEVICE_MAPS:
             before = ctx.guest.read_text(path)
             if before is not None:
-                changes.append(edit(self.name, "device.map names virtio disks", path,
-                                    before, fix_device_map(before, ctx.devmap)))
+                changes.append(
+                    edit(
+                        self.name,
+                        "device.map names virtio disks",
+                        path,
+                        before,
+                        fix_device_map(before, ctx.devmap),
+                    )
+                )
         for path in MENU_LSTS:
             before = ctx.guest.read_text(path)
             if before is not None and not ctx.guest.is_symlink(path):
-                changes.append(edit(self.name, "GRUB legacy kernel lines for KVM", path,
-                                    before, fix_menu_lst(before, ctx.devmap)))
+                changes.append(
+                    edit(
+                        self.name,
+                        "GRUB legacy kernel lines for KVM",
+                        path,
+                        before,
+                        fix_menu_lst(before, ctx.devmap),
+                    )
+                )
         before = ctx.guest.read_text(SYSCONFIG_BOOTLOADER)
         if before is not None:
-            changes.append(edit(self.name, "kernel arguments for kernels installed later",
-                                SYSCONFIG_BOOTLOADER, before,
-                                fix_sysconfig_bootloader(before, ctx.devmap)))
+            changes.append(
+                edit(
+                    self.name,
+                    "kernel arguments for kernels installed later",
+                    SYSCONFIG_BOOTLOADER,
+                    before,
+                    fix_sysconfig_bootloader(before, ctx.devmap),
+                )
+            )
         return [c for c in changes if c]
 
 

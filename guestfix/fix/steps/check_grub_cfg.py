@@ -27,7 +27,9 @@ def problems(text, appliance_disks):
     found = [str(r) for r in scan_references("grub.cfg", text)]
     for dev in appliance_disks:
         for n, line in enumerate(text.splitlines(), 1):
-            if re.search(re.escape(dev) + r"\d*(?!\w)", line) and not line.lstrip().startswith("#"):
+            if re.search(re.escape(dev) + r"\d*(?!\w)", line) and not line.lstrip().startswith(
+                "#"
+            ):
                 found.append(f"grub.cfg:{n}: {line.strip()}")
     return found
 
@@ -36,7 +38,7 @@ class CheckGrubCfg(Step):
     name = "check-grub-cfg"
     title = "grub.cfg checked: virtio device names only"
     changes = "grub.cfg (appliance device names -> virtio names)"
-    reads = ("regenerate-grub-cfg", "default-kernel")     # the steps that write grub.cfg
+    reads = ("regenerate-grub-cfg", "default-kernel")  # the steps that write grub.cfg
 
     def applies(self, facts):
         return facts.bootloader == "grub2"

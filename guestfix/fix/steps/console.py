@@ -18,7 +18,7 @@ XEN_TTY = re.compile(r"(?<![\w/])(?:xvc|hvc)0(?!\w)")
 
 def fix_securetty(text):
     """xvc0/hvc0 -> ttyS0, without listing ttyS0 twice."""
-    out, has_serial = [], any(l.strip() == "ttyS0" for l in text.splitlines())
+    out, has_serial = [], any(line.strip() == "ttyS0" for line in text.splitlines())
     for line in text.splitlines(keepends=True):
         if line.strip() in ("xvc0", "hvc0"):
             if has_serial:
@@ -41,8 +41,11 @@ def fix_inittab(text):
 def is_xen_getty_job(text):
     """An upstart job that runs a getty on xvc0/hvc0 (not some other job
     that happens to be named so)."""
-    return any("getty" in line and XEN_TTY.search(line)
-               for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return any(
+        "getty" in line and XEN_TTY.search(line)
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#")
+    )
 
 
 def serial_getty_job(text):
@@ -61,12 +64,25 @@ def upstart_changes(step, guest):
         text = guest.read_text(path)
         if text is None or not is_xen_getty_job(text):
             continue
-        changes.append(FileEdit(step=step, summary="Xen console getty job removed", path=path,
-                                before=text, after=None))
+        changes.append(
+            FileEdit(
+                step=step,
+                summary="Xen console getty job removed",
+                path=path,
+                before=text,
+                after=None,
+            )
+        )
         if not has_serial:
-            changes.append(FileEdit(step=step, summary="login prompt on the serial console",
-                                    path=SERIAL_UPSTART_JOB, before=None,
-                                    after=serial_getty_job(text)))
+            changes.append(
+                FileEdit(
+                    step=step,
+                    summary="login prompt on the serial console",
+                    path=SERIAL_UPSTART_JOB,
+                    before=None,
+                    after=serial_getty_job(text),
+                )
+            )
             has_serial = True
     return changes
 
@@ -81,9 +97,15 @@ def unit_dir(guest):
 class Console(Step):
     name = "console"
     title = "console: Xen getty links out, ttyS0 in inittab and securetty"
-    changes = ("getty links in " + ", ".join(GETTY_DIRS) + "; upstart jobs "
-               + ", ".join(XEN_UPSTART_JOBS) + ", " + SERIAL_UPSTART_JOB
-               + "; /etc/inittab; /etc/securetty")
+    changes = (
+        "getty links in "
+        + ", ".join(GETTY_DIRS)
+        + "; upstart jobs "
+        + ", ".join(XEN_UPSTART_JOBS)
+        + ", "
+        + SERIAL_UPSTART_JOB
+        + "; /etc/inittab; /etc/securetty"
+    )
 
     def plan(self, ctx):
         changes = []
@@ -92,15 +114,31 @@ class Console(Step):
             for name in ctx.guest.ls(d):
                 path = f"{d}/{name}"
                 if XEN_GETTY.match(name) and ctx.guest.is_symlink(path):
-                    changes.append(RemoveLink(step=self.name, summary="Xen console getty removed",
-                                              path=path, points_to=ctx.guest.readlink(path)))
+                    changes.append(
+                        RemoveLink(
+                            step=self.name,
+                            summary="Xen console getty removed",
+                            path=path,
+                            points_to=ctx.guest.readlink(path),
+                        )
+                    )
                     removed_getty = True
         serial = f"{GETTY_DIRS[0]}/{SERIAL_GETTY}"
         units = unit_dir(ctx.guest)
-        if removed_getty and units and not ctx.guest.exists(serial) \
-                and not ctx.guest.is_symlink(serial):
-            changes.append(MakeLink(step=self.name, summary="login prompt on the serial console",
-                                    path=serial, points_to=f"{units}/serial-getty@.service"))
+        if (
+            removed_getty
+            and units
+            and not ctx.guest.exists(serial)
+            and not ctx.guest.is_symlink(serial)
+        ):
+            changes.append(
+                MakeLink(
+                    step=self.name,
+                    summary="login prompt on the serial console",
+                    path=serial,
+                    points_to=f"{units}/serial-getty@.service",
+                )
+            )
         changes.extend(upstart_changes(self.name, ctx.guest))
         for path, fix in (("/etc/inittab", fix_inittab), ("/etc/securetty", fix_securetty)):
             before = ctx.guest.read_text(path)

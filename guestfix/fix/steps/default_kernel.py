@@ -32,10 +32,10 @@ LINUX_COMMANDS = ("linux", "linux16", "linuxefi")
 class MenuEntry:
     title: str
     entry_id: str
-    path: list = field(default_factory=list)       # id (or title) of each level
+    path: list = field(default_factory=list)  # id (or title) of each level
     titles: list = field(default_factory=list)
-    top_index: int = 0                             # index among top-level items
-    kernel: str = ""                               # basename of the linux image
+    top_index: int = 0  # index among top-level items
+    kernel: str = ""  # basename of the linux image
 
     @property
     def selector(self):
@@ -48,7 +48,7 @@ _ID = re.compile(r"\$menuentry_id_option\s+(['\"])(.*?)\1|--id[= ](['\"]?)(\S+?)
 
 def grub_cfg_entries(text):
     """Menu entries of a grub.cfg, with their place in the menu."""
-    entries, stack, top = [], [], -1    # stack: (kind, id, title)
+    entries, stack, top = [], [], -1  # stack: (kind, id, title)
     current = None
     for line in text.splitlines():
         m = _ITEM.match(line)
@@ -59,9 +59,13 @@ def grub_cfg_entries(text):
             if not stack:
                 top += 1
             if kind == "menuentry":
-                current = MenuEntry(title, entry_id,
-                                    [s[1] or s[2] for s in stack] + [entry_id or title],
-                                    [s[2] for s in stack] + [title], top)
+                current = MenuEntry(
+                    title,
+                    entry_id,
+                    [s[1] or s[2] for s in stack] + [entry_id or title],
+                    [s[2] for s in stack] + [title],
+                    top,
+                )
                 entries.append(current)
             stack.append((kind, entry_id, title))
             continue
@@ -91,8 +95,9 @@ def resolve_default(value, entries):
         return tops[0] if tops else None
     parts = value.split(">")
     for e in entries:
-        if len(e.path) == len(parts) and all(p in (i, t) for p, i, t in
-                                             zip(parts, e.path, e.titles)):
+        if len(e.path) == len(parts) and all(
+            p in (i, t) for p, i, t in zip(parts, e.path, e.titles)
+        ):
             return e
     return None
 
@@ -117,13 +122,13 @@ def set_grub_default(text, value):
 def menu_lst_entries(text):
     """[(first line index, last line index, {command: args})] of menu.lst."""
     lines = text.splitlines()
-    starts = [i for i, l in enumerate(lines) if re.match(r"\s*title\s", l)]
+    starts = [i for i, line in enumerate(lines) if re.match(r"\s*title\s", line)]
     out = []
     for n, start in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(lines)
         commands = {}
-        for l in lines[start:end]:
-            words = l.split(None, 1)
+        for line in lines[start:end]:
+            words = line.split(None, 1)
             if words and not words[0].startswith("#"):
                 commands.setdefault(words[0], words[1].strip() if len(words) > 1 else "")
         out.append((start, end, commands))
@@ -140,8 +145,9 @@ def fix_menu_lst_default(text, kernel, product, devmap, aliases=()):
     symlink to the newest default kernel)."""
     entries = menu_lst_entries(text)
     names = {kernel.vmlinuz.rsplit("/", 1)[-1], *aliases}
-    index = next((n for n, (_s, _e, c) in enumerate(entries)
-                  if _image(c.get("kernel", "")) in names), None)
+    index = next(
+        (n for n, (_s, _e, c) in enumerate(entries) if _image(c.get("kernel", "")) in names), None
+    )
     lines = text.splitlines(keepends=True)
     if index is None and entries:
         lines = _with_entry(lines, entries, kernel, product, devmap, text)
@@ -150,8 +156,9 @@ def fix_menu_lst_default(text, kernel, product, devmap, aliases=()):
         return text
     body = "".join(lines)
     if re.search(r"^\s*default\s", body, re.M):
-        return re.sub(r"^(\s*default)\s.*$", lambda m: f"{m.group(1)} {index}", body,
-                      count=1, flags=re.M)
+        return re.sub(
+            r"^(\s*default)\s.*$", lambda m: f"{m.group(1)} {index}", body, count=1, flags=re.M
+        )
     return f"default {index}\n" + body
 
 
@@ -169,12 +176,15 @@ def _with_entry(lines, entries, kernel, product, devmap, text):
     prefix = image_path.rsplit("/", 1)[0] if "/" in image_path else "/boot"
     args = fix_cmdline(" ".join(kernel_args.split()[1:]), devmap)
     initrd = kernel.initrd.rsplit("/", 1)[-1] if kernel.initrd else f"initrd-{kernel.version}"
-    indent = re.match(r"\s*", lines[start + 1] if start + 1 < len(lines) else "").group(0) or "    "
+    indent = (
+        re.match(r"\s*", lines[start + 1] if start + 1 < len(lines) else "").group(0) or "    "
+    )
     new = [f"title {product or 'Linux'} - {kernel.version} (KVM, added by guestfix)\n"]
     if "root" in commands:
         new.append(f"{indent}root {commands['root']}\n")
-    new.append(f"{indent}kernel {prefix}/{kernel.vmlinuz.rsplit('/', 1)[-1]} {args}".rstrip()
-               + "\n")
+    new.append(
+        f"{indent}kernel {prefix}/{kernel.vmlinuz.rsplit('/', 1)[-1]} {args}".rstrip() + "\n"
+    )
     new.append(f"{indent}initrd {prefix}/{initrd}\n\n")
     first = entries[0][0]
     return lines[:first] + new + lines[first:]
@@ -183,16 +193,21 @@ def _with_entry(lines, entries, kernel, product, devmap, text):
 def image_aliases(guest, kernel):
     """Names in /boot that are symlinks to the kernel's image."""
     image = kernel.vmlinuz.rsplit("/", 1)[-1]
-    return [name for name in guest.ls("/boot")
-            if guest.is_symlink(f"/boot/{name}")
-            and guest.readlink(f"/boot/{name}").rsplit("/", 1)[-1] == image]
+    return [
+        name
+        for name in guest.ls("/boot")
+        if guest.is_symlink(f"/boot/{name}")
+        and guest.readlink(f"/boot/{name}").rsplit("/", 1)[-1] == image
+    ]
 
 
 class DefaultKernel(Step):
     name = "default-kernel"
     title = "the boot kernel is GRUB's default entry"
-    changes = ("GRUB_DEFAULT in /etc/default/grub and grub.cfg, or grubenv saved_entry "
-               "(grub-set-default), or grubby's default, or menu.lst `default`")
+    changes = (
+        "GRUB_DEFAULT in /etc/default/grub and grub.cfg, or grubenv saved_entry "
+        "(grub-set-default), or grubby's default, or menu.lst `default`"
+    )
     # it looks for the boot kernel's entry in the regenerated grub.cfg
     after = ("regenerate-grub-cfg",)
 
@@ -206,10 +221,12 @@ class DefaultKernel(Step):
             before = ctx.guest.read_text(f.grub_cfg)
             if before is None or ctx.guest.is_symlink(f.grub_cfg):
                 return []
-            after = fix_menu_lst_default(before, kernel, f.product, ctx.devmap,
-                                         image_aliases(ctx.guest, kernel))
-            change = edit(self.name, f"default entry boots {kernel.version}", f.grub_cfg,
-                          before, after)
+            after = fix_menu_lst_default(
+                before, kernel, f.product, ctx.devmap, image_aliases(ctx.guest, kernel)
+            )
+            change = edit(
+                self.name, f"default entry boots {kernel.version}", f.grub_cfg, before, after
+            )
             return [change] if change else []
         cfg = ctx.guest.read_text(f.grub_cfg) or ""
         if re.search(r"^\s*blscfg\b", cfg, re.M):
@@ -217,8 +234,9 @@ class DefaultKernel(Step):
         entries = grub_cfg_entries(cfg)
         target = boot_entry(entries, kernel.version)
         if target is None:
-            ctx.notes.append(f"{f.grub_cfg} has no entry for {kernel.version}; "
-                             "its default entry was left alone")
+            ctx.notes.append(
+                f"{f.grub_cfg} has no entry for {kernel.version}; its default entry was left alone"
+            )
             return []
         defaults = ctx.guest.read_text(DEFAULTS)
         value = grub_default(defaults)
@@ -226,32 +244,56 @@ class DefaultKernel(Step):
             env = ctx.guest.read_text(f"{f.grub_dir}/grubenv")
             if resolve_default(saved_entry(env), entries) is target:
                 return []
-            tool = "grub2-set-default" if f.grub_dir.startswith("/boot/grub2") else \
-                "grub-set-default"
-            return [GuestCommand(step=self.name, summary=f"saved default entry boots "
-                                 f"{kernel.version}", argv=[tool, target.selector])]
+            tool = (
+                "grub2-set-default" if f.grub_dir.startswith("/boot/grub2") else "grub-set-default"
+            )
+            return [
+                GuestCommand(
+                    step=self.name,
+                    summary=f"saved default entry boots {kernel.version}",
+                    argv=[tool, target.selector],
+                )
+            ]
         if resolve_default(value, entries) is target or defaults is None:
             return []
         argv = mkconfig_argv(ctx.guest, f.grub_cfg)
         if argv is None:
             return []
-        change = edit(self.name, f"GRUB_DEFAULT selects {kernel.version}", DEFAULTS, defaults,
-                      set_grub_default(defaults, target.selector))
-        return [change, GuestCommand(step=self.name, summary=f"{f.grub_cfg} regenerated with "
-                                     "the new default", argv=argv)]
+        change = edit(
+            self.name,
+            f"GRUB_DEFAULT selects {kernel.version}",
+            DEFAULTS,
+            defaults,
+            set_grub_default(defaults, target.selector),
+        )
+        return [
+            change,
+            GuestCommand(
+                step=self.name, summary=f"{f.grub_cfg} regenerated with the new default", argv=argv
+            ),
+        ]
 
     def _bls(self, ctx, kernel):
         if not has_program(ctx.guest, "grubby"):
-            ctx.notes.append("the guest uses BLS menu entries but has no grubby; "
-                             "its default entry was left alone")
+            ctx.notes.append(
+                "the guest uses BLS menu entries but has no grubby; "
+                "its default entry was left alone"
+            )
             return []
-        ids = [p.rsplit("/", 1)[-1][:-len(".conf")]
-               for p in ctx.guest.glob(f"/boot/loader/entries/*-{kernel.version}.conf")]
+        ids = [
+            p.rsplit("/", 1)[-1][: -len(".conf")]
+            for p in ctx.guest.glob(f"/boot/loader/entries/*-{kernel.version}.conf")
+        ]
         env = ctx.guest.read_text(f"{ctx.facts.grub_dir}/grubenv")
         if ids and saved_entry(env) in ids:
             return []
-        return [GuestCommand(step=self.name, summary=f"default entry boots {kernel.version}",
-                             argv=["grubby", f"--set-default={kernel.vmlinuz}"])]
+        return [
+            GuestCommand(
+                step=self.name,
+                summary=f"default entry boots {kernel.version}",
+                argv=["grubby", f"--set-default={kernel.vmlinuz}"],
+            )
+        ]
 
 
 STEP = DefaultKernel()

@@ -8,8 +8,7 @@ disk and are left alone.
 from ..plan import edit
 from .base import Step
 
-FILES = ["/etc/fstab", "/etc/crypttab", "/etc/initramfs-tools/conf.d/resume",
-         "/etc/uswsusp.conf"]
+FILES = ["/etc/fstab", "/etc/crypttab", "/etc/initramfs-tools/conf.d/resume", "/etc/uswsusp.conf"]
 
 
 def rename_devices(text, devmap):

@@ -15,8 +15,12 @@ from .base import Step
 VIRTIO_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_balloon", "virtio_scsi"]
 # The virtio replacement for each Xen driver, for modprobe aliases.
 ALIAS_REPLACEMENT = {
-    "xen-blkfront": "virtio_blk", "xen_blkfront": "virtio_blk", "xenblk": "virtio_blk",
-    "xen-netfront": "virtio_net", "xen_netfront": "virtio_net", "xennet": "virtio_net",
+    "xen-blkfront": "virtio_blk",
+    "xen_blkfront": "virtio_blk",
+    "xenblk": "virtio_blk",
+    "xen-netfront": "virtio_net",
+    "xen_netfront": "virtio_net",
+    "xennet": "virtio_net",
 }
 MODULES_FILE = "/etc/initramfs-tools/modules"
 
@@ -46,8 +50,10 @@ def fix_modules_list(text):
 GUIDE_DRIVERS = ["virtio_blk", "virtio_pci", "virtio_net", "virtio_balloon"]
 SYSCONFIG_KERNEL = "/etc/sysconfig/kernel"
 DRACUT_DROPIN = "/etc/dracut.conf.d/90-guestfix-virtio.conf"
-_SHELL_LIST = re.compile(r"^(\s*(INITRD_MODULES|DOMU_INITRD_MODULES|add_drivers|force_drivers"
-                         r"|omit_drivers)\s*\+?=\s*)([\"']?)(.*?)\3(\s*(?:#.*)?)$")
+_SHELL_LIST = re.compile(
+    r"^(\s*(INITRD_MODULES|DOMU_INITRD_MODULES|add_drivers|force_drivers"
+    r"|omit_drivers)\s*\+?=\s*)([\"']?)(.*?)\3(\s*(?:#.*)?)$"
+)
 
 
 def replace_xen_drivers(words):
@@ -82,16 +88,18 @@ def fix_shell_lists(text):
                 quote = m.group(3) or '"'
                 inner = " ".join(new)
                 if "+=" in m.group(1):
-                    inner = f" {inner} "     # dracut wants spaces around appended lists
+                    inner = f" {inner} "  # dracut wants spaces around appended lists
                 body = f"{m.group(1)}{quote}{inner}{quote}{m.group(5)}"
         out.append(body + ("\n" if line.endswith("\n") else ""))
     return "".join(out)
 
 
 def dracut_dropin():
-    return ("# Written by guestfix: virtio drivers in every initrd dracut builds,\n"
-            "# hostonly or not, so the guest keeps booting on KVM.\n"
-            f'add_drivers+=" {" ".join(VIRTIO_DRIVERS)} "\n')
+    return (
+        "# Written by guestfix: virtio drivers in every initrd dracut builds,\n"
+        "# hostonly or not, so the guest keeps booting on KVM.\n"
+        f'add_drivers+=" {" ".join(VIRTIO_DRIVERS)} "\n'
+    )
 
 
 _ALIAS_RE = re.compile(r"^(\s*alias\s+\S+\s+)(\S+)(.*)$")
@@ -102,8 +110,12 @@ def fix_modprobe_aliases(text):
     for line in text.splitlines(keepends=True):
         m = _ALIAS_RE.match(line)
         if m and m.group(2) in ALIAS_REPLACEMENT:
-            line = m.group(1) + ALIAS_REPLACEMENT[m.group(2)] + m.group(3) + \
-                ("\n" if line.endswith("\n") else "")
+            line = (
+                m.group(1)
+                + ALIAS_REPLACEMENT[m.group(2)]
+                + m.group(3)
+                + ("\n" if line.endswith("\n") else "")
+            )
         out.append(line)
     return "".join(out)
 
@@ -111,33 +123,70 @@ def fix_modprobe_aliases(text):
 class InitrdModules(Step):
     name = "initrd-modules"
     title = "initrd driver lists: Xen drivers out, virtio in"
-    changes = (f"{MODULES_FILE}; {SYSCONFIG_KERNEL} INITRD_MODULES; /etc/dracut.conf.d/*.conf "
-               f"driver lists and {DRACUT_DROPIN}; modprobe aliases")
+    changes = (
+        f"{MODULES_FILE}; {SYSCONFIG_KERNEL} INITRD_MODULES; /etc/dracut.conf.d/*.conf "
+        f"driver lists and {DRACUT_DROPIN}; modprobe aliases"
+    )
 
     def plan(self, ctx):
         changes = []
         if ctx.facts.initrd_tool == "initramfs-tools":
             before = ctx.guest.read_text(MODULES_FILE)
-            changes.append(edit(self.name, "virtio drivers listed for the initramfs",
-                                MODULES_FILE, before, fix_modules_list(before)))
+            changes.append(
+                edit(
+                    self.name,
+                    "virtio drivers listed for the initramfs",
+                    MODULES_FILE,
+                    before,
+                    fix_modules_list(before),
+                )
+            )
         if ctx.facts.initrd_tool == "mkinitrd" or ctx.guest.is_file(SYSCONFIG_KERNEL):
             before = ctx.guest.read_text(SYSCONFIG_KERNEL)
             if before is not None:
-                changes.append(edit(self.name, "INITRD_MODULES name virtio drivers",
-                                    SYSCONFIG_KERNEL, before, fix_shell_lists(before)))
+                changes.append(
+                    edit(
+                        self.name,
+                        "INITRD_MODULES name virtio drivers",
+                        SYSCONFIG_KERNEL,
+                        before,
+                        fix_shell_lists(before),
+                    )
+                )
         if ctx.facts.initrd_tool == "dracut":
             for path in ctx.guest.glob("/etc/dracut.conf.d/*.conf") + ["/etc/dracut.conf"]:
                 before = ctx.guest.read_text(path)
                 if before is not None and path != DRACUT_DROPIN:
-                    changes.append(edit(self.name, "dracut driver lists name virtio drivers",
-                                        path, before, fix_shell_lists(before)))
-            changes.append(edit(self.name, "virtio drivers in every dracut initrd", DRACUT_DROPIN,
-                                ctx.guest.read_text(DRACUT_DROPIN), dracut_dropin()))
+                    changes.append(
+                        edit(
+                            self.name,
+                            "dracut driver lists name virtio drivers",
+                            path,
+                            before,
+                            fix_shell_lists(before),
+                        )
+                    )
+            changes.append(
+                edit(
+                    self.name,
+                    "virtio drivers in every dracut initrd",
+                    DRACUT_DROPIN,
+                    ctx.guest.read_text(DRACUT_DROPIN),
+                    dracut_dropin(),
+                )
+            )
         for path in ctx.guest.glob("/etc/modprobe.d/*.conf") + ["/etc/modprobe.conf"]:
             before = ctx.guest.read_text(path)
             if before is not None:
-                changes.append(edit(self.name, "modprobe aliases point at virtio drivers",
-                                    path, before, fix_modprobe_aliases(before)))
+                changes.append(
+                    edit(
+                        self.name,
+                        "modprobe aliases point at virtio drivers",
+                        path,
+                        before,
+                        fix_modprobe_aliases(before),
+                    )
+                )
         return [c for c in changes if c]
 
 

@@ -45,9 +45,11 @@ class InstallPackages(GuestCommand):
 class InstallPackagesStep(Step):
     name = "install-packages"
     title = "default kernel and boot loader installed where missing"
-    changes = ("packages installed with the guest's dpkg/rpm (from --package files) or "
-               "apt-get/zypper/dnf (--online)")
-    changes_facts = True     # a new kernel or boot loader: the facts are read again
+    changes = (
+        "packages installed with the guest's dpkg/rpm (from --package files) or "
+        "apt-get/zypper/dnf (--online)"
+    )
+    changes_facts = True  # a new kernel or boot loader: the facts are read again
 
     def plan(self, ctx):
         wanted = packages.needed(ctx.facts, direct_boot=ctx.direct_boot)
@@ -57,15 +59,23 @@ class InstallPackagesStep(Step):
         names = [f.rsplit("/", 1)[-1] for f in source.files]
         guest_files = [f"{packages.GUEST_DIR}/{n}" for n in names]
         commands = packages.install_commands(
-            ctx.facts, wanted, guest_files,
-            has_program=partial(has_program, ctx.guest))
+            ctx.facts, wanted, guest_files, has_program=partial(has_program, ctx.guest)
+        )
         what = ", ".join(p.name for p in wanted)
         origin = "from the supplied files" if source.files else "from the guest's repositories"
-        shown = "; ".join(" ".join(a.rsplit("/", 1)[-1] if a.startswith(packages.GUEST_DIR)
-                                   else a for a in argv) for argv in commands)
-        return [InstallPackages(step=self.name, summary=f"{what} installed {origin}",
-                                display=shown, host_files=list(source.files),
-                                commands=commands)]
+        shown = "; ".join(
+            " ".join(a.rsplit("/", 1)[-1] if a.startswith(packages.GUEST_DIR) else a for a in argv)
+            for argv in commands
+        )
+        return [
+            InstallPackages(
+                step=self.name,
+                summary=f"{what} installed {origin}",
+                display=shown,
+                host_files=list(source.files),
+                commands=commands,
+            )
+        ]
 
 
 STEP = InstallPackagesStep()

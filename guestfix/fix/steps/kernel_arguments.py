@@ -38,8 +38,11 @@ def carried(boot_args, present):
     out = []
     for word in boot_args.split():
         key = word.split("=", 1)[0]
-        if DROPPED.match(word) or word in have or ("=" in word and key in keys and
-                                                   key != "console"):
+        if (
+            DROPPED.match(word)
+            or word in have
+            or ("=" in word and key in keys and key != "console")
+        ):
             continue
         out.append(word)
         have.add(word)
@@ -78,28 +81,35 @@ class KernelArguments(Step):
     name = "kernel-arguments"
     title = "kernel arguments the guest booted with on Xen carried into GRUB"
     changes = f"{grubdefaults.PATH} {VARIABLE}"
-    after = ("bootloader-config",)     # adds to the settings it made KVM's
+    after = ("bootloader-config",)  # adds to the settings it made KVM's
 
     def plan(self, ctx):
         boot_args = ctx.boot_args
-        if not boot_args and ctx.facts.legacy_menu and \
-                not ctx.guest.exists(ctx.facts.grub_cfg):
+        if not boot_args and ctx.facts.legacy_menu and not ctx.guest.exists(ctx.facts.grub_cfg):
             boot_args = menu_lst_args(ctx.guest.read_text(ctx.facts.legacy_menu))
         before = ctx.guest.read_text(grubdefaults.PATH)
         if before is not None and ctx.xen_pv:
             values = grubdefaults.values(before)
-            if not names_console(boot_args, values.get(VARIABLE, ""),
-                                 values.get("GRUB_CMDLINE_LINUX_DEFAULT", "")):
+            if not names_console(
+                boot_args, values.get(VARIABLE, ""), values.get("GRUB_CMDLINE_LINUX_DEFAULT", "")
+            ):
                 boot_args = f"{boot_args} {IMPLICIT_XEN_CONSOLE}".strip()
         if not boot_args:
             return []
         if before is None:
             if ctx.facts.bootloader == "grub2":
-                ctx.notes.append(f"the Xen-era kernel arguments ({boot_args}) were not "
-                                 f"carried: the guest has no {grubdefaults.PATH}")
+                ctx.notes.append(
+                    f"the Xen-era kernel arguments ({boot_args}) were not "
+                    f"carried: the guest has no {grubdefaults.PATH}"
+                )
             return []
-        change = edit(self.name, "Xen-era kernel arguments kept", grubdefaults.PATH, before,
-                      with_boot_args(before, boot_args, ctx.devmap))
+        change = edit(
+            self.name,
+            "Xen-era kernel arguments kept",
+            grubdefaults.PATH,
+            before,
+            with_boot_args(before, boot_args, ctx.devmap),
+        )
         return [change] if change else []
 
 

@@ -16,8 +16,10 @@ UDEV_RULES = "/etc/udev/rules.d/70-guestfix-net.rules"
 
 def link_file(name, mac=None):
     match = f"MACAddress={mac}" if mac else "Driver=virtio_net"
-    return ("# Written by guestfix: keep the name this NIC had on Xen.\n"
-            f"[Match]\n{match}\n\n[Link]\nName={name}\n")
+    return (
+        "# Written by guestfix: keep the name this NIC had on Xen.\n"
+        f"[Match]\n{match}\n\n[Link]\nName={name}\n"
+    )
 
 
 def udev_rule(pairs):
@@ -32,13 +34,17 @@ def pairs_for(names, macs, notes):
     """(name, mac) per NIC; without MACs only a single NIC can be named."""
     if macs:
         if len(names) > len(macs):
-            notes.append(f"the configuration names {len(names)} NICs but the domain "
-                         f"has {len(macs)}; {', '.join(names[len(macs):])} left unnamed")
+            notes.append(
+                f"the configuration names {len(names)} NICs but the domain "
+                f"has {len(macs)}; {', '.join(names[len(macs) :])} left unnamed"
+            )
         return list(zip(names, macs))
     if len(names) == 1:
         return [(names[0], None)]
-    notes.append("several NICs configured and no domain XML to match them by MAC: "
-                 "names left to the guest (pass --domain)")
+    notes.append(
+        "several NICs configured and no domain XML to match them by MAC: "
+        "names left to the guest (pass --domain)"
+    )
     return []
 
 
@@ -58,11 +64,23 @@ class NicNames(Step):
             changes = []
             for name, mac in pairs:
                 path = f"{LINK_DIR}/10-guestfix-{name}.link"
-                changes.append(edit(self.name, f"virtio NIC named {name}", path,
-                                    ctx.guest.read_text(path), link_file(name, mac)))
+                changes.append(
+                    edit(
+                        self.name,
+                        f"virtio NIC named {name}",
+                        path,
+                        ctx.guest.read_text(path),
+                        link_file(name, mac),
+                    )
+                )
             return [c for c in changes if c]
-        change = edit(self.name, "virtio NICs named as configured", UDEV_RULES,
-                      ctx.guest.read_text(UDEV_RULES), udev_rule(pairs))
+        change = edit(
+            self.name,
+            "virtio NICs named as configured",
+            UDEV_RULES,
+            ctx.guest.read_text(UDEV_RULES),
+            udev_rule(pairs),
+        )
         return [change] if change else []
 
 

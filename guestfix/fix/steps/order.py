@@ -25,8 +25,7 @@ def ordered(steps):
         declared = set(step.reads) | set(step.after)
         unknown = sorted(declared - set(names))
         if unknown:
-            raise StepOrderError(f"step {step.name} depends on {unknown[0]}, "
-                                 "which is not a step")
+            raise StepOrderError(f"step {step.name} depends on {unknown[0]}, which is not a step")
         needs[step.name] = declared | (set() if step.changes_facts else facts_changers)
     done, out = set(), []
     while len(out) < len(steps):

@@ -24,8 +24,14 @@ class RegenerateGrubCfg(Step):
     title = "grub.cfg regenerated"
     changes = "grub.cfg (by update-grub / grub-mkconfig)"
     # the steps whose changes grub-mkconfig reads (kernels, initrds, settings)
-    reads = ("install-packages", "device-names", "bootloader-config", "kernel-arguments",
-             "boot-code", "regenerate-initrd")
+    reads = (
+        "install-packages",
+        "device-names",
+        "bootloader-config",
+        "kernel-arguments",
+        "boot-code",
+        "regenerate-initrd",
+    )
 
     def applies(self, facts):
         return facts.bootloader == "grub2"
@@ -38,8 +44,10 @@ class RegenerateGrubCfg(Step):
             return []
         argv = mkconfig_argv(ctx.guest, cfg)
         if argv is None:
-            ctx.notes.append(f"{cfg} is missing or names Xen devices, and the guest has no "
-                             "grub-mkconfig to regenerate it")
+            ctx.notes.append(
+                f"{cfg} is missing or names Xen devices, and the guest has no "
+                "grub-mkconfig to regenerate it"
+            )
             return []
         return [GuestCommand(step=self.name, summary=f"{cfg} regenerated", argv=argv)]
 

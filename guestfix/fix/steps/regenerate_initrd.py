@@ -29,6 +29,7 @@ def after_rebuild(lister, path, kernel):
     """Once the command ran: the boot kernel's facts name the new initrd
     (the report, and --direct-boot's export, read them), and where the
     guest has a lister, the initrd is checked for virtio_blk."""
+
     def check(session):
         kernel.initrd = path
         if lister is None:
@@ -37,6 +38,7 @@ def after_rebuild(lister, path, kernel):
         kernel.initrd_drivers = initrd_drivers(listing.stdout) if listing.ok else []
         if not kernel.initrd_has_virtio:
             raise StepError(f"the rebuilt initrd {path} does not contain virtio_blk")
+
     return check
 
 
@@ -53,10 +55,24 @@ def rebuild_argv(tool, kernel, path):
     if tool == "initramfs-tools":
         return ["update-initramfs", "-c" if not kernel.initrd else "-u", "-k", kernel.version]
     if tool == "dracut":
-        return ["dracut", "--force", "--no-hostonly-cmdline", "--add-drivers",
-                " ".join(VIRTIO_DRIVERS), path, kernel.version]
-    return ["mkinitrd", "-k", kernel.vmlinuz.rsplit("/", 1)[-1], "-i", path.rsplit("/", 1)[-1],
-            "-m", " ".join(GUIDE_DRIVERS)]
+        return [
+            "dracut",
+            "--force",
+            "--no-hostonly-cmdline",
+            "--add-drivers",
+            " ".join(VIRTIO_DRIVERS),
+            path,
+            kernel.version,
+        ]
+    return [
+        "mkinitrd",
+        "-k",
+        kernel.vmlinuz.rsplit("/", 1)[-1],
+        "-i",
+        path.rsplit("/", 1)[-1],
+        "-m",
+        " ".join(GUIDE_DRIVERS),
+    ]
 
 
 def overlaps_safely(tool, kernel):
@@ -64,8 +80,9 @@ def overlaps_safely(tool, kernel):
 
     The later steps only need the initrd file to exist (grub-mkconfig makes
     an entry for it), and update-initramfs and dracut leave the existing
-    one in place until they write the new one, at the end. SUSE's mkinitrd is not overlapped: it runs the
-    boot loader update itself, which edits what the later steps edit."""
+    one in place until they write the new one, at the end. SUSE's mkinitrd
+    is not overlapped: it runs the boot loader update itself, which edits
+    what the later steps edit."""
     return tool in ("initramfs-tools", "dracut") and bool(kernel.initrd)
 
 
@@ -74,19 +91,26 @@ class RegenerateInitrd(Step):
     title = "initrd of the boot kernel rebuilt with virtio drivers"
     changes = "the boot kernel's initrd (update-initramfs, dracut or mkinitrd)"
     # the steps whose changes end up inside the initrd
-    reads = ("install-packages", "initrd-modules", "device-names", "bootloader-config",
-             "nic-names", "cleanup")
+    reads = (
+        "install-packages",
+        "initrd-modules",
+        "device-names",
+        "bootloader-config",
+        "nic-names",
+        "cleanup",
+    )
 
     def applies(self, facts):
-        return facts.initrd_tool in ("initramfs-tools", "dracut", "mkinitrd") \
-            and bool(facts.boot_kernel)
+        return facts.initrd_tool in ("initramfs-tools", "dracut", "mkinitrd") and bool(
+            facts.boot_kernel
+        )
 
     def plan(self, ctx):
         f = ctx.facts
         kernel = f.kernel(f.boot_kernel)
         if kernel.initrd and not ctx.changed(*self.reads):
             drivers = kernel.initrd_drivers
-            if drivers is None:    # not listed yet: only now is it needed
+            if drivers is None:  # not listed yet: only now is it needed
                 # read into a local: planning leaves the facts as they are
                 drivers = read_initrd_drivers(ctx.guest, f.initrd_tool, kernel)
             if "virtio_blk" in drivers:
@@ -94,10 +118,15 @@ class RegenerateInitrd(Step):
         path = kernel.initrd or default_initrd_path(f.family, kernel.version)
         lister = INITRD_LISTERS.get(f.initrd_tool)
         has_lister = lister and has_program(ctx.guest, lister)
-        return [GuestCommand(step=self.name, summary=f"initrd for {kernel.version} rebuilt",
-                             argv=rebuild_argv(f.initrd_tool, kernel, path),
-                             verify=after_rebuild(lister if has_lister else None, path, kernel),
-                             background=overlaps_safely(f.initrd_tool, kernel))]
+        return [
+            GuestCommand(
+                step=self.name,
+                summary=f"initrd for {kernel.version} rebuilt",
+                argv=rebuild_argv(f.initrd_tool, kernel, path),
+                verify=after_rebuild(lister if has_lister else None, path, kernel),
+                background=overlaps_safely(f.initrd_tool, kernel),
+            )
+        ]
 
 
 STEP = RegenerateInitrd()

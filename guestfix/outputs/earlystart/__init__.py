@@ -49,5 +49,13 @@ class EarlyStartOutput:
     """
 
 
-__all__ = ["ConsoleWatch", "EarlyDisk", "EarlyStartOutput", "EarlyState", "LiveCopy",
-           "refuse_unfinished", "resume", "unfinished_message"]
+__all__ = [
+    "ConsoleWatch",
+    "EarlyDisk",
+    "EarlyStartOutput",
+    "EarlyState",
+    "LiveCopy",
+    "refuse_unfinished",
+    "resume",
+    "unfinished_message",
+]

@@ -25,6 +25,7 @@ def start_event_loop(libvirt):
     def loop():
         while True:
             libvirt.virEventRunDefaultImpl()
+
     threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
     _event_loop_started = True
 
@@ -44,8 +45,9 @@ class ConsoleWatch:
             dom.openConsole(None, self.stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
         except libvirt.libvirtError as e:
             self.conn.close()
-            raise LibvirtError(f"cannot read the console of {name}: "
-                               f"{e.get_error_message()}") from None
+            raise LibvirtError(
+                f"cannot read the console of {name}: {e.get_error_message()}"
+            ) from None
         self._thread = threading.Thread(target=self._read, name="console", daemon=True)
         self._thread.start()
 
@@ -53,7 +55,7 @@ class ConsoleWatch:
         while True:
             try:
                 data = self.stream.recv(4096)
-            except Exception:       # noqa: BLE001 - the stream closed under us
+            except Exception:
                 return
             if not isinstance(data, bytes) or not data:
                 return
@@ -70,16 +72,19 @@ class ConsoleWatch:
         return self.login_at
 
     def result(self):
-        lines = [l for l in self.text.replace("\r", "").splitlines() if l.strip()]
+        lines = [line for line in self.text.replace("\r", "").splitlines() if line.strip()]
         seen = self.login_at is not None
-        return BootResult(passed=seen,
-                          stage="login" if seen else stage_reached(self.text, "", False, False),
-                          seconds=self.login_at or 0.0, tail="\n".join(lines[-25:]),
-                          console=self.text)
+        return BootResult(
+            passed=seen,
+            stage="login" if seen else stage_reached(self.text, "", False, False),
+            seconds=self.login_at or 0.0,
+            tail="\n".join(lines[-25:]),
+            console=self.text,
+        )
 
     def close(self):
         try:
             self.stream.abort()
-        except Exception:           # noqa: BLE001 - already closed
+        except Exception:
             pass
         self.conn.close()

@@ -7,8 +7,8 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 
-from ...core.errors import CopyIncomplete, LibvirtError
 from ...core import faults
+from ...core.errors import CopyIncomplete, LibvirtError
 from ...core.faults import fault_point
 from ...core.runner import run
 from ...disks import qemuimg
@@ -37,9 +37,10 @@ class LiveCopy:
         try:
             self.dom = conn.lookupByName(state.name)
         except self.libvirt.libvirtError:
-            raise LibvirtError(f"domain {state.name} is no longer defined on {state.uri}; its "
-                               "disks are the overlays " +
-                               ", ".join(d.overlay for d in state.disks)) from None
+            raise LibvirtError(
+                f"domain {state.name} is no longer defined on {state.uri}; its "
+                "disks are the overlays " + ", ".join(d.overlay for d in state.disks)
+            ) from None
 
     def _disk_element(self, disk, flags=0):
         for el in ET.fromstring(self.dom.XMLDesc(flags)).findall("./devices/disk"):
@@ -75,17 +76,18 @@ class LiveCopy:
         for disk in self.state.disks:
             if self.where(disk) != "volume":
                 pending.append(disk)
-            elif disk.finished is None:     # pivoted just before an interruption
+            elif disk.finished is None:  # pivoted just before an interruption
                 disk.finished = round(time.time() - self.state.started, 1)
         for disk in pending:
             if self.where(disk) == "overlay":
                 self._start_copy(disk)
         fault_point(faults.EARLY_COPYING)
-        with self.monitor.transfer("copying while the guest runs",
-                                   sum(d.size for d in pending)) as advance:
+        with self.monitor.transfer(
+            "copying while the guest runs", sum(d.size for d in pending)
+        ) as advance:
             done = {d.target: 0 for d in pending}
             while pending:
-                if not self.dom.isActive():       # shut down meanwhile: copy offline
+                if not self.dom.isActive():  # shut down meanwhile: copy offline
                     self._copy_offline()
                     return
                 if self.boot is not None:
@@ -103,17 +105,24 @@ class LiveCopy:
                         pending.remove(disk)
                     elif state == "volume":
                         pending.remove(disk)
-                    else:       # the job ended without reaching step: it failed
-                        raise CopyIncomplete(unfinished_message(
-                            self.state.name,
-                            f"the copy of {disk.target} into {disk.volume} failed (QEMU's "
-                            f"reason is in /var/log/libvirt/qemu/{self.state.name}.log); "
-                            "nothing was pivoted"))
+                    else:  # the job ended without reaching step: it failed
+                        raise CopyIncomplete(
+                            unfinished_message(
+                                self.state.name,
+                                f"the copy of {disk.target} into {disk.volume} failed (QEMU's "
+                                f"reason is in /var/log/libvirt/qemu/{self.state.name}.log); "
+                                "nothing was pivoted",
+                            )
+                        )
                 time.sleep(POLL_SECONDS)
 
     def _booting(self):
-        return self.boot is not None and self.boot.login_at is None and \
-            time.time() < self.boot_deadline and self.boot.reading()
+        return (
+            self.boot is not None
+            and self.boot.login_at is None
+            and time.time() < self.boot_deadline
+            and self.boot.reading()
+        )
 
     def _release_after_boot(self, pending):
         """Once the guest has booted, its copies go at --copy-bandwidth
@@ -125,12 +134,13 @@ class LiveCopy:
                 try:
                     self.dom.blockJobSetSpeed(disk.target, self.state.bandwidth, 0)
                 except self.libvirt.libvirtError:
-                    pass        # the job just ended; the loop sees how
+                    pass  # the job just ended; the loop sees how
         self.boot = None
-        self.monitor.note("the guest has booted: its disks are copied at full speed"
-                          if not self.state.bandwidth else
-                          f"the guest has booted: its disks are copied at "
-                          f"{self.state.bandwidth} MiB/s")
+        self.monitor.note(
+            "the guest has booted: its disks are copied at full speed"
+            if not self.state.bandwidth
+            else f"the guest has booted: its disks are copied at {self.state.bandwidth} MiB/s"
+        )
 
     def _start_copy(self, disk):
         reset_volume(disk)
@@ -139,34 +149,46 @@ class LiveCopy:
         ET.SubElement(dest, "driver", {"type": disk.format})
         bandwidth = HELD_BANDWIDTH if self._booting() else self.state.bandwidth
         params = {"bandwidth": bandwidth << 20} if bandwidth else {}
-        flags = (self.libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
-                 # a persistent domain's copy: it does not outlive the QEMU process
-                 self.libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB)
+        flags = (
+            self.libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT
+            |
+            # a persistent domain's copy: it does not outlive the QEMU process
+            self.libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
+        )
         try:
             self.dom.blockCopy(disk.target, ET.tostring(dest, encoding="unicode"), params, flags)
         except self.libvirt.libvirtError as e:
-            raise CopyIncomplete(unfinished_message(
-                self.state.name, f"libvirt did not start the copy of {disk.target}: "
-                                 f"{e.get_error_message()}")) from None
+            raise CopyIncomplete(
+                unfinished_message(
+                    self.state.name,
+                    f"libvirt did not start the copy of {disk.target}: {e.get_error_message()}",
+                )
+            ) from None
         self.monitor.note(f"{disk.target}: copying into {disk.volume}")
 
     def _pivot(self, disk):
         try:
             self.dom.blockJobAbort(disk.target, self.libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
         except self.libvirt.libvirtError as e:
-            raise CopyIncomplete(unfinished_message(
-                self.state.name, f"the pivot of {disk.target} failed: "
-                                 f"{e.get_error_message()}")) from None
+            raise CopyIncomplete(
+                unfinished_message(
+                    self.state.name, f"the pivot of {disk.target} failed: {e.get_error_message()}"
+                )
+            ) from None
         deadline = time.monotonic() + 60
         while self.where(disk) != "volume":
             if time.monotonic() > deadline:
-                raise CopyIncomplete(unfinished_message(
-                    self.state.name, f"{disk.target} did not pivot to {disk.volume}"))
+                raise CopyIncomplete(
+                    unfinished_message(
+                        self.state.name, f"{disk.target} did not pivot to {disk.volume}"
+                    )
+                )
             time.sleep(POLL_SECONDS)
         disk.finished = round(time.time() - self.state.started, 1)
         self.state.save()
-        self.monitor.note(f"{disk.target}: runs on {disk.volume} "
-                          f"({disk.finished:.0f}s after the start)")
+        self.monitor.note(
+            f"{disk.target}: runs on {disk.volume} ({disk.finished:.0f}s after the start)"
+        )
 
     def _copy_offline(self):
         """The domain is shut off: the overlays are copied with qemu-img,
@@ -174,8 +196,15 @@ class LiveCopy:
         for disk in self.state.disks:
             if self._persistent_source(disk) == disk.volume:
                 continue
-            qemuimg.convert(disk.overlay, "qcow2", disk.volume, disk.format, self.monitor,
-                            disk.size, create=False)
+            qemuimg.convert(
+                disk.overlay,
+                "qcow2",
+                disk.volume,
+                disk.format,
+                self.monitor,
+                disk.size,
+                create=False,
+            )
             disk.finished = round(time.time() - self.state.started, 1)
             self._point_at_volumes()
             self.state.save()
@@ -198,8 +227,11 @@ class LiveCopy:
                 if target is None or target.get("dev") != disk.target:
                     continue
                 source, driver = el.find("source"), el.find("driver")
-                if source.get("file") != disk.volume or driver.get("type") != disk.format \
-                        or el.find("backingStore") is not None:
+                if (
+                    source.get("file") != disk.volume
+                    or driver.get("type") != disk.format
+                    or el.find("backingStore") is not None
+                ):
                     source.attrib = {"file": disk.volume}
                     driver.set("type", disk.format)
                     for backing in el.findall("backingStore"):
@@ -209,8 +241,9 @@ class LiveCopy:
             try:
                 self.conn.defineXML(ET.tostring(root, encoding="unicode"))
             except self.libvirt.libvirtError as e:
-                raise LibvirtError(f"libvirt refused the definition on the volumes: "
-                                   f"{e.get_error_message()}") from None
+                raise LibvirtError(
+                    f"libvirt refused the definition on the volumes: {e.get_error_message()}"
+                ) from None
 
     def finish(self):
         self._point_at_volumes()
@@ -223,7 +256,7 @@ class LiveCopy:
         try:
             self.conn.storagePoolLookupByName(self.state.pool).refresh(0)
         except self.libvirt.libvirtError:
-            pass      # only the pool's listing is stale; the next refresh fixes it
+            pass  # only the pool's listing is stale; the next refresh fixes it
         self.state.remove()
 
 
@@ -246,5 +279,9 @@ def resume(name, monitor):
             disks = LiveCopy(state, conn, monitor).run()
     finally:
         conn.close()
-    return {"name": name, "resumed": True, "output": f"{state.uri} {name}",
-            "disks": [asdict(d) for d in disks]}
+    return {
+        "name": name,
+        "resumed": True,
+        "output": f"{state.uri} {name}",
+        "disks": [asdict(d) for d in disks],
+    }

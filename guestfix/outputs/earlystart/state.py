@@ -17,22 +17,23 @@ def state_path(name):
 def refuse_unfinished(name):
     """A new run for NAME while its early start is unfinished is refused."""
     if os.path.exists(state_path(name)):
-        raise UsageError(f"an early start of {name} is unfinished",
-                         hint=f"guestfix migrate --resume {name}")
+        raise UsageError(
+            f"an early start of {name} is unfinished", hint=f"guestfix migrate --resume {name}"
+        )
 
 
 @dataclass
 class EarlyDisk:
-    target: str              # the KVM name (vda)
-    overlay: str             # what the guest runs on until the pivot
-    volume: str              # the pool volume it is copied into
-    format: str              # the volume's format
-    size: int                # virtual size in bytes
-    backing: str = ""        # the original (or its backup copy) under the overlay
+    target: str  # the KVM name (vda)
+    overlay: str  # what the guest runs on until the pivot
+    volume: str  # the pool volume it is copied into
+    format: str  # the volume's format
+    size: int  # virtual size in bytes
+    backing: str = ""  # the original (or its backup copy) under the overlay
     # its owner and mode: libvirt gives QEMU's user the whole chain while the
     # guest runs on it, and they are put back once nothing uses it
-    backing_owner: list = field(default_factory=list)     # [uid, gid, mode]
-    finished: float = None   # seconds after the start when it ran on its volume
+    backing_owner: list = field(default_factory=list)  # [uid, gid, mode]
+    finished: float = None  # seconds after the start when it ran on its volume
 
     def note_backing(self, path):
         st = os.stat(path)
@@ -58,8 +59,8 @@ class EarlyState:
     uri: str
     pool: str
     disks: list = field(default_factory=list)
-    bandwidth: int = 0       # MiB/s for each copy; 0: as fast as the host goes
-    started: float = 0.0     # time.time() when the domain started; 0: not yet
+    bandwidth: int = 0  # MiB/s for each copy; 0: as fast as the host goes
+    started: float = 0.0  # time.time() when the domain started; 0: not yet
 
     def save(self):
         path = state_path(self.name)
@@ -73,9 +74,10 @@ class EarlyState:
             with open(path) as f:
                 data = json.load(f)
         except FileNotFoundError:
-            raise InputError(f"no unfinished early start of {name} ({path} does not exist)",
-                             hint="--resume finishes a `migrate --start-early` that did not "
-                                  "complete") from None
+            raise InputError(
+                f"no unfinished early start of {name} ({path} does not exist)",
+                hint="--resume finishes a `migrate --start-early` that did not complete",
+            ) from None
         except (OSError, ValueError) as e:
             raise InputError(f"{path}: unreadable ({e})") from None
         data["disks"] = [EarlyDisk(**d) for d in data.get("disks", [])]
@@ -89,5 +91,7 @@ class EarlyState:
 
 
 def unfinished_message(name, what):
-    return (f"{what}: the guest {name} runs on its overlays and its disks are not all in "
-            f"the pool yet; `guestfix migrate --resume {name}` finishes the copy")
+    return (
+        f"{what}: the guest {name} runs on its overlays and its disks are not all in "
+        f"the pool yet; `guestfix migrate --resume {name}` finishes the copy"
+    )

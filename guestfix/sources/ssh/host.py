@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 from ...core.errors import DiskLockedError, InputError, RemoteHostError
 
-HEAD_BYTES = 65608          # assembly.HEADER_BYTES: enough for every magic guestfix reads
+HEAD_BYTES = 65608  # assembly.HEADER_BYTES: enough for every magic guestfix reads
 # What DESCRIBE's kinds other than file and block mean, for a message.
-PROBLEMS = {"missing": "no such file or device on the host",
-            "unreadable": "not readable on the host",
-            "other": "neither a file nor a block device"}
+PROBLEMS = {
+    "missing": "no such file or device on the host",
+    "unreadable": "not readable on the host",
+    "other": "neither a file nor a block device",
+}
 
 # One line per path: KIND SIZE ALLOCATED HEAD, HEAD being the disk's first
 # bytes in hex. A block device's size comes from blockdev, or from /sys by
@@ -74,10 +76,11 @@ HAS_GNU_TAR = r"""tar --version 2>/dev/null | head -n 1"""
 @dataclass(frozen=True)
 class SshHost:
     """Where the Xen host is: [USER@]HOST[:PORT], from -ic."""
+
     host: str
     user: str = ""
     port: int = 0
-    keyfile: str = ""          # libvirt's ?keyfile= on xen+ssh URIs
+    keyfile: str = ""  # libvirt's ?keyfile= on xen+ssh URIs
 
     @classmethod
     def from_uri(cls, uri):
@@ -86,7 +89,7 @@ class SshHost:
         libvirt connection on this machine)."""
         parts = urllib.parse.urlsplit(uri)
         if parts.scheme != "ssh" and not parts.scheme.endswith("+ssh"):
-            return None     # a libvirt connection without ssh: the disks are here
+            return None  # a libvirt connection without ssh: the disks are here
         try:
             port = parts.port or 0
         except ValueError:
@@ -95,11 +98,17 @@ class SshHost:
         if not host or host.startswith("-"):
             raise InputError(f"-ic {uri}: no host name", hint="ssh://[USER@]HOST[:PORT]")
         if parts.scheme == "ssh" and parts.path not in ("", "/"):
-            raise InputError(f"-ic {uri}: an ssh URI names the host only; the "
-                             "configuration's path is the argument after it")
+            raise InputError(
+                f"-ic {uri}: an ssh URI names the host only; the "
+                "configuration's path is the argument after it"
+            )
         query = urllib.parse.parse_qs(parts.query)
-        return cls(host=host, user=urllib.parse.unquote(parts.username or ""), port=port,
-                   keyfile=query.get("keyfile", [""])[0])
+        return cls(
+            host=host,
+            user=urllib.parse.unquote(parts.username or ""),
+            port=port,
+            keyfile=query.get("keyfile", [""])[0],
+        )
 
     def __str__(self):
         user = f"{self.user}@" if self.user else ""
@@ -112,8 +121,17 @@ class SshHost:
         """The ssh command up to the host. BatchMode: fail instead of asking
         for a password or an unknown host key. The keepalives turn a dead
         connection into an error within a minute instead of a hang."""
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=15",
-                "-o", "ServerAliveCountMax=4", "-e", "none"]
+        argv = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ServerAliveInterval=15",
+            "-o",
+            "ServerAliveCountMax=4",
+            "-e",
+            "none",
+        ]
         if self.port:
             argv += ["-p", str(self.port)]
         if self.user:
@@ -130,30 +148,42 @@ class SshHost:
     def run(self, script, *args, what=""):
         """Run a script there; returns its stdout. ssh's own failures
         (exit 255) become a RemoteHostError naming the cause."""
-        proc = subprocess.run(self.command(script, *args), capture_output=True,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            self.command(script, *args), capture_output=True, stdin=subprocess.DEVNULL
+        )
         if proc.returncode == 255:
             raise self.connection_error(proc.stderr, what)
         if proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise RemoteHostError(f"{self}: {what or 'a command'} failed: "
-                                  f"{err[-1] if err else f'exit {proc.returncode}'}")
+            raise RemoteHostError(
+                f"{self}: {what or 'a command'} failed: "
+                f"{err[-1] if err else f'exit {proc.returncode}'}"
+            )
         return proc.stdout.decode("utf-8", "replace")
 
     def connection_error(self, stderr, what=""):
         """ssh's exit 255: say which of the usual causes it was."""
         text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-        lines = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("@@@")]
+        lines = [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("@@@")
+        ]
         during = f" while {what}" if what else ""
         if "IDENTIFICATION HAS CHANGED" in text or "Host key verification failed" in text:
             return RemoteHostError(
                 f"{self}: the host key does not match known_hosts (or is not in it); "
-                "nothing was read", hint="check the host's key, then update ~/.ssh/known_hosts")
+                "nothing was read",
+                hint="check the host's key, then update ~/.ssh/known_hosts",
+            )
         if "Permission denied" in text:
-            return RemoteHostError(f"{self}: ssh could not log in{during} (no key or agent "
-                                   "the host accepts; guestfix never asks for a password)")
-        return RemoteHostError(f"{self}: the ssh connection failed{during}: "
-                               f"{lines[-1] if lines else 'exit 255'}")
+            return RemoteHostError(
+                f"{self}: ssh could not log in{during} (no key or agent "
+                "the host accepts; guestfix never asks for a password)"
+            )
+        return RemoteHostError(
+            f"{self}: the ssh connection failed{during}: {lines[-1] if lines else 'exit 255'}"
+        )
 
     # -- what is there ------------------------------------------------------------
     def read_file(self, path, what):
@@ -162,7 +192,7 @@ class SshHost:
         kind = self.describe([path])[0][0]
         if kind != "file":
             raise InputError(f"{self.url(path)}: {PROBLEMS.get(kind, 'not a regular file')}")
-        return self.run("exec cat -- \"$1\"", path, what=f"reading {what} {path}")
+        return self.run('exec cat -- "$1"', path, what=f"reading {what} {path}")
 
     def describe(self, paths):
         """(kind, size, allocated, head bytes) of each path, in one round trip."""
@@ -171,8 +201,9 @@ class SshHost:
             found = []
             for _path, line in zip(paths, lines, strict=True):
                 kind, size, alloc, head = line.split()
-                found.append((kind, int(size), int(alloc),
-                              b"" if head == "-" else bytes.fromhex(head)))
+                found.append(
+                    (kind, int(size), int(alloc), b"" if head == "-" else bytes.fromhex(head))
+                )
             return found
         except ValueError:
             raise RemoteHostError(f"{self}: no complete answer about the disks") from None
@@ -181,13 +212,16 @@ class SshHost:
         """A guest still running on the host would change under the copy.
         Asked of the host's xl where it has one (its libvirt refuses a
         running domain by itself)."""
-        proc = subprocess.run(self.command(RUNNING, name), capture_output=True,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            self.command(RUNNING, name), capture_output=True, stdin=subprocess.DEVNULL
+        )
         if proc.returncode == 255:
             raise self.connection_error(proc.stderr, "asking xl about the guest")
         if proc.returncode == 0:
-            raise DiskLockedError(f"{self}: the guest {name} is running there (xl domid "
-                                  "knows it)", hint=f"shut it down first: xl shutdown -w {name}")
+            raise DiskLockedError(
+                f"{self}: the guest {name} is running there (xl domid knows it)",
+                hint=f"shut it down first: xl shutdown -w {name}",
+            )
 
     def has_gnu_tar(self):
         return "GNU tar" in self.run(HAS_GNU_TAR, what="looking for tar")

@@ -14,14 +14,15 @@ from .stream import stream_image
 @dataclass
 class RemoteImage:
     """A disk image or block device on the host, as DESCRIBE found it."""
-    host: object               # the SshHost
+
+    host: object  # the SshHost
     path: str
-    kind: str                  # file | block | missing | unreadable | other
+    kind: str  # file | block | missing | unreadable | other
     size: int
     allocated: int
-    head: bytes = b""          # the first HEAD_BYTES (fewer for a small file)
-    stats: dict = field(default_factory=dict)   # filled by stream_to
-    reads_log: str = ""        # where nbd_pieces_plugin notes what it served
+    head: bytes = b""  # the first HEAD_BYTES (fewer for a small file)
+    stats: dict = field(default_factory=dict)  # filled by stream_to
+    reads_log: str = ""  # where nbd_pieces_plugin notes what it served
 
     @property
     def url(self):
@@ -68,7 +69,7 @@ def open_disks(host, entries):
         raise InputError(f"{host.url(twice)} is given twice")
     disks = []
     images = [RemoteImage(host, path, *found) for path, found in zip(paths, host.describe(paths))]
-    for image, (path, fmt, target) in zip(images, entries):
+    for image, (_path, fmt, target) in zip(images, entries):
         if image.problem:
             raise InputError(f"{image.url} ({target}): {image.problem}")
         if image.size == 0:
@@ -78,9 +79,12 @@ def open_disks(host, entries):
         if fmt == "qcow2":
             check_qcow2_tables(image.head[:64], image.url, image.size)
             if int.from_bytes(image.head[8:16], "big"):
-                raise InputError(f"{image.url} is a qcow2 image with a backing file",
-                                 hint="flatten it on the host (qemu-img convert) first")
+                raise InputError(
+                    f"{image.url} is a qcow2 image with a backing file",
+                    hint="flatten it on the host (qemu-img convert) first",
+                )
             size = int.from_bytes(image.head[24:32], "big")
-        disks.append(Disk(path=image.url, format=fmt, target=target, virtual_size=size,
-                          remote=image))
+        disks.append(
+            Disk(path=image.url, format=fmt, target=target, virtual_size=size, remote=image)
+        )
     return disks

@@ -12,8 +12,8 @@ import subprocess
 import threading
 import time
 
-from ...core.errors import RemoteHostError
 from ...core import faults
+from ...core.errors import RemoteHostError
 from ...core.faults import fault_point
 from ...disks.storage import new_hashers
 
@@ -52,27 +52,34 @@ def stream_image(image, dest, monitor, algorithms=("sha256",), how=None, offset=
     What arrived must hash as what the host sent. Returns ({algorithm:
     hexdigest}, stats: the bytes read from the host and the time)."""
     if how is None:
-        how = "tar" if image.kind == "file" and image.allocated < image.size \
-            and image.host.has_gnu_tar() else "cat"
+        how = (
+            "tar"
+            if image.kind == "file" and image.allocated < image.size and image.host.has_gnu_tar()
+            else "cat"
+        )
     started = time.monotonic()
-    proc = subprocess.Popen(image.host.command(STREAM, image.path, how),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        image.host.command(STREAM, image.path, how),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     stderr = _Background(proc.stderr.read)
     hashers = new_hashers(algorithms)
     wire = _CountingReader(proc.stdout, hashlib.sha1())
     flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_CREAT | os.O_TRUNC if offset is None else 0)
     fd = os.open(dest, flags, 0o600)
     try:
-        with monitor.transfer(f"reading {os.path.basename(image.path)} from {image.host}",
-                              image.size) as advance:
+        with monitor.transfer(
+            f"reading {os.path.basename(image.path)} from {image.host}", image.size
+        ) as advance:
             sink = _SparseSink(fd, hashers, advance, base=offset or 0)
             fault_point(faults.STREAMING)
             if how == "tar":
                 _untar_sparse(wire, sink, image.size)
             else:
                 sink.data(wire, 0, image.size)
-            wire.drain()       # tar's end-of-archive blocks
+            wire.drain()  # tar's end-of-archive blocks
         if offset is None:
             os.ftruncate(fd, image.size)
         os.fsync(fd)
@@ -90,12 +97,16 @@ def stream_image(image, dest, monitor, algorithms=("sha256",), how=None, offset=
     if sent is None:
         raise _stream_error(image, proc, stderr.result(), wire.count)
     if sent != wire.hasher.hexdigest():
-        raise RemoteHostError(f"{image.url}: what arrived does not hash as what the host "
-                              "sent (sha1)")
+        raise RemoteHostError(
+            f"{image.url}: what arrived does not hash as what the host sent (sha1)"
+        )
     seconds = time.monotonic() - started
-    stats = {"bytes_read": wire.count, "seconds": round(seconds, 2),
-             "mb_per_s": round(wire.count / seconds / 1e6, 1) if seconds else None,
-             "sent_as": "sparse tar" if how == "tar" else "stream"}
+    stats = {
+        "bytes_read": wire.count,
+        "seconds": round(seconds, 2),
+        "mb_per_s": round(wire.count / seconds / 1e6, 1) if seconds else None,
+        "sent_as": "sparse tar" if how == "tar" else "stream",
+    }
     return {name: hashers[name].hexdigest() for name in algorithms}, stats
 
 
@@ -103,10 +114,15 @@ def _stream_error(image, proc, stderr, received):
     where = f"while reading {image.path} ({received} bytes received)"
     if proc.returncode == 255 or proc.returncode < 0:
         return RemoteHostError(f"{image.host}: the connection was lost {where}")
-    lines = [l for l in stderr.decode("utf-8", "replace").splitlines()
-             if l.strip() and not l.startswith("guestfix-sha1 ")]
-    return RemoteHostError(f"{image.host}: reading {image.path} failed: "
-                           f"{lines[-1] if lines else f'exit {proc.returncode}'}")
+    lines = [
+        line
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if line.strip() and not line.startswith("guestfix-sha1 ")
+    ]
+    return RemoteHostError(
+        f"{image.host}: reading {image.path} failed: "
+        f"{lines[-1] if lines else f'exit {proc.returncode}'}"
+    )
 
 
 def _sent_sum(stderr):
@@ -132,7 +148,7 @@ class _Background:
     def _run(self, fn):
         try:
             self._value = fn()
-        except BaseException as e:      # noqa: BLE001 - handed to result()
+        except BaseException as e:
             self._error = e
 
     def result(self):
@@ -180,7 +196,7 @@ class _SparseSink:
 
     def __init__(self, fd, hashers, advance, base=0):
         self.fd, self.hashers, self.advance = fd, list(hashers.values()), advance
-        self.base = base           # where the image starts in the file
+        self.base = base  # where the image starts in the file
 
     def data(self, reader, offset, length):
         while length:
@@ -226,7 +242,7 @@ def _pax_records(data):
     while pos < len(data):
         space = data.index(b" ", pos)
         length = int(data[pos:space])
-        key, _, value = data[space + 1:pos + length - 1].partition(b"=")
+        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
         records[key.decode()] = value.decode("utf-8", "replace")
         pos += length
     return records
@@ -270,5 +286,3 @@ def _untar_sparse(reader, sink, size):
         sink.hole(size - done)
     if _padded(stored) > stored:
         reader.read(_padded(stored) - stored)
-
-

@@ -2,6 +2,7 @@
 """The migration_batch filter: one batch summary from the guests' migrate results."""
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r"""
@@ -65,18 +66,22 @@ def migration_batch(guests, hostvars, result_var="guestfix_migration"):
     for guest in guests:
         result = (hostvars[guest].get(result_var) if guest in hostvars else None) or {}
         outcome, message = _outcome(result)
-        records.append({
-            "guest": guest,
-            "name": result.get("name") or "",
-            "outcome": outcome,
-            "message": message,
-            "seconds": result.get("seconds") or 0.0,
-            "waited_seconds": result.get("waited_seconds") or 0.0,
-            "phases": result.get("phases") or [],
-        })
+        records.append(
+            {
+                "guest": guest,
+                "name": result.get("name") or "",
+                "outcome": outcome,
+                "message": message,
+                "seconds": result.get("seconds") or 0.0,
+                "waited_seconds": result.get("waited_seconds") or 0.0,
+                "phases": result.get("phases") or [],
+            }
+        )
     totals = dict((o, sum(1 for r in records if r["outcome"] == o)) for o in OUTCOMES)
-    lines = ["%s: %s%s" % (r["guest"], r["outcome"], " - " + r["message"] if r["message"] else "")
-             for r in records]
+    lines = [
+        "%s: %s%s" % (r["guest"], r["outcome"], " - " + r["message"] if r["message"] else "")
+        for r in records
+    ]
     lines.append(", ".join("%d %s" % (n, o) for o, n in totals.items() if n) or "no guests")
     return {"guests": records, "totals": totals, "lines": lines}
 

@@ -3,6 +3,7 @@
 """guestfix.kvm.migrate: one Xen guest made a libvirt/KVM guest by guestfix."""
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type
 
 DOCUMENTATION = r"""
@@ -103,7 +104,8 @@ options:
     elements: path
     default: []
   online:
-    description: Let the guest install a missing kernel or boot loader from its own repositories (C(--online)).
+    description: Let the guest install a missing kernel or boot loader from its own repositories
+      (C(--online)).
     type: bool
     default: false
   start_early:
@@ -170,7 +172,8 @@ phases:
   returned: always
   type: list
   elements: dict
-  sample: [{"name": "fix", "started": "2026-11-29T05:01:02.345+00:00", "seconds": 98.1, "ok": true}]
+  sample:
+    [{"name": "fix", "started": "2026-11-29T05:01:02.345+00:00", "seconds": 98.1, "ok": true}]
 seconds:
   description: How long guestfix worked on the guest (its stages, the wait for a slot left out).
   returned: always
@@ -196,20 +199,35 @@ rc:
   type: int
 """
 
-import json
+import json  # noqa: E402 - ansible-test wants the doc strings before the imports
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - as above
 
 # option -> flag, for the options that take one value and pass it as it is
-VALUE_FLAGS = [("input", "-i"), ("input_conn", "-ic"), ("output", "-o"),
-               ("output_conn", "-oc"), ("output_storage", "-os"), ("output_format", "-of"),
-               ("output_allocation", "-oa"), ("output_name", "-on"),
-               ("virt_type", "--virt-type"), ("max_parallel", "--max-parallel")]
-LIST_FLAGS = [("bridge", "--bridge"), ("network", "--network"), ("mac", "--mac"),
-              ("packages", "--package")]
+VALUE_FLAGS = [
+    ("input", "-i"),
+    ("input_conn", "-ic"),
+    ("output", "-o"),
+    ("output_conn", "-oc"),
+    ("output_storage", "-os"),
+    ("output_format", "-of"),
+    ("output_allocation", "-oa"),
+    ("output_name", "-on"),
+    ("virt_type", "--virt-type"),
+    ("max_parallel", "--max-parallel"),
+]
+LIST_FLAGS = [
+    ("bridge", "--bridge"),
+    ("network", "--network"),
+    ("mac", "--mac"),
+    ("packages", "--package"),
+]
 # (option, flag, done in check mode): what a dry run cannot do is left out
-SWITCHES = [("online", "--online", True), ("boot_check", "--boot-check", False),
-            ("start_early", "--start-early", False)]
+SWITCHES = [
+    ("online", "--online", True),
+    ("boot_check", "--boot-check", False),
+    ("start_early", "--start-early", False),
+]
 
 
 def command_line(executable, params, check_mode):
@@ -236,13 +254,19 @@ def one_line_error(stderr, rc):
     for line in reversed(lines):
         for prefix in ("guestfix: error: ", "guestfix: "):
             if line.startswith(prefix):
-                return line[len(prefix):]
+                return line[len(prefix) :]
     return lines[-1] if lines else "guestfix failed with exit code %d" % rc
 
 
 def diffs(report):
-    out = [{"before_header": "Xen domain (source)", "before": report.get("domain_before", ""),
-            "after_header": "KVM domain", "after": report.get("domain_after", "")}]
+    out = [
+        {
+            "before_header": "Xen domain (source)",
+            "before": report.get("domain_before", ""),
+            "after_header": "KVM domain",
+            "after": report.get("domain_after", ""),
+        }
+    ]
     for change in report.get("changes", []):
         if change.get("diff"):
             out.append({"prepared": change["diff"]})
@@ -254,10 +278,17 @@ def summary(result, report, check_mode):
     waited_text = " after waiting %.0f s for a free slot" % waited if waited else ""
     changes = len(report.get("changes", []))
     if check_mode:
-        return "%s would be migrated (%d changes in the guest)%s" % (result["name"], changes,
-                                                                     waited_text)
+        return "%s would be migrated (%d changes in the guest)%s" % (
+            result["name"],
+            changes,
+            waited_text,
+        )
     return "%s migrated in %.0f s (%d changes in the guest)%s" % (
-        result["name"], result["seconds"], changes, waited_text)
+        result["name"],
+        result["seconds"],
+        changes,
+        waited_text,
+    )
 
 
 def main():
@@ -293,23 +324,38 @@ def main():
         report = json.loads(stdout) if stdout.strip() else None
     except ValueError:
         report = None
-    result = dict(changed=False, cmd=argv, rc=rc, report=report, name="", already_migrated=None,
-                  phases=[], seconds=0.0, waited_seconds=0.0)
+    result = dict(
+        changed=False,
+        cmd=argv,
+        rc=rc,
+        report=report,
+        name="",
+        already_migrated=None,
+        phases=[],
+        seconds=0.0,
+        waited_seconds=0.0,
+    )
     if report:
-        result.update(name=report.get("name", ""),
-                      already_migrated=report.get("already_migrated"),
-                      phases=report.get("stages", []),
-                      seconds=report.get("working_seconds") or 0.0,
-                      waited_seconds=(report.get("slot") or {}).get("waited_seconds") or 0.0)
+        result.update(
+            name=report.get("name", ""),
+            already_migrated=report.get("already_migrated"),
+            phases=report.get("stages", []),
+            seconds=report.get("working_seconds") or 0.0,
+            waited_seconds=(report.get("slot") or {}).get("waited_seconds") or 0.0,
+        )
     if rc != 0:
         module.fail_json(msg=one_line_error(stderr, rc), stderr=stderr, **result)
     if report is None:
-        module.fail_json(msg="guestfix printed no JSON report", stdout=stdout, stderr=stderr,
-                         **result)
+        module.fail_json(
+            msg="guestfix printed no JSON report", stdout=stdout, stderr=stderr, **result
+        )
     if report.get("already_migrated"):
         record = report["already_migrated"]
-        module.exit_json(msg="%s was migrated from %s on %s" % (
-            result["name"], record.get("source"), record.get("migrated")), **result)
+        module.exit_json(
+            msg="%s was migrated from %s on %s"
+            % (result["name"], record.get("source"), record.get("migrated")),
+            **result,
+        )
     result["changed"] = True
     if module._diff:
         result["diff"] = diffs(report)
