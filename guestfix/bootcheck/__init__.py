@@ -16,6 +16,8 @@ Stages, from the least to the most advanced:
   -> userspace -> login
 The firmware's own log (QEMU's debug console) tells whether a disk had boot
 code; the serial console tells the rest.
+
+Imports: core/, disks/ (overlays), fix/ (a session places the probe).
 """
 
 from .boot import boot_check
