@@ -366,6 +366,15 @@ def boot_check(
 # -- xml ------------------------------------------------------------------------
 def mapping_options(f):
     f = click.option(
+        "--keep-element",
+        "keep_elements",
+        multiple=True,
+        metavar="NAME",
+        help="Keep the source domain's elements of this kind (hostdev, filesystem, "
+        "qemu:commandline ...), which are dropped otherwise: they name the Xen host's "
+        "devices and files. Repeatable.",
+    )(f)
+    f = click.option(
         "--map-file",
         type=click.Path(dir_okay=False),
         help="Network mappings in /etc/virt-v2v.conf's format.",
@@ -458,6 +467,7 @@ def xml_command(
     networks,
     macs,
     map_file,
+    keep_elements,
     allow_backing,
     direct_boot_file,
     out_file,
@@ -493,8 +503,10 @@ def xml_command(
         allow_backing=allow_backing,
         check_disks=disks_here and (input_mode != "libvirt" or bool(output_dir)),
         direct_kernel=directboot.load(direct_boot_file) if direct_boot_file else None,
+        keep_elements=tuple(keep_elements),
     )
-    convert.convert(domain, opts)
+    for dropped in convert.convert(domain, opts):
+        click.echo(f"guestfix: dropped: {dropped}", err=True)
     after = domain.to_string()
     if print_diff:
         click.echo(
@@ -685,6 +697,7 @@ def migrate(
     networks,
     macs,
     map_file,
+    keep_elements,
     backup_dir,
     boot_check,
     boot_timeout,
@@ -706,7 +719,7 @@ def migrate(
 ):
     from . import migrate as migrate_mod
     from . import outputs, render
-    from .core import progress
+    from .core import progress, values
     from .core.errors import BootCheckFailed
     from .domain import networks as netmap
     from .fix.packages import PackageSource
@@ -727,6 +740,7 @@ def migrate(
         output_format=output_format or "",
         allocation=allocation,
         network_map=netmap.build(bridges, networks, macs, map_file),
+        keep_elements=tuple(keep_elements),
         backup_dir=backup_dir or "",
         boot_check=boot_check,
         boot_timeout=boot_timeout,
@@ -742,6 +756,8 @@ def migrate(
         max_parallel=max_parallel or 0,
     )
     outputs.check(opts)  # e.g. --start-early where the output cannot
+    if new_name:
+        values.name(new_name, "-on")
     confirm = (
         None
         if dry_run
@@ -756,8 +772,9 @@ def migrate(
     )
     if not log_file:
         log_file = migrate_mod.default_log_path(source, new_name)
-    os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
-    with open(log_file, "a") as log:
+    os.makedirs(os.path.dirname(os.path.abspath(log_file)), mode=0o700, exist_ok=True)
+    log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(log_fd, "a") as log:
         monitor = progress.TeeMonitor(progress.choose(json_mode), progress.PlainMonitor(log))
         try:
             result = migrate_mod.migrate(
@@ -806,6 +823,10 @@ def recover(disk_paths, finish, undo):
 
 
 def main(argv=None):
+    # Disks, overlays, journals, logs and domains this run creates are its
+    # owner's alone (a guest's disk is its owner's data); a pool's volumes
+    # get the pool's permissions from libvirt.
+    os.umask(0o077)
     interrupt_on_termination()
     try:
         rc = cli.main(args=argv, prog_name="guestfix", standalone_mode=False)

@@ -48,7 +48,7 @@ from .core.signals import signals_held
 from .disks import assembly
 from .disks import backup as backup_mod
 from .disks.image import Disk
-from .domain import convert, marker
+from .domain import convert, interface, marker
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
 from .fix import run as fix_run
@@ -67,6 +67,7 @@ class MigrateOptions:
     output_format: str = ""  # -of: raw | qcow2 (default: the source's)
     allocation: str = "sparse"  # -oa: sparse | preallocated
     network_map: NetworkMap = field(default_factory=NetworkMap)
+    keep_elements: tuple = ()  # --keep-element: kinds the conversion would drop
     backup_dir: str = ""
     boot_check: bool = False
     boot_timeout: int = 600
@@ -124,6 +125,7 @@ class MigrateReport:
     slot: dict = None  # which of the host's slots, and how long the wait was
     domain_before: str = ""  # the source domain, as read (libvirt XML)
     domain_after: str = ""  # the KVM domain, as written or (--dry-run) as it would be
+    dropped: list = field(default_factory=list)  # what the KVM domain does not keep
 
     @property
     def working_seconds(self):
@@ -146,6 +148,7 @@ class MigrateReport:
             "defined": self.defined,
             "stages": [s.as_dict() for s in self.stages],
             "working_seconds": self.working_seconds,
+            "dropped": self.dropped,
             "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
             "notes": self.fix.notes if self.fix else [],
             "fix_timings": self.fix.timings if self.fix else [],
@@ -262,7 +265,12 @@ class Migration:
             for a in guest.layout.assemblies:
                 report.assembled.append(a.describe())
                 self.monitor.note(f"assembled: {a.describe()}")
-            self.output.prepare(report.name, assembly.planned_disks(guest.layout), guest.devmap)
+            self.output.prepare(
+                report.name,
+                assembly.planned_disks(guest.layout),
+                guest.devmap,
+                nics=interface.mapped(guest.domain, opts.network_map),
+            )
         with self.stage(report, WAITING_STAGE, "taking one of this host's migration slots"):
             slot = self.exit_stack.enter_context(
                 slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor)
@@ -358,7 +366,7 @@ class Migration:
                     if not a.bare
                 },
             )
-            convert.convert(
+            report.dropped = convert.convert(
                 domain,
                 convert.ConvertOptions(
                     virt_type=opts.virt_type,
@@ -367,8 +375,11 @@ class Migration:
                     new_name=opts.new_name,
                     network_map=opts.network_map,
                     disk_overrides=disk_sources,
+                    keep_elements=opts.keep_elements,
                 ),
             )
+            for dropped in report.dropped:
+                self.monitor.note(f"dropped: {dropped}")
             record.migrated = marker.utc_now()
             marker.stamp(domain, record)
             report.domain_after = domain.to_string()

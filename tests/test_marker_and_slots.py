@@ -152,3 +152,26 @@ def test_tcg_appliances_share_the_cores_among_the_slots(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(slots, "_available_memory", lambda: 20 << 30)  # 2 slots
     assert (vcpus(tcg=True), vcpus(tcg=False)) == (1, 2)
+
+
+def test_slot_files_are_private_and_never_followed(tmp_path, monkeypatch):
+    """A link someone put where a slot file goes is refused, not written through."""
+    import pytest
+
+    from guestfix.core import slots
+    from guestfix.core.errors import GuestfixError
+    from guestfix.core.progress import Monitor
+
+    monkeypatch.setattr(slots, "SLOT_DIR", str(tmp_path / "slots"))
+    target = tmp_path / "victim"
+    target.write_text("keep me\n")
+    with slots.held(1, "first", Monitor()):
+        pass
+    assert oct((tmp_path / "slots").stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "slots" / "slot-1").stat().st_mode & 0o777) == "0o600"
+    (tmp_path / "slots" / "slot-1").unlink()
+    (tmp_path / "slots" / "slot-1").symlink_to(target)
+    with pytest.raises(GuestfixError, match="cannot open this host's slot file"):
+        with slots.held(1, "second", Monitor()):
+            pass
+    assert target.read_text() == "keep me\n"

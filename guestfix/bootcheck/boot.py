@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 
+from ..core import values
 from ..core.errors import ToolError
 from ..disks.image import create_overlay
 from ..fix.facts import disk_boot_info
@@ -50,11 +51,15 @@ def qemu_argv(overlays, tmp, memory, tcg, macs):
     for i, ov in enumerate(overlays):
         argv += ["-drive", f"file={ov.path},format=qcow2,if=virtio,index={i},cache=unsafe"]
     for i, mac in enumerate(macs or [DEFAULT_MAC]):
+        # The guest gets an address (slirp's own DHCP) and nothing else:
+        # restrict=on keeps its code from reaching the host or what the
+        # host reaches. The MACs were checked where they entered
+        # (domain/values.py): a comma would add -device properties.
         argv += [
             "-netdev",
-            f"user,id=net{i}",
+            f"user,id=net{i},restrict=on",
             "-device",
-            f"virtio-net-pci,netdev=net{i},mac={mac}",
+            f"virtio-net-pci,netdev=net{i},mac={values.mac(mac)}",
         ]
     return argv
 

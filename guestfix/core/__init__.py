@@ -10,6 +10,7 @@
     state.py      where journals and early-start state are kept
     fsutil.py     atomic writes
     devnames.py   Xen device names -> virtio names, used by fix/ and domain/
+    values.py     values from the Xen side (names, MACs, targets) checked where they enter
 
 Imports: nothing of guestfix outside core/.
 """

@@ -23,6 +23,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from .errors import GuestfixError
+
 SLOT_DIR = os.environ.get("GUESTFIX_SLOT_DIR", "/run/guestfix/slots")
 GIB_PER_RUN = 2
 
@@ -61,7 +63,7 @@ class Slot:
 def held(max_parallel, label, monitor, poll=1.0):
     """Hold a free slot for the body; wait for one if all are taken."""
     max_parallel = max_parallel or default_max_parallel()
-    os.makedirs(SLOT_DIR, exist_ok=True)
+    os.makedirs(SLOT_DIR, mode=0o700, exist_ok=True)
     started, told = time.monotonic(), False
     while True:
         for number in range(1, max_parallel + 1):
@@ -86,7 +88,11 @@ def held(max_parallel, label, monitor, poll=1.0):
 
 
 def _try_lock(path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # no following a link someone put where the slot file goes
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise GuestfixError(f"{path}: cannot open this host's slot file ({e.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return fd

@@ -9,3 +9,10 @@ DEFAULT_STATE_DIR = "/var/lib/guestfix"
 
 def state_dir():
     return os.environ.get("GUESTFIX_STATE_DIR", DEFAULT_STATE_DIR)
+
+
+def private_dir(path):
+    """`path` made (with its parents) for its owner alone: journals and
+    early-start state name the guest's disks and hold undo data."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path

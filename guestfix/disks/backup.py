@@ -98,7 +98,7 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
     dest = os.path.abspath(dest)
     if os.path.exists(os.path.join(dest, MANIFEST)):
         raise InputError(f"{dest} already holds a backup", hint="choose an empty directory")
-    os.makedirs(dest, exist_ok=True)
+    os.makedirs(dest, mode=0o700, exist_ok=True)
     names = _target_names([d.path for d in disks])
     files = list(files)
     if domain is not None:
@@ -148,7 +148,9 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
         for name, content in files:
             path = os.path.join(dest, name)
             written.append(path)
-            with open(path, "wb") as f:
+            with os.fdopen(
+                os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb"
+            ) as f:
                 f.write(content.encode() if isinstance(content, str) else content)
             if name.endswith(".xml") and not report.domain_xml:
                 report.domain_xml = name

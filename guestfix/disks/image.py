@@ -97,6 +97,8 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
             f"{path} is in use by a running virtual machine", hint="shut the guest down first"
         )
     fmt = checked_format(path, fmt, detect_format(path))
+    if fmt == "raw" and stat.S_ISREG(st.st_mode):
+        check_whole_sectors(path, st.st_size)
     if fmt == "qcow2" and stat.S_ISREG(st.st_mode):
         with open(path, "rb") as f:
             check_qcow2_tables(f.read(64), path, st.st_size)
@@ -114,6 +116,18 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
         virtual_size=int(info.get("virtual-size", 0)),
         backing=backing,
     )
+
+
+SECTOR = 512
+
+
+def check_whole_sectors(path, size):
+    """A raw disk is whole 512-byte sectors; anything else was never a disk
+    image, or was cut short."""
+    if size and size % SECTOR:
+        raise InputError(
+            f"{path} is {size} bytes: no disk image (a disk is whole {SECTOR}-byte sectors)"
+        )
 
 
 def check_qcow2_tables(header, path, size):

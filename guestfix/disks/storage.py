@@ -79,7 +79,7 @@ def copy_sparse(src, dst, algorithms=("sha256",), progress=None):
     with the bytes done."""
     hashers = new_hashers(algorithms)
     with open(src, "rb") as fin:
-        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
             for pos, block in _data_blocks(fin, list(hashers.values()), progress, src):
                 if block.count(0) != len(block):  # all-zero blocks stay holes

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..core import fsutil
 from ..core.errors import InputError
 from ..disks.image import open_disk
-from . import console, disk, interface, osboot
+from . import allowlist, console, disk, interface, osboot
 from .networks import NetworkMap
 
 XEN_TYPES = ("xen", "xenpv", "xenfv")
@@ -32,6 +32,7 @@ class ConvertOptions:
     # xen target -> (path, format) of disks already written elsewhere (migrate)
     disk_overrides: dict = field(default_factory=dict)
     check_disks: bool = True
+    keep_elements: tuple = ()  # --keep-element: kinds the user vouches for (allowlist.py)
 
 
 @dataclass
@@ -99,7 +100,8 @@ def disk_formats(domain, opts):
 
 
 def convert(domain, opts):
-    """Convert the domain's tree in place."""
+    """Convert the domain's tree in place; returns what was dropped from
+    it (allowlist.py), each described for the report."""
     if domain.type not in XEN_TYPES:
         raise InputError(
             f"{domain.path or 'the domain'} is not a Xen domain (type {domain.type or 'missing'})"
@@ -123,6 +125,7 @@ def convert(domain, opts):
     )
     for module in (osboot, disk, interface, console):
         module.to_kvm(domain, ctx)
+    return allowlist.filter_domain(domain.root, opts.keep_elements)
 
 
 def unified_diff(before, after, name="domain.xml"):

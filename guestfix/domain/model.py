@@ -10,6 +10,7 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from ..core import values
 from ..core.errors import InputError
 
 MAX_XML_BYTES = 10 * 1024 * 1024
@@ -153,8 +154,9 @@ class Domain:
         )
 
     def macs(self):
+        """The NICs' MAC addresses in domain order, each checked."""
         return [
-            m.get("address", "").lower()
+            values.mac(m.get("address"), f"{self.path or 'the domain'}: a NIC's MAC")
             for m in self.root.findall("./devices/interface/mac")
             if m.get("address")
         ]
@@ -175,6 +177,8 @@ class Domain:
                 raise InputError(f"disk {d.target or '?'} has no source")
             if not d.target:
                 raise InputError(f"disk {d.source} has no target device name")
+            values.target(d.target, f"disk {d.source}: its target")
+            values.path(d.source, f"disk {d.target}: its source")
             if d.target in seen:
                 raise InputError(f"two disks have the target {d.target}")
             seen.add(d.target)

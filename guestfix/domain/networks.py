@@ -17,6 +17,7 @@ which the SUSE guide points at; it can turn a bridge into a network:
 import re
 from dataclasses import dataclass, field
 
+from ..core import values
 from ..core.errors import InputError
 from .model import parse_xml_text
 
@@ -36,7 +37,10 @@ class NetworkMap:
         mac = m.group(1).lower()
         if mac in self.macs:
             raise InputError(f"duplicate --mac mapping for {mac}")
-        self.macs[mac] = (m.group(2), m.group(3))
+        self.macs[mac] = (
+            m.group(2),
+            values.network_or_bridge(m.group(2), m.group(3), f"--mac {spec}"),
+        )
 
     def add(self, kind, spec):
         """kind is 'network' or 'bridge'; spec is IN:OUT or OUT."""
@@ -47,11 +51,11 @@ class NetworkMap:
             src, out = spec.split(":", 1)
             if (kind, src) in self.named:
                 raise InputError(f"duplicate {option} mapping for {kind} {src}")
-            self.named[(kind, src)] = (kind, out)
+            self.named[(kind, src)] = (kind, values.network_or_bridge(kind, out, option))
         else:
             if kind in self.defaults:
                 raise InputError(f"duplicate {option} default: only one {option} OUT is allowed")
-            self.defaults[kind] = spec
+            self.defaults[kind] = values.network_or_bridge(kind, spec, option)
 
     def add_file(self, path):
         try:
@@ -71,6 +75,7 @@ class NetworkMap:
                 raise InputError(f"{path}: incomplete mapping for {src[0]} {src[1] or '?'}")
             if src in self.named:
                 raise InputError(f"{path}: duplicate mapping for {src[0]} {src[1]}")
+            values.network_or_bridge(dst[0], dst[1], f"{path}: the mapping of {src[1]}")
             self.named[src] = dst
 
     def map(self, kind, name, mac):

@@ -10,6 +10,7 @@ import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
+from ..core import values
 from ..core.errors import InputError
 from .model import Domain, read_text_file, sub
 
@@ -128,6 +129,18 @@ def _disk_spec(spec, path):
     }
 
 
+def _number(cfg, key, default, path):
+    """A whole number setting (xen-tools writes them quoted: memory = '256')."""
+    value = cfg.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: {key} = {value!r} is not a whole number") from None
+    if number <= 0:
+        raise InputError(f"{path}: {key} = {value!r} is not a positive number")
+    return number
+
+
 def domain_from_xl(path, text=None):
     """The domain of an xl.cfg: the file at `path`, or its `text` as read
     elsewhere (a remote host); `path` then names it in messages and
@@ -138,12 +151,13 @@ def domain_from_xl(path, text=None):
     if "name" not in cfg:
         raise InputError(f"{path}: no name = ... in the Xen configuration")
     root = ET.Element("domain", {"type": "xen"})
-    sub(root, "name").text = str(cfg["name"])
-    sub(root, "uuid").text = str(cfg.get("uuid") or uuidlib.uuid4())
-    memory = int(cfg.get("memory", 512))
-    sub(root, "memory", {"unit": "MiB"}).text = str(int(cfg.get("maxmem", memory)))
+    sub(root, "name").text = values.name(cfg["name"], f"{path}: name")
+    uuid = values.uuid(cfg["uuid"], f"{path}: uuid") if cfg.get("uuid") else str(uuidlib.uuid4())
+    sub(root, "uuid").text = uuid
+    memory = _number(cfg, "memory", 512, path)
+    sub(root, "memory", {"unit": "MiB"}).text = str(_number(cfg, "maxmem", memory, path))
     sub(root, "currentMemory", {"unit": "MiB"}).text = str(memory)
-    sub(root, "vcpu").text = str(int(cfg.get("vcpus", 1)))
+    sub(root, "vcpu").text = str(_number(cfg, "vcpus", 1, path))
     hvm = cfg.get("type") == "hvm" or cfg.get("builder") == "hvm"
     if cfg.get("bootloader"):
         sub(root, "bootloader").text = str(cfg["bootloader"])
@@ -197,8 +211,12 @@ def domain_from_xl(path, text=None):
         fields = dict(p.strip().split("=", 1) for p in str(spec).split(",") if "=" in p)
         nic = sub(devices, "interface", {"type": "bridge"})
         if fields.get("mac"):
-            sub(nic, "mac", {"address": fields["mac"]})
-        sub(nic, "source", {"bridge": fields.get("bridge", "xenbr0")})
+            sub(nic, "mac", {"address": values.mac(fields["mac"], f"{path}: vif mac")})
+        sub(
+            nic,
+            "source",
+            {"bridge": values.bridge(fields.get("bridge", "xenbr0"), f"{path}: vif bridge")},
+        )
         if fields.get("script"):
             sub(nic, "script", {"path": fields["script"]})
     console = sub(devices, "console", {"type": "pty"})

@@ -30,14 +30,12 @@ import tempfile
 from ..core.errors import DiskLockedError, InputError, PendingTransactionError
 from ..core.fsutil import write_atomically
 from ..core.runner import run
-from ..core.state import state_dir
+from ..core.state import private_dir, state_dir
 from ..disks.image import create_overlay
 
 
 def journals_dir():
-    path = os.path.join(state_dir(), "transactions")
-    os.makedirs(path, exist_ok=True)
-    return path
+    return private_dir(os.path.join(state_dir(), "transactions"))
 
 
 def journal_dir_for(disk_path):

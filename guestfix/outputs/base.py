@@ -119,7 +119,7 @@ class Output:
             )
             os.unlink(base)
         elif prealloc and fmt == "raw":
-            fd = os.open(path, os.O_WRONLY)
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
             try:
                 os.posix_fallocate(fd, 0, disk.virtual_size)
             finally:
@@ -136,7 +136,7 @@ class Output:
     def planned_path(self, disk):
         raise NotImplementedError
 
-    def prepare(self, name, disks, devmap):
+    def prepare(self, name, disks, devmap, nics=()):
         if not re.match(r"^[\w.+-]+$", name):
             raise InputError(f"domain name {name!r} is not usable as a file name")
         self.name, self.disks, self.devmap = name, disks, devmap

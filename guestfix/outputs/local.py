@@ -17,7 +17,7 @@ class LocalDirectory(Output):
     def directory(self):
         return os.path.abspath(self.opts.output_storage)
 
-    def prepare(self, name, disks, devmap):
+    def prepare(self, name, disks, devmap, nics=()):
         super().prepare(name, disks, devmap)
         d = self.directory
         if not os.path.isdir(d):

@@ -43,7 +43,7 @@ class LibvirtPool(Output, EarlyStartOutput):
         root = ET.fromstring(self.pool.XMLDesc(0))
         return os.path.join(root.findtext("target/path") or "", self.file_name(disk))
 
-    def prepare(self, name, disks, devmap):
+    def prepare(self, name, disks, devmap, nics=()):
         super().prepare(name, disks, devmap)
         libvirt = libvirt_bindings()
         pool_name, uri = self.opts.output_storage, self.opts.output_uri
@@ -79,6 +79,46 @@ class LibvirtPool(Output, EarlyStartOutput):
                 f"pool {pool_name} has {free >> 20} MiB free but "
                 f"the guest needs {self.needed_bytes() >> 20} MiB"
             )
+        for mac, kind, net in nics:
+            self._check_connection(mac, kind, net)
+
+    def _check_connection(self, mac, kind, name):
+        """What a NIC connects to must be on the KVM host, or the domain
+        would fail at its start, after the whole fix and copy."""
+        libvirt = libvirt_bindings()
+        uri, nic = self.opts.output_uri, f"NIC {mac}" if mac else "a NIC"
+        if kind == "network":
+            try:
+                network = self.conn.networkLookupByName(name)
+            except libvirt.libvirtError:
+                raise LibvirtError(
+                    f"{uri} has no network {name} ({nic})",
+                    hint=f"map it with --network {name}:NETWORK or --bridge, or --mac "
+                    f"{mac or 'MAC'}:network:NETWORK",
+                ) from None
+            if not network.isActive():
+                raise LibvirtError(
+                    f"network {name} on {uri} is not active ({nic})",
+                    hint=f"virsh net-start {name}",
+                )
+            return
+        interfaces = self._host_interfaces()
+        if interfaces is not None and name not in interfaces:
+            raise LibvirtError(
+                f"{uri} has no bridge {name} ({nic})",
+                hint=f"map it with --bridge {name}:BRIDGE or --network NETWORK, or --mac "
+                f"{mac or 'MAC'}:bridge:BRIDGE",
+            )
+
+    def _host_interfaces(self):
+        """The network interfaces of the KVM host, as its libvirt reports
+        them (the udev backend lists bridges too); None when its libvirt
+        has no interface driver to ask (then the start will tell)."""
+        libvirt = libvirt_bindings()
+        try:
+            return {i.name() for i in self.conn.listAllInterfaces(0)}
+        except libvirt.libvirtError:
+            return None
 
     def copy_disk(self, overlay, disk, monitor):
         path = self._new_volume(disk)

@@ -9,6 +9,7 @@ kind of source does.
 import dataclasses
 from dataclasses import dataclass
 
+from ..core import values
 from ..core.devnames import DeviceMap
 from ..core.errors import UsageError
 from ..disks import assembly
@@ -71,6 +72,10 @@ class Source:
 
     def open(self, arg):
         domain = self.load_domain(arg)
+        # the name becomes file names here and at the destination
+        values.name(domain.name, f"{arg}: the domain name")
+        if domain.root.findtext("uuid"):
+            values.uuid(domain.root.findtext("uuid").strip(), f"{arg}: the domain UUID")
         if self.host is None:
             disks = domain_disks(domain, allow_backing=self.allow_backing)
         else:

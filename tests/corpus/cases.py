@@ -31,14 +31,16 @@ class Case:
     words: tuple
     build: object  # build(dir, images) -> argv list (or a generator yielding it)
     appliance: bool = False
+    # a row that ends well (exit 0): strings its output file must not hold
+    absent: tuple = ()
 
 
 CASES = []
 
 
-def case(name, area, command, code, *words, appliance=False):
+def case(name, area, command, code, *words, appliance=False, absent=()):
     def register(build):
-        CASES.append(Case(name, area, command, code, words, build, appliance))
+        CASES.append(Case(name, area, command, code, words, build, appliance, absent))
         return build
 
     return register
@@ -74,8 +76,8 @@ def file_disk(path, target="xvda"):
 
 
 # -- domain XML and xl.cfg ------------------------------------------------------
-def xml_case(name, text, code, *words, command="fix --domain"):
-    @case(name, "domain XML", command, code, *words)
+def xml_case(name, text, code, *words, command="fix --domain", absent=()):
+    @case(name, "domain XML", command, code, *words, absent=absent)
     def build(d, _images):
         xml = write(d, "dom.xml", text.format(dir=d) if "{dir}" in text else text)
         if command == "xml":
@@ -727,6 +729,135 @@ def _max_parallel_zero(d, _images):
 
 
 # -- the table as documentation ---------------------------------------------------------
+
+
+# -- trust boundaries: the Xen side reaches nothing of the KVM host ---------------
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+HOSTDEV = (
+    "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000'"
+    " bus='0x00' slot='0x1f' function='0x3'/></source></hostdev>"
+)
+HOST_ROOT = (
+    "<filesystem type='mount' accessmode='passthrough'><source dir='/'/>"
+    "<target dir='hostroot'/></filesystem>"
+)
+ROM_FILE = (
+    "<interface type='bridge'><mac address='00:16:3e:00:00:01'/><source bridge='br0'/>"
+    "<rom file='/etc/shadow'/></interface>"
+)
+QEMU_ARGS = (
+    f"<qemu:commandline xmlns:qemu='{QEMU_NS}'><qemu:arg value='-drive'/>"
+    "<qemu:arg value='file=/dev/sda,if=virtio'/></qemu:commandline>"
+)
+
+
+def _xen_domain(d, devices="", extra="", name="x"):
+    disk = raw_disk(d, "disk.img")
+    return write(
+        d,
+        "dom.xml",
+        f"<domain type='xen'><name>{name}</name><os><type>linux</type></os>"
+        f"<devices>{file_disk(disk)}{devices}</devices>{extra}</domain>",
+    )
+
+
+def _converted(d, devices="", extra=""):
+    return ["xml", _xen_domain(d, devices, extra), "--out", os.path.join(d, "out.xml")]
+
+
+@case(
+    "domain-pci-hostdev",
+    "domain XML",
+    "xml",
+    0,
+    "dropped: hostdev pci 0000:00:1f.3",
+    absent=("<hostdev",),
+)
+def _hostdev(d, _images):
+    return _converted(d, HOSTDEV)
+
+
+@case(
+    "domain-host-root-filesystem",
+    "domain XML",
+    "xml",
+    0,
+    "dropped: filesystem / -> hostroot",
+    absent=("<filesystem",),
+)
+def _host_root(d, _images):
+    return _converted(d, HOST_ROOT)
+
+
+@case(
+    "domain-qemu-commandline",
+    "domain XML",
+    "xml",
+    0,
+    "dropped: qemu:commandline",
+    absent=("/dev/sda", "commandline"),
+)
+def _qemu_args(d, _images):
+    return _converted(d, extra=QEMU_ARGS)
+
+
+@case("domain-nic-rom-file", "domain XML", "xml", 0, "dropped: rom", absent=("/etc/shadow",))
+def _rom_file(d, _images):
+    return _converted(d, ROM_FILE)
+
+
+@case("domain-mac-with-properties", "domain XML", "xml", 3, "is not a MAC address")
+def _mac_comma(d, _images):
+    return _converted(
+        d,
+        "<interface type='bridge'><mac address='00:16:3e:00:00:01,"
+        "romfile=/etc/shadow'/><source bridge='br0'/></interface>",
+    )
+
+
+@case("xl-name-climbs-out", "xl.cfg", "backup -i xl", 3, "'../../x' cannot be used")
+def _name_climbs(d, _images):
+    disk = raw_disk(d, "disk.img")
+    cfg = write(d, "g.cfg", f"name = '../../x'\ndisk = ['file:{disk},xvda,w']\n")
+    return ["backup", "-i", "xl", cfg, "--to", os.path.join(d, "a", "b")]
+
+
+@case("xl-mac-with-properties", "xl.cfg", "migrate -i xl", 3, "is not a MAC address")
+def _xl_mac_comma(d, _images):
+    disk = raw_disk(d, "disk.img")
+    cfg = write(
+        d,
+        "g.cfg",
+        f"name = 'g'\ndisk = ['file:{disk},xvda,w']\n"
+        "vif = [ 'mac=00:16:3e:00:00:01;romfile=/etc/shadow' ]\n",
+    )
+    os.makedirs(os.path.join(d, "out"))
+    return ["migrate", "-i", "xl", cfg, "-o", "local", "-os", os.path.join(d, "out"), "--json"]
+
+
+@case("option-bridge-with-space", "options", "xml --bridge", 3, "is not an interface name")
+def _bridge_space(d, _images):
+    return [*_converted(d, ROM_FILE), "--bridge", "br0 x"]
+
+
+@case("disk-path-says-lock", "disk image", "fix", 3, "not a valid qcow2 image")
+def _lock_in_path(d, _images):
+    """A broken image in a directory whose name holds "block": bad input
+    (3), not a disk held by another run (4)."""
+    os.makedirs(os.path.join(d, "blocklock"))
+    path = os.path.join(d, "blocklock", "disk.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", path, "8M")
+    with open(path, "r+b") as f:
+        f.seek(4)
+        f.write((99).to_bytes(4, "big"))  # a qcow2 version QEMU does not know
+    return ["fix", "--yes", path]
+
+
+@case("disk-seven-bytes", "disk image", "fix", 3, "is 7 bytes", "512-byte sectors")
+def _seven_bytes(d, _images):
+    return ["fix", "--yes", write(d, "tiny.img", "hello!\n")]
+
+
 HEADER = """# Reliability: hostile and broken inputs
 
 Generated from `tests/corpus/cases.py` by `python tests/corpus/cases.py`;

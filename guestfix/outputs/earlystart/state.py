@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from ...core.errors import InputError, UsageError
 from ...core.fsutil import write_atomically
-from ...core.state import state_dir
+from ...core.state import private_dir, state_dir
 
 
 def state_path(name):
@@ -64,7 +64,7 @@ class EarlyState:
 
     def save(self):
         path = state_path(self.name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        private_dir(os.path.dirname(path))
         write_atomically(path, json.dumps(asdict(self), indent=1))
 
     @classmethod

@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass, field
 
 from ...core.errors import InputError
-from ...disks.image import Disk, check_qcow2_tables, checked_format, format_of_header
+from ...disks.image import (
+    Disk,
+    check_qcow2_tables,
+    check_whole_sectors,
+    checked_format,
+    format_of_header,
+)
 from .host import PROBLEMS, READER
 from .stream import stream_image
 
@@ -75,6 +81,8 @@ def open_disks(host, entries):
         if image.size == 0:
             raise InputError(f"{image.url} ({target}) is empty")
         fmt = checked_format(image.url, fmt, format_of_header(image.head[:64], image.url))
+        if fmt == "raw":
+            check_whole_sectors(image.url, image.size)
         size = image.size
         if fmt == "qcow2":
             check_qcow2_tables(image.head[:64], image.url, image.size)
