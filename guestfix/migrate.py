@@ -249,7 +249,7 @@ class Migration:
             report.domain_before = guest.xml_text
             record = marker.describe(guest, opts.input_mode, opts.input_uri)
             if opts.skip_migrated:
-                report.already_migrated = self._migrated_before(report.name, record)
+                report.already_migrated = self._migrated_before(report.name, record, guest)
                 if report.already_migrated:
                     self.monitor.note(
                         f"{report.name} was migrated from this source on "
@@ -278,7 +278,7 @@ class Migration:
             report.slot = slot.as_dict()
         self._work(guest, record, report)
 
-    def _migrated_before(self, name, record):
+    def _migrated_before(self, name, record, guest):
         """The destination's marker when it records this same source (then
         the migration is done), None when there is nothing there."""
         previous = self.output.previous_migration(name)
@@ -286,6 +286,16 @@ class Migration:
             return None  # prepare() refuses whatever is in the way
         # defined with its record, but maybe still running on its overlays
         earlystart.refuse_unfinished(name)
+        # a block device on the Xen host has no mtime that says anything:
+        # the host hashes it again (reading it there; nothing is sent)
+        hashed = {d["path"] for d in previous.disks if d.get("sha1")}
+        record.add_checksums(
+            host_sha1_by_path={
+                d.path: d.remote.fingerprint()
+                for d in guest.disks
+                if d.remote is not None and d.remote.mtime is None and d.path in hashed
+            }
+        )
         changed = previous.changed_disks(record)
         if changed:
             raise InputError(
@@ -302,7 +312,10 @@ class Migration:
             if opts.backup_dir:
                 with self.stage(report, "backup", f"backing up to {opts.backup_dir}"):
                     kept = self.source.backup(guest, opts.backup_dir, monitor)
-                    record.add_checksums({d.source: d.sha256 for d in kept.disks})
+                    record.add_checksums(
+                        {d.source: d.sha256 for d in kept.disks},
+                        {d.source: (d.read_from_host or {}).get("sha1") for d in kept.disks},
+                    )
                     if guest.host:
                         # verified copies of the host's disks: the fix and the
                         # copy read those, and the data crosses the network once
@@ -347,7 +360,13 @@ class Migration:
                 with self.stage(report, "copy", f"copying the fixed disks ({self.output.mode})"):
                     for overlay, disk in zip(fixed.overlays, kvm_disks):
                         report.disks.append(self.output.copy_disk(overlay, disk, monitor))
-                        report.read_from_host += [p.remote.stats for p in _from_host([disk])]
+                        from_host = _from_host([disk])
+                        report.read_from_host += [p.remote.stats for p in from_host]
+                        record.add_checksums(
+                            host_sha1_by_path={
+                                p.remote.url: p.remote.stats.get("sha1") for p in from_host
+                            }
+                        )
                     fault_point(faults.COPIED)
                 disk_sources = {d.xen_target: (d.path, d.format) for d in report.disks}
         with self.stage(

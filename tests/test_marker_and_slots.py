@@ -175,3 +175,19 @@ def test_slot_files_are_private_and_never_followed(tmp_path, monkeypatch):
         with slots.held(1, "second", Monitor()):
             pass
     assert target.read_text() == "keep me\n"
+
+
+def test_a_block_device_that_changed_is_told_by_the_hosts_hash():
+    """A Xen host's LVM volume has no mtime that says anything: the record
+    keeps the host's SHA-1 of what it sent, and a new run compares it."""
+    before = record()
+    before.disks[0].update(path="ssh://xen1/dev/vg0/web", mtime=None, sha1="a" * 40)
+    same = record()
+    same.disks[0].update(path="ssh://xen1/dev/vg0/web", mtime=None, sha1="a" * 40)
+    assert before.changed_disks(same) == []
+    written = record()
+    written.disks[0].update(path="ssh://xen1/dev/vg0/web", mtime=None, sha1="b" * 40)
+    assert before.changed_disks(written) == ["xvda"]
+    domain = Domain.from_string(XEN)
+    marker.stamp(domain, before)
+    assert marker.read(domain.to_string()).disks[0]["sha1"] == "a" * 40

@@ -416,3 +416,33 @@ def test_a_connection_lost_while_the_fix_reads_is_named(tmp_path):
         assert "the connection was lost while /srv/xen/vg0/small-root was read" in out
     finally:
         h.stop()
+
+
+DESCRIBE_AND_HASH = r"""
+import json, sys
+from guestfix.sources import ssh
+host = ssh.SshHost.from_uri(sys.argv[1])
+block, data = ssh.open_disks(host, [("/srv/xen/vg0/small-root", None, "xvda"),
+                                    ("/srv/xen/images/data.img", None, "xvdb")])
+print(json.dumps({"block_mtime": block.remote.mtime, "data_mtime": data.remote.mtime,
+                  "hashes": [block.remote.fingerprint(), block.remote.fingerprint()]}))
+"""
+
+
+def test_the_host_gives_a_files_mtime_and_hashes_a_block_device(host):
+    """What the migration record keeps to tell a changed disk on the host
+    from an unchanged one: an image file's mtime; for a block device (its
+    node's mtime says nothing) the host's SHA-1 of the whole device."""
+    r = subprocess.run(
+        host.client_argv([sys.executable, "-c", DESCRIBE_AND_HASH, host.uri]),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    found = json.loads(r.stdout)
+    stat_mtime = host.ssh("stat", "-L", "-c", "%Y", "/srv/xen/images/data.img").stdout
+    assert found["data_mtime"] == int(stat_mtime.decode())
+    assert found["block_mtime"] is None
+    sha1 = host.ssh("sha1sum", "/srv/xen/vg0/small-root").stdout.decode().split()[0]
+    assert found["hashes"] == [sha1, sha1]

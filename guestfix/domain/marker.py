@@ -37,7 +37,9 @@ class MigrationRecord:
     conn: str = ""  # -ic
     migrated: str = ""  # UTC, ISO 8601: when the domain was written
     version: str = __version__
-    disks: list = field(default_factory=list)  # {"target", "path", "size", "mtime", "sha256"}
+    # {"target", "path", "size", "mtime", "sha256", "sha1"}: sha1 is a Xen
+    # host's own hash of a disk it sent whole (a block device's only witness)
+    disks: list = field(default_factory=list)
 
     def as_dict(self):
         return {
@@ -49,9 +51,10 @@ class MigrationRecord:
             "disks": self.disks,
         }
 
-    def add_checksums(self, sha256_by_path):
+    def add_checksums(self, sha256_by_path=None, host_sha1_by_path=None):
         for d in self.disks:
-            d["sha256"] = sha256_by_path.get(d["path"], d["sha256"])
+            d["sha256"] = (sha256_by_path or {}).get(d["path"], d["sha256"])
+            d["sha1"] = (host_sha1_by_path or {}).get(d["path"], d.get("sha1"))
 
     def same_source(self, other):
         return (self.source, self.input, self.conn) == (other.source, other.input, other.conn)
@@ -64,7 +67,7 @@ class MigrationRecord:
             n = known.get(d["target"])
             if n is None or any(
                 d.get(k) is not None and n.get(k) is not None and d[k] != n[k]
-                for k in ("size", "mtime", "sha256")
+                for k in ("size", "mtime", "sha256", "sha1")
             ):
                 changed.append(d["target"])
         return changed
@@ -87,12 +90,15 @@ def describe(guest, input_mode, conn):
             "size": disk.virtual_size,
             "mtime": None,
             "sha256": None,
+            "sha1": None,
         }
         if disk.remote is None:
             try:
                 entry["mtime"] = round(os.stat(disk.path).st_mtime, 3)
             except OSError:
                 pass
+        else:
+            entry["mtime"] = disk.remote.mtime
         disks.append(entry)
     return MigrationRecord(
         source=source_name(guest.origin, input_mode, conn),
@@ -139,6 +145,8 @@ def read(xml_text):
                 "size": int(d.get("size")) if d.get("size") else None,
                 "mtime": float(d.get("mtime")) if d.get("mtime") else None,
                 "sha256": d.get("sha256"),
+                # older records have none
+                **({"sha1": d.get("sha1")} if d.get("sha1") else {}),
             }
         )
     return MigrationRecord(

@@ -29,27 +29,28 @@ PROBLEMS = {
     "other": "neither a file nor a block device",
 }
 
-# One line per path: KIND SIZE ALLOCATED HEAD, HEAD being the disk's first
-# bytes in hex. A block device's size comes from blockdev, or from /sys by
-# its device numbers (stat reports 0 bytes for it).
+# One line per path: KIND SIZE ALLOCATED MTIME HEAD, HEAD being the disk's
+# first bytes in hex. A block device's size comes from blockdev, or from
+# /sys by its device numbers (stat reports 0 bytes for it); its node's
+# mtime says nothing of its data, so it has none ("-").
 DESCRIBE = r"""
 for p; do
-  if [ ! -e "$p" ]; then echo missing 0 0 -; continue; fi
-  if [ ! -r "$p" ]; then echo unreadable 0 0 -; continue; fi
+  if [ ! -e "$p" ]; then echo missing 0 0 - -; continue; fi
+  if [ ! -r "$p" ]; then echo unreadable 0 0 - -; continue; fi
   if [ -b "$p" ]; then
     kind=block
     size=$(blockdev --getsize64 "$p" 2>/dev/null) || size=$((512 * $(cat \
       "/sys/dev/block/$((0x$(stat -L -c %t "$p"))):$((0x$(stat -L -c %T "$p")))/size")))
-    alloc=$size
+    alloc=$size mtime=-
   elif [ -f "$p" ]; then
     kind=file
-    set -- $(stat -L -c '%s %b %B' "$p")
-    size=$1 alloc=$(($2 * $3))
+    set -- $(stat -L -c '%s %b %B %Y' "$p")
+    size=$1 alloc=$(($2 * $3)) mtime=$4
   else
-    echo other 0 0 -; continue
+    echo other 0 0 - -; continue
   fi
   head=$(head -c HEAD_BYTES "$p" | od -An -v -tx1 | tr -d ' \n')
-  echo "$kind" "$size" "$alloc" "${head:--}"
+  echo "$kind" "$size" "$alloc" "$mtime" "${head:--}"
 done
 """.replace("HEAD_BYTES", str(HEAD_BYTES))
 
@@ -195,14 +196,21 @@ class SshHost:
         return self.run('exec cat -- "$1"', path, what=f"reading {what} {path}")
 
     def describe(self, paths):
-        """(kind, size, allocated, head bytes) of each path, in one round trip."""
+        """(kind, size, allocated, mtime or None, head bytes) of each path,
+        in one round trip."""
         lines = self.run(DESCRIBE, *paths, what="looking at the disks").splitlines()
         try:
             found = []
             for _path, line in zip(paths, lines, strict=True):
-                kind, size, alloc, head = line.split()
+                kind, size, alloc, mtime, head = line.split()
                 found.append(
-                    (kind, int(size), int(alloc), b"" if head == "-" else bytes.fromhex(head))
+                    (
+                        kind,
+                        int(size),
+                        int(alloc),
+                        None if mtime == "-" else int(mtime),
+                        b"" if head == "-" else bytes.fromhex(head),
+                    )
                 )
             return found
         except ValueError:

@@ -26,6 +26,7 @@ class RemoteImage:
     kind: str  # file | block | missing | unreadable | other
     size: int
     allocated: int
+    mtime: int = None  # a file's, on the host (a block device has none that helps)
     head: bytes = b""  # the first HEAD_BYTES (fewer for a small file)
     stats: dict = field(default_factory=dict)  # filled by stream_to
     reads_log: str = ""  # where nbd_pieces_plugin notes what it served
@@ -50,6 +51,12 @@ class RemoteImage:
         except (OSError, ValueError):
             pass
         return total
+
+    def fingerprint(self):
+        """The host's SHA-1 of the whole image (read there, nothing sent):
+        what tells a block device that changed from one that did not."""
+        out = self.host.run('sha1sum < "$1"', self.path, what=f"hashing {self.path}")
+        return out.split()[0] if out.split() else ""
 
     def reader_command(self):
         """For nbd_pieces_plugin: the ssh command that serves ranges."""

@@ -102,6 +102,8 @@ def stream_image(image, dest, monitor, algorithms=("sha256",), how=None, offset=
         )
     seconds = time.monotonic() - started
     stats = {
+        # the host's hash of the image itself when it was sent as it is
+        "sha1": sent if how != "tar" else None,
         "bytes_read": wire.count,
         "seconds": round(seconds, 2),
         "mb_per_s": round(wire.count / seconds / 1e6, 1) if seconds else None,
