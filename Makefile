@@ -21,7 +21,7 @@ export LIBGUESTFS_BACKEND_SETTINGS ?= force_tcg
 export GUESTFIX_TCG ?= 1
 export GUESTFIX_TEST_CACHE ?= /var/cache/guestfix-test
 
-.PHONY: setup apt venv test test-packages test-fast lint demo bench clean
+.PHONY: setup apt venv test test-packages test-fast lint fuzz stress demo bench clean
 
 # Install the Debian packages among $(1) that are missing.
 define apt_install
@@ -66,6 +66,16 @@ test-packages:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; rc=$$?; \
 		[ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
+
+# Each parser of outside input on 10,000 generated inputs (make test runs a
+# short pass of the same property tests).
+fuzz: venv
+	GUESTFIX_FUZZ=fuzz $(PY) -m pytest -v tests/test_fuzz.py
+
+# 50 appliance launches cut off at random moments under load: no run may
+# abort (tests/launch_cuts.py; make test runs a few rounds).
+stress: setup
+	$(PY) tests/launch_cuts.py 50
 
 # Without the tests marked slow: those launch the appliance, boot a guest or
 # need libvirtd.

@@ -60,3 +60,12 @@ def _paused_appliances():
         if b"-kernel" in argv and argv[-1:] == [b"-S"]:
             found.append(pid)
     return found
+
+
+def test_launches_cut_off_at_random_moments_end_with_their_exit_codes():
+    """A few rounds of tests/launch_cuts.py (make stress runs 50, under
+    load): SIGTERM, SIGINT and the watchdog during the appliance's start
+    end with 130 or 9 and one line, never an abort."""
+    import launch_cuts
+
+    assert launch_cuts.run(3, seed=7, load=False) == []

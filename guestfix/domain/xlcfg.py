@@ -129,6 +129,15 @@ def _disk_spec(spec, path):
     }
 
 
+def _strings(cfg, key, path):
+    """A setting that is a string or a list of strings (disk, vif)."""
+    value = cfg.get(key, [])
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise InputError(f"{path}: {key} is not a string or a list of strings")
+    return items
+
+
 def _number(cfg, key, default, path):
     """A whole number setting (xen-tools writes them quoted: memory = '256')."""
     value = cfg.get(key, default)
@@ -184,10 +193,7 @@ def domain_from_xl(path, text=None):
         if key in cfg:
             sub(root, key).text = str(cfg[key])
     devices = sub(root, "devices")
-    disks = cfg.get("disk", [])
-    if isinstance(disks, str):
-        disks = [disks]
-    for spec in disks:
+    for spec in _strings(cfg, "disk", path):
         d = _disk_spec(str(spec), path)
         disk_el = sub(
             devices,
@@ -204,10 +210,7 @@ def domain_from_xl(path, text=None):
         if d["path"]:
             sub(disk_el, "source", {"dev" if d["block"] else "file": d["path"]})
         sub(disk_el, "target", {"dev": d["vdev"], "bus": "xen"})
-    vifs = cfg.get("vif", [])
-    if isinstance(vifs, str):
-        vifs = [vifs]
-    for spec in vifs:
+    for spec in _strings(cfg, "vif", path):
         fields = dict(p.strip().split("=", 1) for p in str(spec).split(",") if "=" in p)
         nic = sub(devices, "interface", {"type": "bridge"})
         if fields.get("mac"):

@@ -77,11 +77,12 @@ def test_inspect_reports_xen_references(sample_a):
     fstab = [r for r in info["xen_references"] if r["path"] == "/etc/fstab"]
     assert fstab[0]["text"].startswith("/dev/xvda1") and fstab[0]["line"] == 4
     steps = [f["step"] for f in info["fixups"]]
+    # the file edits that do not depend on each other, by name (steps/order.py)
     assert steps[:5] == [
-        "initrd-modules",
-        "device-names",
         "bootloader-config",
         "console",
+        "device-names",
+        "initrd-modules",
         "nic-names",
     ]
     assert "boot-code" in steps

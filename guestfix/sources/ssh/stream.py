@@ -228,6 +228,12 @@ class _SparseSink:
 # offset/size pairs) padded to 512 bytes, then the data segments back to
 # back. A file tar did not find sparse comes as a plain member.
 BLOCK = 512
+# more segments than this in one sparse map is no disk image tar made
+MAX_SEGMENTS = 1 << 20
+
+
+class _Malformed(Exception):
+    """Something in the archive is not what tar writes."""
 
 
 def _padded(n):
@@ -244,13 +250,25 @@ def _pax_records(data):
     while pos < len(data):
         space = data.index(b" ", pos)
         length = int(data[pos:space])
+        if length <= space - pos or pos + length > len(data):
+            raise _Malformed("a pax record's length")
         key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-        records[key.decode()] = value.decode("utf-8", "replace")
+        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
         pos += length
     return records
 
 
 def _untar_sparse(reader, sink, size):
+    """The one file of the host's archive into `sink`, its `size` bytes and
+    no more: an archive that says otherwise (a segment past the end, going
+    backwards, a record that does not parse) is refused as the host's."""
+    try:
+        _untar(reader, sink, size)
+    except (_Malformed, ValueError, IndexError, UnicodeDecodeError) as e:
+        raise RemoteHostError(f"the host's tar sent a malformed archive ({e})") from None
+
+
+def _untar(reader, sink, size):
     records = {}
     while True:
         header = reader.read(BLOCK)
@@ -258,6 +276,8 @@ def _untar_sparse(reader, sink, size):
             raise RemoteHostError("the host's tar sent no file")
         kind, stored = header[156:157], _octal(header[124:136])
         if kind in (b"x", b"g"):
+            if stored > 1 << 20:
+                raise _Malformed("an extended header of over 1 MiB")
             records.update(_pax_records(reader.read(_padded(stored))[:stored]))
             continue
         if kind not in (b"0", b"\0"):
@@ -265,6 +285,8 @@ def _untar_sparse(reader, sink, size):
         break
     stored = int(records.get("size", stored))
     if records.get("GNU.sparse.major") != "1":
+        if not 0 <= stored <= size:
+            raise _Malformed(f"{stored} bytes for a disk of {size}")
         sink.data(reader, 0, stored)
         done = stored
     else:
@@ -272,12 +294,16 @@ def _untar_sparse(reader, sink, size):
         while True:
             text += reader.read(BLOCK)
             numbers = text.split(b"\n")[:-1]
+            if numbers and not 0 <= int(numbers[0]) <= MAX_SEGMENTS:
+                raise _Malformed(f"a sparse map of {int(numbers[0])} segments")
             if numbers and len(numbers) >= 1 + 2 * int(numbers[0]):
                 break
         count = int(numbers[0])
         segments = [(int(numbers[1 + 2 * i]), int(numbers[2 + 2 * i])) for i in range(count)]
         consumed, done = len(text), 0
         for offset, length in segments:
+            if offset < done or length < 0 or offset + length > size:
+                raise _Malformed(f"a segment of {length} bytes at {offset} (disk: {size})")
             if offset > done:
                 sink.hole(offset - done)
             sink.data(reader, offset, length)
