@@ -47,7 +47,13 @@ def hanging_hypervisor(directory):
 
 
 def one_round(kind, disk, hv, rng):
-    env = dict(os.environ, LIBGUESTFS_BACKEND_SETTINGS="force_tcg", GUESTFIX_TCG="1")
+    # PYTHONFAULTHANDLER: an abort shows the Python line it came from
+    env = dict(
+        os.environ,
+        LIBGUESTFS_BACKEND_SETTINGS="force_tcg",
+        GUESTFIX_TCG="1",
+        PYTHONFAULTHANDLER="1",
+    )
     if kind == "watchdog":
         env.update(LIBGUESTFS_HV=hv, GUESTFIX_LAUNCH_TIMEOUT=str(rng.randint(2, 6)))
     proc = subprocess.Popen(

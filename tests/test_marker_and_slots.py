@@ -82,8 +82,8 @@ def test_same_source_and_changed_disks():
 HOLDER = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from guestfix import slots
-from guestfix.progress import Monitor
+from guestfix.core import slots
+from guestfix.core.progress import Monitor
 slots.SLOT_DIR = {dir!r}
 with slots.held(1, "migrate first", Monitor()):
     print("held", flush=True)

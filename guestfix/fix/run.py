@@ -162,52 +162,74 @@ def fix_disks(disks, devmap, monitor, opts, confirm=None, direct_boot_dir=None):
 
 def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
     """One session on the overlays: facts, every step, the background
-    commands waited for; the session is closed (flushed) on return."""
+    commands waited for; the session is closed (flushed) on return.
+
+    With --online the appliance has network only for the steps that use
+    it (the package install, which runs first): then the session is
+    closed and a fresh one without network does the rest, so no guest
+    program run later (initramfs hooks, grub-mkconfig's scripts) can
+    reach the network."""
     packages = opts.packages or packages_mod.PackageSource()
     direct_boot = export is not None
-    with monitor.stage("starting the appliance and inspecting the guest"):
-        session = GuestSession(
-            overlays,
-            readonly=False,
-            tcg=opts.tcg,
-            monitor=monitor,
-            root=opts.root,
-            network=packages.online,
-        ).open()
+
+    def launch(network, title):
+        with monitor.stage(title):
+            return GuestSession(
+                overlays,
+                readonly=False,
+                tcg=opts.tcg,
+                monitor=monitor,
+                root=opts.root,
+                network=network,
+            ).open()
+
+    def read_facts(session, title):
+        with monitor.stage(title):
+            # the initrd is listed later, and only if no rebuild is certain
+            return facts_mod.collect(session, disks, devmap, list_initrd=False)
+
+    session = launch(packages.online, "starting the appliance and inspecting the guest")
     report.launch_seconds = session.launch_seconds
     try:
-        with session:
-            with monitor.stage("reading the guest's configuration"):
-                # the initrd is listed later, and only if no rebuild is certain
-                facts = facts_mod.collect(session, disks, devmap, list_initrd=False)
-            report.facts = facts
-            _refuse_unfixable(facts, packages, direct_boot=direct_boot)
-            ctx = StepContext(
-                facts=facts,
-                devmap=devmap,
-                guest=session,
-                macs=list(opts.macs),
-                earlier=report.changes,
-                notes=report.notes,
-                packages=packages,
-                direct_boot=direct_boot,
-                boot_args=opts.boot_args,
-                xen_pv=opts.xen_pv,
-            )
-            for step in registry():
-                _run_step(step, ctx, session, monitor, report)
-                if step.changes_facts and ctx.changed(step.name):
-                    with monitor.stage("reading the guest's configuration again"):
-                        ctx.facts = report.facts = facts = facts_mod.collect(
-                            session, disks, devmap, list_initrd=False
-                        )
-                    _check_installed(facts, direct_boot=direct_boot)
-            _finish_background(session, monitor, report)
-            if export:
-                with monitor.stage("copying the boot kernel and initrd out for direct boot"):
-                    report.direct_boot = export.stage(session, facts)
+        facts = report.facts = read_facts(session, "reading the guest's configuration")
+        _refuse_unfixable(facts, packages, direct_boot=direct_boot)
+        ctx = StepContext(
+            facts=facts,
+            devmap=devmap,
+            guest=session,
+            macs=list(opts.macs),
+            earlier=report.changes,
+            notes=report.notes,
+            packages=packages,
+            direct_boot=direct_boot,
+            boot_args=opts.boot_args,
+            xen_pv=opts.xen_pv,
+        )
+        for step in registry():
+            if session.network and not step.uses_network:
+                session.close()
+                session = launch(False, "starting the appliance again, without network")
+                ctx.guest = session
+                ctx.facts = report.facts = facts = read_facts(
+                    session, "reading the guest's configuration again"
+                )
+            _run_step(step, ctx, session, monitor, report)
+            if step.changes_facts and ctx.changed(step.name):
+                ctx.facts = report.facts = facts = read_facts(
+                    session, "reading the guest's configuration again"
+                )
+                _check_installed(facts, direct_boot=direct_boot)
+        _finish_background(session, monitor, report)
+        if export:
+            with monitor.stage("copying the boot kernel and initrd out for direct boot"):
+                report.direct_boot = export.stage(session, facts)
+        session.close()
     except RuntimeError as e:
+        session.close(clean=False)
         raise GuestfixError(f"libguestfs: {first_line(e)}") from None
+    except BaseException:
+        session.close(clean=False)
+        raise
 
 
 def _run_step(step, ctx, session, monitor, report):

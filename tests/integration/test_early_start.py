@@ -100,7 +100,7 @@ class Console:
     def __init__(self, libvirtd, name):
         import libvirt
 
-        from guestfix.outputs.earlystart import start_event_loop
+        from guestfix.outputs.earlystart.console import start_event_loop
 
         start_event_loop(libvirt)
         self.conn = libvirt.open(libvirtd)

@@ -33,6 +33,9 @@ class Step:
     reads = ()  # steps whose changes its plan depends on: ctx.changed(*self.reads)
     after = ()  # steps it must run after, beyond `reads`
     changes_facts = False  # the runner reads the facts again after it changed something
+    # may use the network (--online); the appliance has network only until
+    # the first step that does not
+    uses_network = False
 
     def applies(self, facts):
         return True

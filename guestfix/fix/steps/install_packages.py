@@ -50,6 +50,7 @@ class InstallPackagesStep(Step):
         "apt-get/zypper/dnf (--online)"
     )
     changes_facts = True  # a new kernel or boot loader: the facts are read again
+    uses_network = True  # --online: the guest's own package tool fetches them
 
     def plan(self, ctx):
         wanted = packages.needed(ctx.facts, direct_boot=ctx.direct_boot)
