@@ -66,7 +66,7 @@ def migrate_args(source, name, *extra):
         "--virt-type",
         "qemu",
         "--bridge",
-        "virbr0",
+        "br0",
         "--yes",
         *extra,
     ]
