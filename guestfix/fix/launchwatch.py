@@ -64,6 +64,11 @@ class LaunchWatchdog:
 
 
 def _qemu_children(parent):
+    """The appliances among this process's children: QEMU started with
+    -kernel. libguestfs also runs QEMU to learn its version and devices
+    (-help, -device ?); those are left alone, however long a loaded host
+    makes them take, since libguestfs' error path for a feature probe cut
+    off half-way is not one to exercise."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -73,10 +78,13 @@ def _qemu_children(parent):
                 stat = f.read()
             # the name in parentheses may hold spaces: the fields after it
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == parent and os.path.basename(os.readlink(f"/proc/{entry}/exe")).startswith(
-                "qemu-system"
-            ):
-                pids.append(int(entry))
+            if ppid != parent or not os.path.basename(
+                os.readlink(f"/proc/{entry}/exe")
+            ).startswith("qemu-system"):
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"-kernel" in f.read().split(b"\0"):
+                    pids.append(int(entry))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or not ours to read
     return pids
