@@ -130,7 +130,7 @@ def _disk_spec(spec, path):
 
 
 def _strings(cfg, key, path):
-    """A setting that is a string or a list of strings (disk, vif)."""
+    """A setting that is a string or a list of strings (disk, vif, vfb)."""
     value = cfg.get(key, [])
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
@@ -224,7 +224,7 @@ def domain_from_xl(path, text=None):
             sub(nic, "script", {"path": fields["script"]})
     console = sub(devices, "console", {"type": "pty"})
     sub(console, "target", {"type": "xen", "port": "0"})
-    vfb = cfg.get("vfb", [])
+    vfb = _strings(cfg, "vfb", path)
     if cfg.get("vnc") == 1 or any("vnc=1" in str(v) for v in vfb):
         sub(devices, "graphics", {"type": "vnc", "port": "-1", "autoport": "yes"})
     domain = Domain(root, path)

@@ -86,6 +86,9 @@ def test_xl_cfg_garbage(tmp_path):
     cfg.write_text("name = __import__('os').system('touch /tmp/pwned')\n")
     check(guestfix("xml", "-i", "xl", cfg), 3, "cannot parse")
     assert not os.path.exists("/tmp/pwned")
+    # found by `make fuzz`: a number where a list of strings belongs
+    cfg.write_text("name = 'a'\nvfb = 0\n")
+    check(guestfix("xml", "-i", "xl", cfg), 3, "vfb is not a string or a list of strings")
 
 
 def test_duplicate_mapping_is_an_error(tmp_path):
