@@ -8,15 +8,19 @@ version, devices, QMP) go to the real one unchanged.
 """
 
 import os
+import pathlib
 import shutil
 import textwrap
 
+import launch_cuts
 from conftest import guestfix
 
 
 def test_an_appliance_that_never_starts_is_cut_off_and_tried_again(tmp_path):
     qemu = shutil.which("qemu-system-x86_64")
-    hv = tmp_path / "qemu-system-x86_64"
+    # a path whose length libguestfs 1.48 handles: with some lengths its
+    # feature probe writes past a heap block (launch_cuts.libguestfs_overflows)
+    hv = pathlib.Path(launch_cuts.safe_hypervisor_path(str(tmp_path)))
     hv.write_text(
         textwrap.dedent(f"""\
         #!/bin/sh
@@ -66,6 +70,4 @@ def test_launches_cut_off_at_random_moments_end_with_their_exit_codes():
     """A few rounds of tests/launch_cuts.py (make stress runs 50, under
     load): SIGTERM, SIGINT and the watchdog during the appliance's start
     end with 130 or 9 and one line, never an abort."""
-    import launch_cuts
-
     assert launch_cuts.run(3, seed=7, load=False) == []

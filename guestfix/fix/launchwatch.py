@@ -14,8 +14,7 @@ sees nothing to watch.
 
 import os
 import signal
-import subprocess
-import sys
+import threading
 import time
 
 # a TCG launch takes 13 s on an idle 2-core host and under a minute loaded;
@@ -33,66 +32,35 @@ def launch_timeout():
 
 class LaunchWatchdog:
     """`with LaunchWatchdog(t) as w: g.launch()`; `w.fired` says whether
-    the appliance was killed for taking longer than t.
-
-    The watching runs in a child process (this module run as a program),
-    not in a thread: while libguestfs launches, this process stays single
-    threaded, as every other libguestfs program is. With a watching thread,
-    glibc now and then found the heap corrupted inside the launch
-    (tests/test_launch_watchdog.py, about three full suite runs in four),
-    in libguestfs' probing of QEMU's features; the cause was not found."""
+    the appliance was killed for taking longer than t."""
 
     def __init__(self, timeout, poll=0.5):
         self.timeout = timeout
         self.poll = poll
-        self._fired = False
-        self._proc = None
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="launch-watchdog", daemon=True)
 
     def __enter__(self):
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(os.getpid()), str(self.timeout), str(self.poll)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-            # a Ctrl-C at the terminal is this process's to handle
-            start_new_session=True,
-        )
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
-        self._stop()
+        self._stop.set()
+        self._thread.join()
         return False
 
-    @property
-    def fired(self):
-        """Whether the appliance was killed; asked, it ends the watching
-        (the launch has returned by then)."""
-        self._stop()
-        return self._fired
-
-    def _stop(self):
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.terminate()
-            out, _ = proc.communicate()
-            self._fired = b"fired" in out
-
-
-def watch(parent, timeout, poll):
-    """The watcher's loop: kill `parent`'s appliance once it has run
-    `timeout` seconds; say "fired" on stdout when it did. Ends on SIGTERM
-    (the launch is over) or when the parent is gone."""
-    first_seen = {}
-    while os.getppid() == parent:
-        time.sleep(poll)
-        now = time.monotonic()
-        for pid in _qemu_children(parent):
-            if now - first_seen.setdefault(pid, now) > timeout:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    print("fired", flush=True)
-                except ProcessLookupError:
-                    pass
+    def _watch(self):
+        first_seen = {}
+        while not self._stop.wait(self.poll):
+            now = time.monotonic()
+            for pid in _qemu_children(os.getpid()):
+                if now - first_seen.setdefault(pid, now) > self.timeout:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        self.fired = True
+                    except ProcessLookupError:
+                        pass
 
 
 def _qemu_children(parent):
@@ -120,12 +88,3 @@ def _qemu_children(parent):
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or not ours to read
     return pids
-
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        watch(int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]))
-    except (KeyboardInterrupt, BrokenPipeError):
-        pass
