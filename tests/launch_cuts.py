@@ -24,13 +24,15 @@ import tempfile
 import textwrap
 import time
 
+from guestfix.fix import qemuprobe
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = {"SIGTERM": {130, 5}, "SIGINT": {130, 5}, "watchdog": {9}}
 
 
 def hanging_hypervisor(directory):
     """QEMU, except that the appliance starts paused (as a hung one looks).
-    Its path has a length libguestfs 1.48 handles (libguestfs_overflows)."""
+    Its path has a length libguestfs handles (guestfix/fix/qemuprobe.py)."""
     qemu = shutil.which("qemu-system-x86_64")
     hv = safe_hypervisor_path(directory)
     with open(hv, "w") as f:
@@ -47,57 +49,13 @@ def hanging_hypervisor(directory):
     return hv
 
 
-def libguestfs_overflows(hv):
-    """Whether libguestfs 1.48's QEMU feature probe writes past its buffer
-    for this hypervisor path (LIBGUESTFS_HV).
-
-    lib/command.c's add_string() grows the command string only when it is
-    already full, and then by at least the piece being added, but never
-    checks that the piece fits: a multi-byte piece appended when the string
-    is a few bytes short of full is copied past the end of the heap block.
-    generic_qmp_test() builds `echo ... | QEMU_AUDIO_DRV=none "HV" -display
-    none -machine "accel=kvm:tcg" -qmp stdio` that way, so whether the heap
-    is corrupted depends on the length of HV's path alone; glibc notices
-    later ("corrupted size vs. prev_size"). This replays the same
-    arithmetic for both probes (query-qmp-schema, query-kvm)."""
-
-    def quoted(s):
-        return ['"'] + [c2 for c in s for c2 in (["\\", c] if c in '$`\\"' else [c])] + ['"']
-
-    for command in ("query-qmp-schema", "query-kvm"):
-        pieces = [
-            "echo ",
-            '\'{ "execute": "qmp_capabilities" }\' ',
-            '\'{ "execute": "',
-            command,
-            "\" }' ",
-            '\'{ "execute": "quit" }\' ',
-            " | ",
-            "QEMU_AUDIO_DRV=none ",
-            *quoted(hv),
-            " -display none",
-            " -machine ",
-            *quoted("accel=kvm:tcg"),
-            " -qmp stdio",
-            "\0",
-        ]
-        length = alloc = 0
-        for piece in pieces:
-            if length >= alloc:
-                alloc = 256 if alloc == 0 else alloc + max(alloc, len(piece))
-            length += len(piece)
-            if length > alloc:
-                return True
-    return False
-
-
 def safe_hypervisor_path(directory, name="qemu-system-x86_64"):
     """A path for a QEMU wrapper in `directory` (created) whose length
-    libguestfs 1.48 handles without overflowing (libguestfs_overflows)."""
+    libguestfs handles without overflowing (guestfix/fix/qemuprobe.py)."""
     for pad in range(64):
         d = os.path.join(directory, "hv" + "x" * pad)
         path = os.path.join(d, name)
-        if not libguestfs_overflows(path):
+        if not qemuprobe.overflows(path):
             os.makedirs(d, exist_ok=True)
             return path
     raise AssertionError("no safe hypervisor path")

@@ -71,3 +71,23 @@ def test_launches_cut_off_at_random_moments_end_with_their_exit_codes():
     load): SIGTERM, SIGINT and the watchdog during the appliance's start
     end with 130 or 9 and one line, never an abort."""
     assert launch_cuts.run(3, seed=7, load=False) == []
+
+
+def test_a_hypervisor_path_libguestfs_would_overflow_with_is_refused(tmp_path):
+    """libguestfs' feature probe writes past a heap block for some lengths
+    of the hypervisor's path (guestfix/fix/qemuprobe.py); such a path is
+    refused in one line before the launch, and the default is not one."""
+    from guestfix.fix import qemuprobe
+
+    assert not qemuprobe.overflows("/usr/bin/qemu-system-x86_64")
+    directory = tmp_path / ("d" * (94 - len(str(tmp_path)) - len("/qemu-system-x86_64") - 1))
+    directory.mkdir()
+    hv = directory / "qemu-system-x86_64"
+    assert len(str(hv)) == 94 and qemuprobe.overflows(str(hv))
+    hv.symlink_to(shutil.which("qemu-system-x86_64"))
+    disk = tmp_path / "blank.img"
+    disk.write_bytes(b"\0" * 4096)
+    r = guestfix("inspect", "--json", disk, env={"LIBGUESTFS_HV": str(hv)})
+    assert r.returncode == 9, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("guestfix: error: libguestfs would overflow a buffer")

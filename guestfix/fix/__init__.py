@@ -1,6 +1,7 @@
 """The in-guest conversion: one libguestfs session on the stopped disks.
 
-    session.py          the one session: add, launch (launchwatch.py), inspect,
+    session.py          the one session: add, launch (launchwatch.py; qemuprobe.py
+                        refuses a hypervisor path libguestfs overflows), inspect,
                         mount; files and commands (appliancedisks.py, jobs.py)
     guest.py            GuestTree: what steps may read and run
     facts.py            GuestFacts: what the guest is and where Xen shows

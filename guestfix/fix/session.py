@@ -25,7 +25,7 @@ from ..core.errors import (
 )
 from ..core.runner import CommandResult
 from ..disks.image import held_lock_message
-from . import launchwatch
+from . import launchwatch, qemuprobe
 from .appliancedisks import ApplianceDisks
 from .jobs import BackgroundJobs
 
@@ -154,6 +154,14 @@ class GuestSession:
 
     def _new_handle(self):
         g = _guestfs().GuestFS(python_return_dict=True)
+        hv = g.get_hv()
+        if qemuprobe.overflows(hv):
+            g.close()
+            raise ToolError(
+                f"libguestfs would overflow a buffer with the hypervisor path {hv!r} "
+                f"({len(hv)} characters; see guestfix/fix/qemuprobe.py)",
+                hint="give LIBGUESTFS_HV a path of another length",
+            )
         if self.tcg:
             settings = list(g.get_backend_settings())
             if "force_tcg" not in settings:
