@@ -18,8 +18,8 @@ from conftest import guestfix
 
 def test_an_appliance_that_never_starts_is_cut_off_and_tried_again(tmp_path):
     qemu = shutil.which("qemu-system-x86_64")
-    # a path whose length libguestfs 1.48 handles: with some lengths its
-    # feature probe writes past a heap block (launch_cuts.libguestfs_overflows)
+    # a path whose length libguestfs handles: with some lengths its feature
+    # probe writes past a heap block (guestfix/fix/qemuprobe.py)
     hv = pathlib.Path(launch_cuts.safe_hypervisor_path(str(tmp_path)))
     hv.write_text(
         textwrap.dedent(f"""\

@@ -12,18 +12,10 @@ a path before the launch instead.
 
 
 def overflows(hv):
-    """Whether libguestfs 1.48's QEMU feature probe writes past its buffer
-    for this hypervisor path (LIBGUESTFS_HV).
-
-    lib/command.c's add_string() grows the command string only when it is
-    already full, and then by at least the piece being added, but never
-    checks that the piece fits: a multi-byte piece appended when the string
-    is a few bytes short of full is copied past the end of the heap block.
-    generic_qmp_test() builds `echo ... | QEMU_AUDIO_DRV=none "HV" -display
-    none -machine "accel=kvm:tcg" -qmp stdio` that way, so whether the heap
-    is corrupted depends on the length of HV's path alone; glibc notices
-    later ("corrupted size vs. prev_size"). This replays the same
-    arithmetic for both probes (query-qmp-schema, query-kvm)."""
+    """Whether libguestfs' QEMU feature probe writes past its buffer for
+    this hypervisor path: generic_qmp_test()'s pieces replayed through
+    add_string()'s growth rule, for both of its probes (query-qmp-schema,
+    query-kvm)."""
 
     def quoted(s):
         return ['"'] + [c2 for c in s for c2 in (["\\", c] if c in '$`\\"' else [c])] + ['"']
