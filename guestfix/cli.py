@@ -252,6 +252,7 @@ def fix(
 ):
     from . import render
     from .core import progress, slots
+    from .domain import firmware
     from .domain.model import Domain
     from .fix import run as fix_run
     from .fix.packages import PackageSource
@@ -292,6 +293,7 @@ def fix(
         dry_run=dry_run,
         boot_args=source_domain.boot_args() if source_domain else "",
         xen_pv=bool(source_domain and source_domain.is_pv),
+        firmware=firmware.of(source_domain).kind if source_domain else "",
         offer_online=_online_offer(yes, json_mode),
     )
     with slots.held(max_parallel, f"fix {' '.join(disk_paths) or domain}", monitor):

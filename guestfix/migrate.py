@@ -48,7 +48,7 @@ from .core.signals import signals_held
 from .disks import assembly
 from .disks import backup as backup_mod
 from .disks.image import Disk
-from .domain import convert, interface, marker
+from .domain import convert, firmware, interface, marker
 from .domain.disk import merge_partition_images
 from .domain.networks import NetworkMap
 from .fix import run as fix_run
@@ -126,6 +126,7 @@ class MigrateReport:
     domain_before: str = ""  # the source domain, as read (libvirt XML)
     domain_after: str = ""  # the KVM domain, as written or (--dry-run) as it would be
     dropped: list = field(default_factory=list)  # what the KVM domain does not keep
+    firmware: str = ""  # BIOS, or UEFI and how it is mapped (domain/firmware.py)
 
     @property
     def working_seconds(self):
@@ -149,6 +150,7 @@ class MigrateReport:
             "stages": [s.as_dict() for s in self.stages],
             "working_seconds": self.working_seconds,
             "dropped": self.dropped,
+            "firmware": self.firmware,
             "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
             "notes": self.fix.notes if self.fix else [],
             "fix_timings": self.fix.timings if self.fix else [],
@@ -265,11 +267,15 @@ class Migration:
             for a in guest.layout.assemblies:
                 report.assembled.append(a.describe())
                 self.monitor.note(f"assembled: {a.describe()}")
+            fw = firmware.of(guest.domain)
+            report.firmware = firmware.describe(fw)
+            self.monitor.note(f"firmware: {report.firmware}")
             self.output.prepare(
                 report.name,
                 assembly.planned_disks(guest.layout),
                 guest.devmap,
                 nics=interface.mapped(guest.domain, opts.network_map),
+                firmware=fw,
             )
         with self.stage(report, WAITING_STAGE, "taking one of this host's migration slots"):
             slot = self.exit_stack.enter_context(
@@ -336,6 +342,7 @@ class Migration:
                             packages=opts.packages,
                             boot_args=guest.domain.boot_args(),
                             xen_pv=guest.domain.is_pv,
+                            firmware=firmware.of(guest.domain).kind,
                             offer_online=self.offer_online,
                         ),
                     )

@@ -172,6 +172,8 @@ def migrate_report(r, log_file):
         )
     t.add_row("changes in the guest", str(len(r.fix.changes)) if r.fix else "0")
     t.add_row("domain", r.domain_xml)
+    if r.firmware:
+        t.add_row("firmware", r.firmware)
     t.add_row("stages", ", ".join(f"{s.name} {s.seconds}s" for s in r.stages))
     if r.early:
         t.add_row("downtime", f"{r.downtime_seconds:.0f}s (source handed over -> guest started)")

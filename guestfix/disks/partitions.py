@@ -16,6 +16,8 @@ GPT_SIGNATURE = b"EFI PART"
 PROTECTIVE_MBR_TYPE = 0xEE
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)
 BIOS_BOOT_GUID = "21686148-6449-6E6F-744E-656564454649"
+ESP_GUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+ESP_MBR_TYPE = 0xEF
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Partition:
     start: int  # bytes from the start of the disk
     bootable: bool = False
     gpt_type: str = ""  # upper-case GUID, GPT only
+    mbr_type: int = 0  # DOS tables only
 
 
 @dataclass
@@ -38,6 +41,14 @@ class PartitionTable:
     def active(self):
         return [p for p in self.partitions if p.bootable]
 
+    def esp_numbers(self):
+        """The EFI system partitions, by their type (GPT GUID or MBR 0xEF)."""
+        return [
+            p.number
+            for p in self.partitions
+            if p.gpt_type == ESP_GUID or p.mbr_type == ESP_MBR_TYPE
+        ]
+
 
 def read_table(read, sector_size=512):
     """Parse the partition table through `read(offset, count) -> bytes`."""
@@ -50,7 +61,7 @@ def read_table(read, sector_size=512):
         if table is not None:
             return table
     partitions = [
-        Partition(n, start * sector_size, bootable=flag == 0x80)
+        Partition(n, start * sector_size, bootable=flag == 0x80, mbr_type=kind)
         for n, kind, flag, start in entries
         if kind and kind not in EXTENDED_TYPES
     ]

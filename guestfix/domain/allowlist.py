@@ -36,8 +36,10 @@ CHILDREN = {
         "on_crash",
         "devices",
     },
-    "os": {"type", "boot", "kernel", "initrd", "cmdline"},
-    "features": {"acpi", "apic", "pae"},
+    "os": {"type", "firmware", "boot", "kernel", "initrd", "cmdline"},
+    "firmware": {"feature"},  # <os><firmware>: firmware.py's secure-boot choice
+    "feature": set(),
+    "features": {"acpi", "apic", "pae", "smm"},
     "devices": {
         "emulator",
         "disk",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..core import fsutil
 from ..core.errors import InputError
 from ..disks.image import open_disk
-from . import allowlist, console, disk, interface, osboot
+from . import allowlist, console, disk, firmware, interface, osboot
 from .networks import NetworkMap
 
 XEN_TYPES = ("xen", "xenpv", "xenfv")
@@ -123,7 +123,7 @@ def convert(domain, opts):
         direct_kernel=opts.direct_kernel,
         disk_paths={t: path for t, (path, _fmt) in opts.disk_overrides.items()},
     )
-    for module in (osboot, disk, interface, console):
+    for module in (osboot, firmware, disk, interface, console):
         module.to_kvm(domain, ctx)
     return allowlist.filter_domain(domain.root, opts.keep_elements)
 

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 from ..core import values
 from ..core.errors import InputError
+from . import firmware
 from .model import Domain, read_text_file, sub
 
 _TOKEN = re.compile(
@@ -179,6 +180,9 @@ def domain_from_xl(path, text=None):
     sub(os_el, "type", {"arch": "x86_64", "machine": "xenfv" if hvm else "xenpv"}).text = (
         "hvm" if hvm else "linux"
     )
+    if hvm and firmware.from_xl(cfg) == "efi":
+        # as libvirt's libxl driver reads bios/firmware = "ovmf"
+        sub(os_el, "loader", {"type": "pflash", "readonly": "yes"}).text = firmware.XEN_OVMF
     for key, tag in (("kernel", "kernel"), ("ramdisk", "initrd")):
         if cfg.get(key):
             sub(os_el, tag).text = str(cfg[key])

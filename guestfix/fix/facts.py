@@ -65,6 +65,7 @@ BOOT_SIGNATURES = (b"GRUB", b"LILO", b"SYSLINUX", b"EXTLINUX", b"ISOLINUX")
 GRUB2_LIB_DIRS = ("/usr/lib/grub", "/usr/lib/grub2", "/usr/share/grub2")
 GRUB2_PLATFORM_FILE = "modinfo.sh"
 GRUB2_BIOS_PLATFORM = "i386-pc"
+GRUB2_EFI_PLATFORM = "x86_64-efi"
 GRUB_LEGACY_STAGE2 = (
     "/usr/lib/grub/stage2",
     "/usr/lib/grub/*/stage2",
@@ -126,6 +127,9 @@ class GuestFacts:
     boot_code: bool = False
     partition_table: str = ""  # msdos, gpt, or "" for a partitionless disk
     bios_boot_partition: bool = False
+    firmware: str = ""  # what the KVM guest boots with: efi or bios
+    esp: str = ""  # the mounted EFI system partition (from fstab, by its type)
+    efi_loaders: list = field(default_factory=list)  # \EFI\... files on the ESP
     initrd_tool: str = ""  # initramfs-tools, dracut, mkinitrd
     selinux: str = ""  # enforcing, permissive, disabled or "" (none)
     xen_references: list = field(default_factory=list)
@@ -210,8 +214,10 @@ def has_boot_code(sectors):
     return any(any(sig in s for sig in BOOT_SIGNATURES) for s in sectors[1:])
 
 
-def collect(session, disks, devmap, list_initrd=True):
-    """Gather GuestFacts through a launched GuestSession."""
+def collect(session, disks, devmap, list_initrd=True, firmware=""):
+    """Gather GuestFacts through a launched GuestSession. `firmware` is
+    what the domain boots with (domain/firmware.py); without a domain it
+    is read from the guest."""
     f = GuestFacts(root=session.root)
     ins = session.inspect
     f.os_type = ins("type")
@@ -237,6 +243,7 @@ def collect(session, disks, devmap, list_initrd=True):
     _init_system(session, f)
     _kernels(session, f)
     _bootloader(session, f)
+    f.firmware = firmware or guest_firmware(f)
     _initrd_tool(session, f)
     f.selinux = selinux_mode(session.read_text("/etc/selinux/config"))
     if f.boot_kernel:
@@ -348,9 +355,38 @@ def _bootloader(session, f):
         f.grub_installer = installer if f.grub_legacy else ""
     elif cfg_dir:
         f.bootloader, f.grub_dir, f.grub_cfg = "grub2", cfg_dir, f"{cfg_dir}/grub.cfg"
-    f.partition_table, f.bios_boot_partition, f.boot_code = disk_boot_info(
-        session, session.appliance_devices()[0]
+        # a UEFI GRUB: its installer writes to the ESP (uefi_boot.py)
+        f.grub_installer = installer if GRUB2_EFI_PLATFORM in f.grub2_platforms else ""
+    first = session.appliance_devices()[0]
+    f.partition_table, f.bios_boot_partition, f.boot_code, esp_numbers = disk_boot_info(
+        session, first
     )
+    f.esp = esp_mount_point(f.mountpoints, first, esp_numbers)
+    if f.esp:
+        f.efi_loaders = efi_loaders(session, f.esp)
+
+
+def guest_firmware(f):
+    """The firmware a guest with no domain to say it was set up for: UEFI
+    when it mounts an ESP with a boot loader on it and its disk has no BIOS
+    boot code, otherwise BIOS."""
+    return "efi" if f.esp and f.efi_loaders and not f.boot_code else "bios"
+
+
+def esp_mount_point(mountpoints, first_disk, esp_numbers):
+    """Where fstab mounts an EFI system partition of the first disk, or ""."""
+    devices = {f"{first_disk}{n}" for n in esp_numbers}
+    return next((mp for mp, dev in sorted(mountpoints.items()) if dev in devices), "")
+
+
+def efi_loaders(guest, esp):
+    """The boot loaders on the ESP, as paths below it (EFI/debian/grubx64.efi)."""
+    found = []
+    for vendor in guest.ls(f"{esp}/EFI"):
+        for name in guest.ls(f"{esp}/EFI/{vendor}"):
+            if name.lower().endswith(".efi"):
+                found.append(f"EFI/{vendor}/{name}")
+    return sorted(found)
 
 
 def grub2_platforms(guest):
@@ -364,7 +400,8 @@ def grub2_platforms(guest):
 
 
 def disk_boot_info(session, device):
-    """(partition table, has a BIOS boot partition, has boot code) of a disk."""
+    """(partition table, has a BIOS boot partition, has boot code, the EFI
+    system partitions' numbers) of a disk."""
     sector_size = session.sector_size(device)
     table = partitions.read_table(
         lambda offset, count: session.pread_device(device, count, offset), sector_size
@@ -372,7 +409,7 @@ def disk_boot_info(session, device):
     sectors = [session.pread_device(device, 512, 0)]
     for p in table.active():
         sectors.append(session.pread_device(device, 512, p.start))
-    return table.kind, table.bios_boot_partition, has_boot_code(sectors)
+    return table.kind, table.bios_boot_partition, has_boot_code(sectors), table.esp_numbers()
 
 
 def selinux_mode(config):

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..core.errors import InputError, MissingPackagesError, UnsupportedGuestError
-from .facts import GRUB2_BIOS_PLATFORM
+from .facts import GRUB2_BIOS_PLATFORM, GRUB2_EFI_PLATFORM
 
 # The distribution's default kernel and BIOS boot loader, per family.
 KERNEL_PACKAGES = {
@@ -27,6 +27,12 @@ BOOTLOADER_PACKAGES = {
     "ubuntu": "grub-pc",
     "suse": "grub2",
     "redhat": "grub2-pc",
+}
+UEFI_BOOTLOADER_PACKAGES = {
+    "debian": "grub-efi-amd64",
+    "ubuntu": "grub-efi-amd64",
+    "suse": "grub2-x86_64-efi",
+    "redhat": "grub2-efi-x64",
 }
 PACKAGE_SUFFIX = {"deb": ".deb", "rpm": ".rpm"}
 # Where supplied package files are put inside the guest while they install.
@@ -67,7 +73,11 @@ def needed(facts, direct_boot=False):
             else KERNEL_PACKAGES.get(flavour, KERNEL_PACKAGES.get(facts.family, "a kernel"))
         )
         out.append(NeededPackage("kernel", name, why))
-    if not direct_boot and not facts.boot_code:
+    if not direct_boot and facts.firmware == "efi":
+        missing = _missing_uefi_boot_loader(facts, flavour)
+        if missing:
+            out.append(missing)
+    elif not direct_boot and not facts.boot_code:
         missing = _missing_boot_loader(facts, flavour)
         if missing:
             out.append(missing)
@@ -112,6 +122,24 @@ def _missing_boot_loader(facts, flavour):
     else:
         why = "the disk has no boot code and no GRUB 2 for BIOS"
     return NeededPackage("bootloader", name, why)
+
+
+def _missing_uefi_boot_loader(facts, flavour):
+    """What a UEFI guest needs to boot from an empty NVRAM: its ESP, and
+    GRUB for UEFI with its installer (or a boot loader already on the ESP
+    to copy to the removable-media path)."""
+    if not facts.esp:
+        return None  # no package makes one: fix/run.py refuses the guest
+    if GRUB2_EFI_PLATFORM in facts.grub2_platforms and facts.grub_installer:
+        return None
+    if facts.efi_loaders:
+        return None  # copied to \EFI\BOOT\ (uefi_boot.py)
+    name = UEFI_BOOTLOADER_PACKAGES.get(
+        flavour, UEFI_BOOTLOADER_PACKAGES.get(facts.family, "grub")
+    )
+    return NeededPackage(
+        "bootloader", name, "the domain boots through UEFI and the ESP holds no boot loader"
+    )
 
 
 @dataclass

@@ -78,6 +78,7 @@ class FixOptions:
     dry_run: bool = False  # only reported: nothing is committed
     boot_args: str = ""  # the domain's <cmdline> when it booted dom0's kernel
     xen_pv: bool = False  # the domain ran paravirtualized
+    firmware: str = ""  # efi or bios, from the domain; "" to read it from the guest
     # asked, when packages are missing and none were given, whether the
     # guest may fetch them itself (as --online); None: nobody to ask
     offer_online: object = None
@@ -186,7 +187,9 @@ def _run_steps(overlays, disks, devmap, monitor, opts, report, export):
     def read_facts(session, title):
         with monitor.stage(title):
             # the initrd is listed later, and only if no rebuild is certain
-            return facts_mod.collect(session, disks, devmap, list_initrd=False)
+            return facts_mod.collect(
+                session, disks, devmap, list_initrd=False, firmware=opts.firmware
+            )
 
     session = launch(packages.online, "starting the appliance and inspecting the guest")
     report.launch_seconds = session.launch_seconds
@@ -279,6 +282,11 @@ def _refuse_unfixable(facts, packages, direct_boot):
         raise UnsupportedGuestError(
             f"{facts.product or facts.distro or 'this'} guests are not supported "
             "(guestfix fixes the Debian/Ubuntu, SUSE and Red Hat families)"
+        )
+    if facts.firmware == "efi" and not facts.esp and not direct_boot:
+        raise UnsupportedGuestError(
+            "the domain boots through UEFI and the guest mounts no EFI system "
+            "partition (no partition of the first disk with the ESP type is in /etc/fstab)"
         )
     packages.check_usable(facts, packages_mod.needed(facts, direct_boot=direct_boot))
 

@@ -136,7 +136,10 @@ class Output:
     def planned_path(self, disk):
         raise NotImplementedError
 
-    def prepare(self, name, disks, devmap, nics=()):
+    def prepare(self, name, disks, devmap, nics=(), firmware=None):
+        """Refuse before any work what would stop the migration later:
+        outputs in the way, a NIC's bridge or network, or (`firmware`, from
+        domain/firmware.py) UEFI firmware the KVM host lacks."""
         if not re.match(r"^[\w.+-]+$", name):
             raise InputError(f"domain name {name!r} is not usable as a file name")
         self.name, self.disks, self.devmap = name, disks, devmap

@@ -2,9 +2,10 @@
 
 import os
 
-from ..core.errors import InputError
+from ..core.errors import InputError, ToolError
 from ..disks.storage import check_room
 from ..domain import convert
+from ..domain import firmware as uefi
 from ..domain.model import read_text_file
 from .base import Output
 
@@ -17,8 +18,15 @@ class LocalDirectory(Output):
     def directory(self):
         return os.path.abspath(self.opts.output_storage)
 
-    def prepare(self, name, disks, devmap, nics=()):
+    def prepare(self, name, disks, devmap, nics=(), firmware=None):
         super().prepare(name, disks, devmap)
+        if firmware is not None and firmware.efi and not uefi.local_uefi_firmware():
+            # as virt-v2v -o local: the domain is written for this host
+            raise ToolError(
+                f"the guest boots through UEFI ({firmware.source}) and QEMU on this "
+                "host has no UEFI firmware",
+                hint=uefi.UEFI_HINT,
+            )
         d = self.directory
         if not os.path.isdir(d):
             raise InputError(f"-os {d}: no such directory")

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 from ..core.errors import GuestfixError, InputError, LibvirtError
 from ..core.runner import run
+from ..domain import firmware as uefi
 from ..domain.define import connect, define, libvirt_bindings
 from .base import Output
 from .earlystart import EarlyStartOutput, LiveCopy
@@ -43,7 +44,7 @@ class LibvirtPool(Output, EarlyStartOutput):
         root = ET.fromstring(self.pool.XMLDesc(0))
         return os.path.join(root.findtext("target/path") or "", self.file_name(disk))
 
-    def prepare(self, name, disks, devmap, nics=()):
+    def prepare(self, name, disks, devmap, nics=(), firmware=None):
         super().prepare(name, disks, devmap)
         libvirt = libvirt_bindings()
         pool_name, uri = self.opts.output_storage, self.opts.output_uri
@@ -81,6 +82,23 @@ class LibvirtPool(Output, EarlyStartOutput):
             )
         for mac, kind, net in nics:
             self._check_connection(mac, kind, net)
+        if firmware is not None and firmware.efi:
+            self._check_uefi(firmware)
+
+    def _check_uefi(self, firmware):
+        """libvirt picks the host's OVMF for firmware='efi'; it must have one."""
+        libvirt = libvirt_bindings()
+        virt_type = self.opts.virt_type or "kvm"
+        try:
+            found = uefi.libvirt_has_uefi(self.conn, "x86_64", virt_type)
+        except libvirt.libvirtError as e:
+            raise LibvirtError(f"{self.opts.output_uri}: domain capabilities: {e}") from None
+        if not found:
+            raise LibvirtError(
+                f"the guest boots through UEFI ({firmware.source}) and "
+                f"{self.opts.output_uri} offers no UEFI firmware for {virt_type} guests",
+                hint=uefi.UEFI_HINT,
+            )
 
     def _check_connection(self, mac, kind, name):
         """What a NIC connects to must be on the KVM host, or the domain
