@@ -42,8 +42,13 @@ def _ifupdown(text):
             and words[0].startswith("allow-")
         ):
             for name in words[1:2] if words[0] == "iface" else words[1:]:
-                names.append(name.split(":", 1)[0].split(".", 1)[0])
+                names.append(_base(name))
     return names
+
+
+def _base(name):
+    """The NIC under an alias (eth0:1) or a VLAN (eth0.100)."""
+    return name.split(":", 1)[0].split(".", 1)[0]
 
 
 def _networkd(text):
@@ -58,26 +63,44 @@ def _networkd(text):
 
 
 def _netplan(text):
-    names, in_ethernets, indent = [], False, None
+    """Per ethernets entry: its ID is the NIC's name unless a match: block
+    binds it, then set-name is (or a match: name: without wildcards); an
+    entry matched by MAC or by a wildcard alone names no NIC."""
+    entries, in_ethernets, indent = [], False, None
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         depth = len(line) - len(line.lstrip())
         key = line.strip().split(":", 1)[0]
+        value = line.split(":", 1)[1].strip().strip("'\"") if ":" in line else ""
         if key == "ethernets":
-            in_ethernets, indent = True, None
+            in_ethernets, top, indent = True, depth, None
             continue
-        if in_ethernets:
-            if indent is None:
-                indent = depth
-            if depth < indent:
-                in_ethernets = False
-            elif depth == indent:
-                names.append(key.strip("'\""))
-            elif key in ("set-name", "name"):
-                value = line.split(":", 1)[1].strip().strip("'\"")
-                if value and not any(c in value for c in "*?["):
-                    names.append(value)
+        if not in_ethernets:
+            continue
+        if indent is None:
+            indent = depth
+        if depth < indent or depth <= top:
+            in_ethernets = False
+        elif depth == indent:
+            entry = {"id": key.strip("'\""), "match": False, "set-name": "", "name": ""}
+            entries.append(entry)
+            props, in_match = None, False
+        else:
+            if props is None:
+                props = depth
+            if depth == props:
+                in_match = key == "match"
+                entry["match"] = entry["match"] or in_match
+                if key == "set-name":
+                    entry["set-name"] = value
+            elif in_match and key == "name":
+                entry["name"] = value
+    names = []
+    for e in entries:
+        name = e["set-name"] or (e["name"] if e["match"] else e["id"])
+        if name and not any(c in name for c in "*?["):
+            names.append(name)
     return names
 
 
@@ -88,7 +111,7 @@ def _keyfile(text):
 
 def _ifcfg(path, text):
     m = re.search(r"^DEVICE=[\"']?([^\"'\s]+)", text, re.M)
-    return [m.group(1)] if m else [path.rsplit("ifcfg-", 1)[1]]
+    return [_base(m.group(1) if m else path.rsplit("ifcfg-", 1)[1])]
 
 
 def expected_names(files):
