@@ -324,6 +324,10 @@ class GuestSession:
     def remove(self, path):
         self._g.rm_f(path)
 
+    def copy(self, path, new_path):
+        """A file copied (its contents; on FAT there is nothing else)."""
+        self._g.cp(path, new_path)
+
     def symlink(self, target, path):
         self._g.ln_sf(target, path)
 

@@ -27,6 +27,7 @@ def test_derived_order_is_the_documented_one():
         "cleanup",
         "regenerate-initrd",
         "boot-code",
+        "uefi-boot",
         "regenerate-grub-cfg",
         "default-kernel",
         "check-grub-cfg",

@@ -72,7 +72,12 @@ class BootCode(Step):
     after = ("bootloader-config", "regenerate-initrd")
 
     def applies(self, facts):
-        return facts.bootloader in ("grub2", "grub-legacy") and not facts.boot_code
+        # a UEFI guest's firmware never reads the MBR (uefi_boot.py)
+        return (
+            facts.bootloader in ("grub2", "grub-legacy")
+            and not facts.boot_code
+            and facts.firmware != "efi"
+        )
 
     def plan(self, ctx):
         f = ctx.facts

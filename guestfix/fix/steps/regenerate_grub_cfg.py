@@ -32,6 +32,9 @@ class RegenerateGrubCfg(Step):
         "boot-code",
         "regenerate-initrd",
     )
+    # not read, but grub-install for UEFI then runs while the initrd is
+    # rebuilt in the background, before this step waits for it
+    after = ("uefi-boot",)
 
     def applies(self, facts):
         return facts.bootloader == "grub2"
