@@ -340,6 +340,8 @@ def boot_check(
     from . import bootcheck, render
     from .core import progress
     from .core.errors import BootCheckFailed
+    from .domain import firmware
+    from .domain.model import Domain
     from .fix.session import tcg_requested
     from .sources import disks
 
@@ -353,6 +355,8 @@ def boot_check(
         tcg=tcg_requested(tcg),
         macs=macs,
         console_log=console_log,
+        # the domain's firmware; without a domain, what the first disk holds
+        firmware=firmware.of(Domain.from_file(domain)).kind if domain else None,
     )
     if json_mode:
         _emit_json(result.as_dict())

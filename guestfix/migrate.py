@@ -429,6 +429,7 @@ class Migration:
                     timeout=opts.boot_timeout,
                     tcg=opts.tcg,
                     macs=guest.domain.macs(),
+                    firmware=firmware.of(guest.domain).kind,
                 )
 
     # -- --start-early ------------------------------------------------------------

@@ -129,6 +129,11 @@ def boot_result(result):
         t.add_row("swap", ", ".join(p.get("swap", [])) or "none")
         t.add_row("failed units", ", ".join(p.get("failed", [])) or "none")
         t.add_row("NICs", ", ".join(f"{n['name']} {n['mac']}" for n in p.get("nics", [])))
+        t.add_row(
+            "IPv4",
+            ", ".join(f"{a['nic']} {a['address']}" for a in p.get("addresses", [])) or "none",
+        )
+        t.add_row("firmware", result.firmware_kind)
         t.add_row("system state", p.get("state", ""))
         t.add_row("kernel command line", p.get("cmdline", ""))
         console.print(t)

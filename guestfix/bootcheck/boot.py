@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 
+from ..core import uefi as host_uefi
 from ..core import values
 from ..core.errors import ToolError
 from ..disks.image import create_overlay
@@ -18,7 +19,27 @@ from .console import DEAD_END_RE, LOGIN_RE, BootResult, parse_probe, stage_reach
 from .probe import DEFAULT_MAC, MARK, install_probe
 
 
-def qemu_argv(overlays, tmp, memory, tcg, macs):
+def uefi_drives(tmp):
+    """OVMF's code and a fresh copy of its empty variable store: the
+    guest's firmware starts with no boot entries, as on the KVM host.
+    Secure boot is off: the boot check is about the disks, and a boot chain
+    signed or not boots without it."""
+    fw = host_uefi.find(secure_boot=False)
+    if fw is None:
+        raise ToolError(
+            "the guest boots through UEFI and QEMU has no UEFI firmware here", hint=host_uefi.HINT
+        )
+    nvram = os.path.join(tmp, "vars.fd")
+    shutil.copyfile(fw.vars_template, nvram)
+    return [
+        "-drive",
+        f"if=pflash,format=raw,unit=0,readonly=on,file={fw.code}",
+        "-drive",
+        f"if=pflash,format=raw,unit=1,file={nvram}",
+    ]
+
+
+def qemu_argv(overlays, tmp, memory, tcg, macs, firmware="bios"):
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise ToolError("qemu-system-x86_64 is not installed", hint="run `make setup`")
@@ -48,6 +69,8 @@ def qemu_argv(overlays, tmp, memory, tcg, macs):
         "-monitor",
         f"unix:{tmp}/monitor.sock,server=on,wait=off",
     ]
+    if firmware == "efi":
+        argv += uefi_drives(tmp)
     for i, ov in enumerate(overlays):
         argv += ["-drive", f"file={ov.path},format=qcow2,if=virtio,index={i},cache=unsafe"]
     for i, mac in enumerate(macs or [DEFAULT_MAC]):
@@ -100,8 +123,8 @@ def _read_bytes(path):
         return b""
 
 
-def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor, boot_code=True):
-    argv = qemu_argv(overlays, tmp, memory, tcg, macs)
+def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor, boot_code=True, firmware="bios"):
+    argv = qemu_argv(overlays, tmp, memory, tcg, macs, firmware)
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
@@ -142,7 +165,12 @@ def run_qemu(overlays, tmp, timeout, memory, tcg, macs, monitor, boot_code=True)
     return console, firmware, screen, time.monotonic() - started
 
 
-def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(), console_log=None):
+def boot_check(
+    disks, monitor, timeout=600, memory=1024, tcg=False, macs=(), console_log=None, firmware=None
+):
+    """Boot the disks and watch. `firmware` is what the domain asks for
+    (efi or bios); without one, a first disk with no BIOS boot code and an
+    EFI system partition is booted through UEFI."""
     with tempfile.TemporaryDirectory(prefix="guestfix-boot-") as tmp:
         overlays = [
             create_overlay(d, os.path.join(tmp, f"disk{i}.qcow2")) for i, d in enumerate(disks)
@@ -150,10 +178,17 @@ def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(), con
         with monitor.stage("placing the boot probe in a throwaway overlay"):
             with GuestSession(overlays, readonly=False, tcg=tcg, monitor=monitor) as s:
                 install_probe(s)
-                boot_code = disk_boot_info(s, s.appliance_devices()[0])[2]
-        with monitor.stage("booting the guest from its disks (virtio, SeaBIOS)"):
-            console, firmware, screen, seconds = run_qemu(
-                overlays, tmp, timeout, memory, tcg, list(macs), monitor, boot_code
+                _, _, boot_code, esps = disk_boot_info(s, s.appliance_devices()[0])
+        if firmware is None:
+            firmware = "efi" if esps and not boot_code else "bios"
+        if firmware == "efi":
+            # the firmware never reads the MBR: whether it finds a loader
+            # shows on the console
+            boot_code = True
+        shown = "OVMF, empty variable store" if firmware == "efi" else "SeaBIOS"
+        with monitor.stage(f"booting the guest from its disks (virtio, {shown})"):
+            console, fw_log, screen, seconds = run_qemu(
+                overlays, tmp, timeout, memory, tcg, list(macs), monitor, boot_code, firmware
             )
     if console_log:
         with open(console_log, "w") as f:
@@ -161,13 +196,13 @@ def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(), con
     probe = parse_probe(console)
     login_seen = bool(LOGIN_RE.search(console))
     stage = stage_reached(
-        console + "\n" + screen, firmware, probe["complete"], login_seen, boot_code
+        console + "\n" + screen, fw_log, probe["complete"], login_seen, boot_code
     )
     lines = [line for line in console.replace("\r", "").splitlines() if line.strip()]
     tail = "\n".join(lines[-25:])
     if not tail and screen:
         tail = "(screen)\n" + screen
-    fw_lines = [line for line in firmware.splitlines() if re.search(r"Boot|boot", line)]
+    fw_lines = [line for line in fw_log.splitlines() if re.search(r"Boot|boot", line)]
     return BootResult(
         passed=stage == "login",
         stage=stage,
@@ -176,4 +211,5 @@ def boot_check(disks, monitor, timeout=600, memory=1024, tcg=False, macs=(), con
         tail=tail,
         console=console,
         firmware="\n".join(fw_lines[-5:]),
+        firmware_kind=firmware,
     )

@@ -24,6 +24,9 @@ STAGE_PATTERNS = [
     ("kernel", re.compile(r"Linux version \d|Booting paravirtualized kernel|Kernel command line")),
     ("boot loader", re.compile(r"GNU GRUB|Welcome to GRUB|Loading Linux|error: ")),
 ]
+OVMF_NOTHING_RE = re.compile(
+    r"No bootable option or device was found|UEFI Interactive Shell|^Shell> ", re.M
+)
 # Seen in the console: nothing more will happen, stop waiting.
 DEAD_END_RE = re.compile(
     r"\(initramfs\) ?$|Kernel panic|end Kernel panic|"
@@ -40,7 +43,8 @@ class BootResult:
     probe: dict = field(default_factory=dict)
     tail: str = ""
     console: str = ""
-    firmware: str = ""
+    firmware: str = ""  # the firmware's last lines about booting
+    firmware_kind: str = "bios"  # what it booted with: bios (SeaBIOS) or efi (OVMF)
 
     def as_dict(self):
         d = asdict(self)
@@ -72,6 +76,7 @@ def _empty_probe():
         "swap": [],
         "failed": [],
         "nics": [],
+        "addresses": [],
         "state": "",
         "cmdline": "",
         "complete": False,
@@ -95,6 +100,10 @@ def _read_probe_line(probe, key, rest):
             probe["nics"].append(
                 {"name": parts[0], "mac": parts[1], "state": parts[2] if len(parts) > 2 else ""}
             )
+    elif key == "addr":
+        parts = rest.split()
+        if len(parts) >= 2:
+            probe["addresses"].append({"nic": parts[0], "address": parts[1]})
     elif key == "state":
         probe["state"] = rest.strip()
     elif key == "cmdline":
@@ -111,6 +120,12 @@ def stage_reached(console, firmware, probe_complete, login_seen, boot_code=True)
     for stage, pattern in STAGE_PATTERNS:
         if pattern.search(console):
             return stage
+    # OVMF on the serial port: it found no boot loader (and fell through
+    # to its shell), or started one
+    if OVMF_NOTHING_RE.search(console):
+        return "no boot code"
+    if "BdsDxe: starting Boot" in console:
+        return "boot loader"
     # SeaBIOS jumps into a zero-filled MBR without complaint, so a disk
     # without boot code is known from the disk itself (read before booting).
     if re.search(r"Boot failed|No bootable device", firmware) or (

@@ -26,6 +26,14 @@ while read -r u rest; do echo "{MARK} failed $u"; done
 for n in /sys/class/net/*; do
   echo "{MARK} nic ${{n##*/}} $(cat "$n/address") $(cat "$n/operstate")"
 done
+# an address from DHCP may come after the boot is done (networkd does not
+# hold it up): wait for one a while, only when there is none yet
+for i in $(seq 30); do
+  ip -o -4 addr show scope global 2>/dev/null | grep -q . && break
+  sleep 1
+done
+ip -o -4 addr show scope global 2>/dev/null | \
+while read -r i n f a rest; do echo "{MARK} addr $n $a"; done
 echo "{MARK} cmdline $(cat /proc/cmdline)"
 echo "{MARK} end"
 }} > $report 2>&1

@@ -18,7 +18,6 @@ is not signed stops). Only a source that says secure boot (`<loader
 secure='yes'>`) keeps it, and its guest must have a signed chain (shim).
 """
 
-import os
 from dataclasses import dataclass
 
 from .model import sub
@@ -109,32 +108,6 @@ def to_kvm(domain, ctx):
             sub(feats, "smm", {"state": "on"})
 
 
-# QEMU's firmware descriptors (docs/interop/firmware.json), where libvirt
-# looks for them, the administrator's first
-DESCRIPTOR_DIRS = ("/etc/qemu/firmware", "/usr/share/qemu/firmware")
-
-
-def local_uefi_firmware(arch="x86_64", dirs=DESCRIPTOR_DIRS):
-    """The description of a UEFI firmware QEMU on this host can use for
-    `arch` (what libvirt's firmware='efi' autoselection reads), or ''."""
-    import glob
-    import json
-
-    for d in dirs:
-        for path in sorted(glob.glob(os.path.join(d, "*.json"))):
-            try:
-                with open(path) as f:
-                    desc = json.load(f)
-            except (OSError, ValueError):
-                continue
-            if not isinstance(desc, dict) or "uefi" not in (desc.get("interface-types") or []):
-                continue
-            targets = desc.get("targets") or []
-            if any(isinstance(t, dict) and t.get("architecture") == arch for t in targets):
-                return str(desc.get("description") or path)
-    return ""
-
-
 def libvirt_has_uefi(conn, arch, virt_type):
     """Whether the KVM host's libvirt offers firmware='efi' for this guest."""
     import xml.etree.ElementTree as ET
@@ -143,9 +116,6 @@ def libvirt_has_uefi(conn, arch, virt_type):
     return any(
         (v.text or "").strip() == "efi" for v in caps.findall("./os/enum[@name='firmware']/value")
     )
-
-
-UEFI_HINT = "install the UEFI firmware for QEMU (Debian and Ubuntu: ovmf; RHEL, SUSE: edk2-ovmf)"
 
 
 def describe(fw):

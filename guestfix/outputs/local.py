@@ -2,10 +2,10 @@
 
 import os
 
+from ..core import uefi as host_uefi
 from ..core.errors import InputError, ToolError
 from ..disks.storage import check_room
 from ..domain import convert
-from ..domain import firmware as uefi
 from ..domain.model import read_text_file
 from .base import Output
 
@@ -20,12 +20,16 @@ class LocalDirectory(Output):
 
     def prepare(self, name, disks, devmap, nics=(), firmware=None):
         super().prepare(name, disks, devmap)
-        if firmware is not None and firmware.efi and not uefi.local_uefi_firmware():
+        if (
+            firmware is not None
+            and firmware.efi
+            and not host_uefi.find(secure_boot=firmware.secure_boot)
+        ):
             # as virt-v2v -o local: the domain is written for this host
             raise ToolError(
                 f"the guest boots through UEFI ({firmware.source}) and QEMU on this "
-                "host has no UEFI firmware",
-                hint=uefi.UEFI_HINT,
+                f"host has no UEFI firmware{' with secure boot' if firmware.secure_boot else ''}",
+                hint=host_uefi.HINT,
             )
         d = self.directory
         if not os.path.isdir(d):

@@ -6,6 +6,7 @@ import os
 import shutil
 import xml.etree.ElementTree as ET
 
+from ..core import uefi as host_uefi
 from ..core.errors import GuestfixError, InputError, LibvirtError
 from ..core.runner import run
 from ..domain import firmware as uefi
@@ -97,7 +98,7 @@ class LibvirtPool(Output, EarlyStartOutput):
             raise LibvirtError(
                 f"the guest boots through UEFI ({firmware.source}) and "
                 f"{self.opts.output_uri} offers no UEFI firmware for {virt_type} guests",
-                hint=uefi.UEFI_HINT,
+                hint=host_uefi.HINT,
             )
 
     def _check_connection(self, mac, kind, name):
