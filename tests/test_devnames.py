@@ -34,3 +34,15 @@ def test_partition_targets():
         t for t in ("xvda1", "xvda2", "sda3", "hda1", "xvdaa12") if is_partition_target(t)
     ] == ["xvda1", "xvda2", "sda3", "hda1", "xvdaa12"]
     assert not any(is_partition_target(t) for t in ("xvda", "xvdaa", "hdc", "51712", ""))
+
+
+def test_an_emulated_hvm_disk_is_the_xvd_name_its_guest_used():
+    """Xen gave the disk as hda; the guest's PV driver called it xvda."""
+    m = DeviceMap(["hda", "hdb"])
+    text = "/dev/xvda1 / ext4 defaults 0 1\n/dev/xvdb2 none swap sw 0 0\n/dev/hda3 /x ext4\n"
+    new, unknown = m.rewrite(text)
+    assert new == "/dev/vda1 / ext4 defaults 0 1\n/dev/vdb2 none swap sw 0 0\n/dev/vda3 /x ext4\n"
+    assert unknown == []
+    # a domain that has both kinds keeps them apart
+    both = DeviceMap(["xvda", "hda"])
+    assert both.rename("xvda1") == "vda1" and both.rename("hda1") == "vdb1"

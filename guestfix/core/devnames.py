@@ -45,6 +45,14 @@ class DeviceMap:
         self.targets = list(xen_targets)
         self.disk_map = {t: virtio_name(i) for i, t in enumerate(self.targets)}
         self.aliases = dict(aliases or {})  # reference name -> the name it now is
+        # An HVM disk given to Xen as emulated IDE or SCSI (hda, sda) is
+        # unplugged once the guest's PV driver loads, and xen-blkfront names
+        # it xvda: the guest's files say /dev/xvda for target hda.
+        self.pv_names = {
+            "xvd" + t[2:]: t
+            for t in self.targets
+            if re.fullmatch(r"(?:hd|sd)[a-z]{1,2}", t) and "xvd" + t[2:] not in self.disk_map
+        }
 
     def disk_name(self, target):
         """The virtio name of the disk itself (vda), never of a partition."""
@@ -61,10 +69,13 @@ class DeviceMap:
         name = self.aliases.get(name, name)
         if name in self.disk_map:
             return self.disk_map[name]
-        m = re.match(r"^([a-z]+)(p?\d+)$", name)
-        if m and m.group(1) in self.disk_map:
-            return self.disk_map[m.group(1)] + m.group(2).lstrip("p")
-        return None
+        m = re.match(r"^([a-z]+)(p?\d*)$", name)
+        if not m:
+            return None
+        disk = self.pv_names.get(m.group(1), m.group(1))
+        if disk not in self.disk_map:
+            return None
+        return self.disk_map[disk] + m.group(2).lstrip("p")
 
     def rewrite(self, text):
         """Rename every /dev/<xen name> in text; return (new_text, unknown)
