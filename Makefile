@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libvirt-daemon-system libvirt-clients python3-venv python3-guestfs \
 	python3-libvirt debootstrap libxml2-utils busybox nbdkit nbdkit-plugin-python \
-	libguestfs-xfs
+	libguestfs-xfs ovmf dosfstools mtools
 # The tests run their own sshd (a stand-in Xen host on 127.0.0.1), build
 # xen-tools guests with the real xen-create-image (it pulls in Xen's
 # hypervisor packages, which nothing here runs) and make xfs images.

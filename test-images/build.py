@@ -42,6 +42,7 @@ Layouts:
      release since buster, and copies dom0's modules from /lib/modules of
      the running kernel, which on this machine is not a Debian one.
   xt12, xt11, xt12s  made by the real xen-create-image (xentools.py).
+  hu, hb  HVM guests with their own boot loader, UEFI and BIOS (hvm.py).
 
 Images are cached outside the repository, keyed by a hash of this file, and
 are never modified after they are built: callers copy them.
@@ -65,6 +66,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hvm
 import rpmdistro
 import suse
 import xentools
@@ -183,7 +185,11 @@ LAYOUTS = {
 
 
 # Every layout this script builds: its own, and those xen-create-image makes.
-ALL_LAYOUTS = {**LAYOUTS, **{name: {"xen_create_image": True} for name in xentools.LAYOUTS}}
+ALL_LAYOUTS = {
+    **LAYOUTS,
+    **{name: {"xen_create_image": True} for name in xentools.LAYOUTS},
+    **{name: {"hvm": True} for name in hvm.LAYOUTS},
+}
 
 
 def log(msg):
@@ -197,6 +203,10 @@ def script_hash(name):
     if name in xentools.LAYOUTS:
         # the guest is xen-create-image's: only what drives it counts
         sources = [os.path.join(HERE, "xentools.py")]
+    elif name in hvm.LAYOUTS:
+        # hvm.py and the debootstrap tree it starts from
+        h.update(rootfs_key().encode())
+        sources = [os.path.join(HERE, "hvm.py"), os.path.join(HERE, "tree.py")]
     else:
         sources = [os.path.abspath(__file__), os.path.join(HERE, "tree.py")]
     if LAYOUTS.get(name, {}).get("file_level"):
@@ -787,12 +797,16 @@ def build(name, cache):
     outdir = os.path.join(cache, f"{name}-{script_hash(name)}")
     if name in xentools.LAYOUTS:
         result = os.path.join(outdir, f"{xentools.hostname(name)}.cfg")
+    elif name in hvm.LAYOUTS:
+        result = os.path.join(outdir, f"{hvm.hostname(name)}.cfg")
     else:
         result = os.path.join(outdir, f"xenguest-{name}.xml")
     with cache_lock(cache, name):
         if not os.path.exists(result):
             if name in xentools.LAYOUTS:
                 build_with_xen_tools(name, cache, outdir)
+            elif name in hvm.LAYOUTS:
+                build_hvm(name, cache, outdir)
             else:
                 build_into(name, cache, outdir, result)
             prune_stale(cache, name, outdir)
@@ -820,6 +834,27 @@ def build_with_xen_tools(name, cache, outdir):
         os.rename(staging, outdir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def build_hvm(name, cache, outdir):
+    """An HVM guest with its own boot loader (hvm.py), from the debootstrap tree."""
+    work = tempfile.mkdtemp(prefix=f"{name}-", dir=cache)
+    try:
+        staging = os.path.join(work, "out")
+        os.mkdir(staging)
+        tree = os.path.join(work, "tree")
+        os.mkdir(tree)
+        run(["tar", "-C", tree, "--numeric-owner", "--xattrs", "-xf", base_tarball(cache)])
+        hvm.build(name, tree, work, staging, outdir, run, chroot, Mounts)
+        os.rename(staging, outdir)
+    finally:
+        # never delete through a mount left behind (/dev is bound into it)
+        with open("/proc/mounts") as f:
+            busy = [line.split()[1] for line in f if line.split()[1].startswith(work + "/")]
+        if busy:
+            log(f"left {work} in place: still mounted: {', '.join(busy)}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def build_into(name, cache, outdir, xml_path):

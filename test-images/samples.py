@@ -61,7 +61,8 @@ def copy_guest(xml, dest):
     for name in os.listdir(src):
         if name.endswith(".cfg"):  # an xl.cfg next to the XML names the same disks
             with open(os.path.join(src, name)) as f:
-                text = f.read().replace(f"file:{src}/", f"file:{dest}/")
+                # `file:DIR/disk.img` (xen-tools) or `target=DIR/disk.img`
+                text = f.read().replace(f"{src}/", f"{dest}/")
             with open(os.path.join(dest, name), "w") as f:
                 f.write(text)
     return domain
