@@ -58,13 +58,17 @@ def test_debian_grub_is_installed_to_the_removable_path_too_and_kept_there():
 def test_a_loader_at_the_removable_path_in_any_case_needs_nothing():
     files = dict(DEBIAN_ESP, **{f"{ESP}/EFI/boot/bootx64.efi": "MZ"})
     ctx, changes = plan(files, efi_facts(files))
-    assert changes == [] and ctx.notes == []
+    assert changes == []
+    assert ctx.notes == [
+        "the guest's boot loader is not signed (no shim on the ESP): keep secure boot off for it"
+    ]
 
 
 def test_other_families_get_the_vendor_directory_copied_shim_first():
     facts = efi_facts(RHEL_ESP, family="redhat", distro="rhel", grub_dir="/boot/grub2")
     ctx, changes = plan(RHEL_ESP, facts)
     (copy,) = changes
+    assert "signed boot chain" in ctx.notes[0]
     assert isinstance(copy, CopyToFallback)
     assert (copy.vendor, copy.loader) == ("redhat", "shimx64.efi")
     assert copy.target == "/boot/efi/EFI/BOOT/BOOTX64.EFI"
@@ -79,7 +83,7 @@ def test_a_debian_guest_without_its_efi_grub_installer_gets_a_copy():
 def test_no_loader_on_the_esp_is_said():
     ctx, changes = plan({}, efi_facts({}, family="suse", grub_installer=""))
     assert changes == []
-    assert "stop in the UEFI firmware" in ctx.notes[0]
+    assert "stop in the UEFI firmware" in ctx.notes[-1]
 
 
 def test_bios_guests_are_left_to_boot_code_and_uefi_guests_are_not():

@@ -135,6 +135,16 @@ class UefiBoot(Step):
                 "cannot be put where the firmware looks"
             )
             return []
+        if any(p.lower().endswith("/shimx64.efi") for p in f.efi_loaders):
+            ctx.notes.append(
+                "the guest boots through shim, a signed boot chain: it can run with "
+                "secure boot on (the domain has it on only where the Xen domain had)"
+            )
+        else:
+            ctx.notes.append(
+                "the guest's boot loader is not signed (no shim on the ESP): "
+                "keep secure boot off for it"
+            )
         if fallback_loader(ctx.guest, f.esp):
             return []
         if f.family == "debian" and f.grub_installer and "x86_64-efi" in f.grub2_platforms:
