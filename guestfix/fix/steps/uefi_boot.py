@@ -19,6 +19,7 @@ checked on the ESP afterwards.
 from dataclasses import dataclass
 
 from ...core.errors import StepError
+from ..facts import GRUB2_EFI_PLATFORM
 from ..guest import has_program
 from ..plan import Change, GuestCommand
 from .base import Step
@@ -147,7 +148,7 @@ class UefiBoot(Step):
             )
         if fallback_loader(ctx.guest, f.esp):
             return []
-        if f.family == "debian" and f.grub_installer and "x86_64-efi" in f.grub2_platforms:
+        if f.family == "debian" and f.grub_installer and GRUB2_EFI_PLATFORM in f.grub2_platforms:
             return self._grub_install(f, has_program(ctx.guest, "debconf-set-selections"))
         found = vendor_loader(f.efi_loaders)
         if not found:
@@ -171,7 +172,7 @@ class UefiBoot(Step):
     def _grub_install(self, f, has_debconf):
         argv = [
             f.grub_installer,
-            "--target=x86_64-efi",
+            f"--target={GRUB2_EFI_PLATFORM}",
             f"--efi-directory={f.esp}",
             # the KVM host's variable store is not the guest's to write
             "--no-nvram",
