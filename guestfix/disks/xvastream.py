@@ -1,0 +1,168 @@
+"""An XVA read once, as a stream: ova.xml first, then each disk's chunks
+written into a sparse raw image, every chunk checked against its checksum
+before it is written.
+
+After ova.xml, xapi writes each VDI as 1 MiB chunks `Ref:N/00000000`,
+`Ref:N/00000001` ..., each followed by its checksum (`.checksum`: the hex
+SHA-1 of the chunk; XCP-ng 8.3: `.xxhash`, hex XXH64). All-zero chunks are
+left out: they stay holes here. Nothing is seeked: the export may come
+from a pipe (stdin, `ssh HOST xe vm-export ... filename=`), and may be
+larger than twice the space there is.
+
+A bad checksum, a chunk of a VDI ova.xml does not have, a chunk past its
+disk's size, or a tar that ends early stops the read with one line; the
+images begun are removed (the caller's `outputs` are only ever these).
+"""
+
+import hashlib
+import os
+import re
+import tarfile
+from dataclasses import dataclass, field
+
+from ..core.errors import InputError
+
+CHUNK = 1024**2
+OVA_XML = "ova.xml"
+MAX_OVA_XML = 16 * 1024**2
+CHUNK_RE = re.compile(r"^(Ref:\d+)/(\d{8})(?:\.(checksum|xxhash))?$")
+
+
+def _xxh64(data):
+    import xxhash
+
+    return xxhash.xxh64(data).hexdigest()
+
+
+DIGESTS = {"checksum": lambda data: hashlib.sha1(data).hexdigest(), "xxhash": _xxh64}
+
+
+@dataclass
+class ReadStats:
+    bytes_read: int = 0  # of the tar stream
+    chunks: int = 0
+    zero_chunks: int = 0  # present in the stream but all zero: left as holes
+    checksums: dict = field(default_factory=dict)  # kind -> count verified
+
+
+class _Counting:
+    """A read-only stream that counts what passes through (for progress)."""
+
+    def __init__(self, raw, progress):
+        self.raw, self.progress, self.count = raw, progress, 0
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.count += len(data)
+        if self.progress:
+            self.progress(self.count)
+        return data
+
+
+def read_xva(stream, where, on_ova_xml, progress=None):
+    """Read an XVA from `stream` (a binary file object, never seeked).
+
+    on_ova_xml(text) is called with ova.xml and returns {vdi id: (image
+    path, virtual size in bytes)}: the images to write, which must not
+    exist yet. Returns ReadStats; on any error every image begun is
+    removed and InputError says what was wrong, in one line."""
+    counting = _Counting(stream, progress)
+    created = []
+    stats = ReadStats()
+    try:
+        with tarfile.open(fileobj=counting, mode="r|") as tar:
+            disks = _read(tar, where, on_ova_xml, created, stats)
+        for path, size in disks.values():
+            os.truncate(path, size)
+    except tarfile.ReadError as e:
+        _remove(created)
+        raise InputError(f"{where}: not a whole XVA (tar: {e})") from None
+    except (EOFError, tarfile.TarError) as e:
+        _remove(created)
+        raise InputError(
+            f"{where}: the XVA ends early ({e or 'unexpected end of data'})"
+        ) from None
+    except BaseException:
+        _remove(created)
+        raise
+    stats.bytes_read = counting.count
+    return stats
+
+
+def _remove(paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _read(tar, where, on_ova_xml, created, stats):
+    first = tar.next()
+    if first is None or first.name != OVA_XML or not first.isfile():
+        raise InputError(f"{where}: not an XVA (its first member is not {OVA_XML})")
+    if first.size > MAX_OVA_XML:
+        raise InputError(f"{where}: {OVA_XML} is too large ({first.size} bytes)")
+    text = tar.extractfile(first).read().decode("utf-8", "replace")
+    disks = on_ova_xml(text)
+    files = {}
+    for vdi, (path, _size) in disks.items():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        created.append(path)
+        files[vdi] = fd
+    try:
+        pending = None  # (vdi, index, data) waiting for its checksum
+        # tar.next(), not iteration: iterating starts again at ova.xml
+        while (member := tar.next()) is not None:
+            if member.isdir():
+                continue
+            m = CHUNK_RE.match(member.name)
+            if not m or not member.isfile():
+                raise InputError(f"{where}: {member.name!r} is not part of an XVA")
+            vdi, index, kind = m.group(1), int(m.group(2)), m.group(3)
+            if vdi not in disks:
+                raise InputError(f"{where}: data for {vdi}, which ova.xml has no disk for")
+            data = tar.extractfile(member).read()
+            if len(data) != member.size:
+                raise EOFError(f"{member.name} is cut short")
+            if kind is None:
+                if pending is not None:
+                    raise InputError(f"{where}: {_name(pending)} has no checksum")
+                size = disks[vdi][1]
+                if len(data) > CHUNK or index * CHUNK + len(data) > size:
+                    raise InputError(
+                        f"{where}: {member.name} lies past the end of its disk ({size} bytes)"
+                    )
+                pending = (vdi, index, data)
+                continue
+            if pending is None or pending[:2] != (vdi, index):
+                raise InputError(f"{where}: {member.name} checks a chunk that is not there")
+            expected = data.decode("ascii", "replace").strip().lower()
+            actual = DIGESTS[kind](pending[2])
+            if expected != actual:
+                raise InputError(
+                    f"{where}: {_name(pending)} is corrupt (its {kind} is {expected[:16]}, "
+                    f"the data's {actual[:16]})"
+                )
+            _write(files[vdi], pending, stats)
+            stats.checksums[kind] = stats.checksums.get(kind, 0) + 1
+            pending = None
+        if pending is not None:
+            raise InputError(f"{where}: {_name(pending)} has no checksum")
+    finally:
+        for fd in files.values():
+            os.close(fd)
+    return disks
+
+
+def _name(pending):
+    return f"{pending[0]}/{pending[1]:08d}"
+
+
+def _write(fd, pending, stats):
+    _vdi, index, data = pending
+    stats.chunks += 1
+    if not data.strip(b"\0"):
+        stats.zero_chunks += 1
+        return  # a hole
+    os.pwrite(fd, data, index * CHUNK)
