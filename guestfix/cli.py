@@ -486,7 +486,8 @@ def xml_command(
 
     reader = sources.source_for(input_mode, input_uri)
     domain = reader.load_domain(source)
-    disks_here = reader.host is None  # not over ssh on the Xen host
+    # not over ssh on the Xen host, nor inside an export still to be read
+    disks_here = reader.host is None and reader.disks_exist
     before = domain.to_string()
     parts = [
         d.target for d in domain.disks() if d.device == "disk" and is_partition_target(d.target)

@@ -58,12 +58,12 @@ def test_every_folder_says_what_it_holds():
 
 def test_the_collection_offers_the_input_modes_guestfix_has():
     """The Ansible module runs on the controller without guestfix, so it
-    keeps its own list of -i modes: the same as guestfix's table."""
-    from guestfix.sources import MODES
+    keeps its own list of -i modes: those guestfix migrates from."""
+    from guestfix.sources import MIGRATE_MODES
 
     path = os.path.join(
         REPO, "ansible/ansible_collections/guestfix/kvm/plugins/modules/migrate.py"
     )
     text = open(path).read()
     line = next(line for line in text.splitlines() if "input=dict(" in line)
-    assert all(f'"{mode}"' in line for mode in MODES), line
+    assert all(f'"{mode}"' in line for mode in MIGRATE_MODES), line

@@ -46,7 +46,7 @@ def read(tmp_path, xva, out_dir=None):
 
     def on_ova_xml(text):
         guest = ovaxml.guest_from_export(
-            ovaxml.parse(text, str(xva)), lambda vdi: str(out_dir / vdi.replace(":", "-"))
+            ovaxml.parse(text, str(xva)), lambda _name, d: str(out_dir / d.vdi.replace(":", "-"))
         )
         found["guest"] = guest
         return {
@@ -156,7 +156,7 @@ def test_an_ova_xml_naming_a_missing_vdi_is_refused(export):
     # the first VDI's record made unreadable: its VBD names a VDI that is not there
     text = text.replace("<x>", "<member><name>class</name><value>VDX", 1)
     with pytest.raises(InputError, match="which is not a VDI of the export"):
-        ovaxml.guest_from_export(ovaxml.parse(text), lambda vdi: vdi)
+        ovaxml.guest_from_export(ovaxml.parse(text), lambda _name, d: d.vdi)
 
 
 def test_not_an_xva_is_refused(tmp_path):

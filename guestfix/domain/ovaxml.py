@@ -169,8 +169,8 @@ def xva_firmware(vm):
 
 
 def guest_from_export(export, disk_path, where="ova.xml"):
-    """The XvaGuest of a parsed ova.xml; disk_path(vdi_id) is where each
-    disk's data is (or will be) written."""
+    """The XvaGuest of a parsed ova.xml; disk_path(vm name, XvaDisk) is
+    where each disk's data is (or will be) written."""
     records = Records(export["objects"], where)
     vm_ref, vm = _vm(records)
     if _true(vm.get("is_a_template")):
@@ -185,7 +185,8 @@ def guest_from_export(export, disk_path, where="ova.xml"):
             "Linux guests only (Windows needs its virtio drivers installed, which it does not do)"
         )
     root = ET.Element("domain", {"type": "xen"})
-    sub(root, "name").text = values.name(str(vm.get("name_label", "")), f"{where}: name_label")
+    name = values.name(str(vm.get("name_label", "")), f"{where}: name_label")
+    sub(root, "name").text = name
     vm_uuid = str(vm.get("uuid", ""))
     sub(root, "uuid").text = (
         values.uuid(vm_uuid, f"{where}: the VM's uuid") if vm_uuid else str(uuidlib.uuid4())
@@ -223,7 +224,7 @@ def guest_from_export(export, disk_path, where="ova.xml"):
         guest.disks.append(disk)
         el = sub(devices, "disk", {"type": "file", "device": "disk"})
         sub(el, "driver", {"name": "file", "type": "raw"})
-        sub(el, "source", {"file": disk_path(disk.vdi)})
+        sub(el, "source", {"file": disk_path(name, disk)})
         sub(el, "target", {"dev": disk.target, "bus": "xen"})
     if not guest.disks:
         raise InputError(f"{where}: the VM has no disk in the export")

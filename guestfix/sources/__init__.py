@@ -4,6 +4,7 @@
     libvirtxml.py  -i libvirtxml: a `virsh dumpxml` file
     libvirt.py     -i libvirt: a domain of a libvirt connection (xen+ssh://)
     xl.py          -i xl: a native xl.cfg, here or on a Xen host (ssh://)
+    xva.py         -i xva: a XenServer/XCP-ng export (xe vm-export)
     ssh/           a Xen host over ssh: its scripts, its disks, the one full read
     disks.py       which disks, in the guest's order, with their Xen names
 
@@ -19,9 +20,12 @@ from .base import Source, SourceGuest
 from .libvirt import LibvirtDomain
 from .libvirtxml import DomainXMLFile
 from .xl import XlConfig
+from .xva import XvaExport
 
-SOURCES = {cls.mode: cls for cls in (DomainXMLFile, LibvirtDomain, XlConfig)}
+SOURCES = {cls.mode: cls for cls in (DomainXMLFile, LibvirtDomain, XlConfig, XvaExport)}
 MODES = list(SOURCES)
+# the modes migrate, inspect and backup take (the others: xml only, so far)
+MIGRATE_MODES = [mode for mode, cls in SOURCES.items() if cls.migrates]
 # the modes whose source can be on another machine (-ic)
 REMOTE_MODES = [
     mode for mode, cls in SOURCES.items() if cls.host_for.__func__ is not Source.host_for.__func__
@@ -44,4 +48,13 @@ def host_for(input_mode, input_uri):
     return source_for(input_mode).host_for(input_uri)
 
 
-__all__ = ["MODES", "REMOTE_MODES", "SOURCES", "Source", "SourceGuest", "host_for", "source_for"]
+__all__ = [
+    "MIGRATE_MODES",
+    "MODES",
+    "REMOTE_MODES",
+    "SOURCES",
+    "Source",
+    "SourceGuest",
+    "host_for",
+    "source_for",
+]

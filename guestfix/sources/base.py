@@ -53,6 +53,8 @@ class Source:
     ssh -ic) on the Xen host, read over ssh."""
 
     mode = ""
+    disks_exist = True  # the domain names disks that are there to check
+    migrates = True  # open() gives the guest to migrate, inspect and backup
 
     def __init__(self, input_uri="", allow_backing=False):
         self.input_uri = input_uri
