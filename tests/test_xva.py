@@ -172,3 +172,25 @@ def test_a_windows_guest_is_refused_saying_why(export):
     vm["platform"]["viridian"] = "true"
     xva = write_xva(tmp_path / "g.xva", vm, disks, nics)
     assert "Windows" in refused(tmp_path, xva)
+
+
+def test_an_empty_keep_alive_chunk_takes_an_index_and_no_room(export):
+    """xapi writes an empty chunk when its source stalls; the chunks after
+    it are numbered one higher but lie where they did."""
+    tmp_path, disks, nics = export
+    xva = write_xva(tmp_path / "g.xva", pv_vm(), disks, nics, stall_before=(0, 2))
+    guest, _stats, out = read(tmp_path, xva)
+    with open(out / guest.disks[0].vdi.replace(":", "-"), "rb") as a:
+        with open(disks[0]["path"], "rb") as b:
+            assert a.read() == b.read()
+
+
+def test_xxhash_checksums_are_xapis_upper_case_hex(export):
+    tmp_path, disks, nics = export
+    import tarfile
+
+    xva = write_xva(tmp_path / "g.xva", pv_vm(), disks, nics, checksum="xxhash")
+    with tarfile.open(xva) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".xxhash"))
+        text = tar.extractfile(member).read().decode()
+    assert len(text) == 16 and text == text.upper()

@@ -2,9 +2,11 @@
 xapi's published format (no xapi runs here). ova.xml is one XML-RPC value
 with `version` and `objects` ({class, id, snapshot} per VM, VBD, VDI, VIF,
 network, SR); each VDI follows as 1 MiB chunks `Ref:N/NNNNNNNN`, each with
-its `.checksum` (hex SHA-1) or `.xxhash` (hex XXH64), all-zero chunks left
-out except, when `last_zero_chunk`, the disk's last one (xapi writes it so
-a reader sees the whole length).
+its `.checksum` (hex SHA-1) or `.xxhash` (XXH64, 16 upper-case hex
+digits), all-zero chunks left out except chunk 0 and, when
+`last_zero_chunk`, the disk's last one (xapi writes both). As xapi: no
+<?xml?> line, booleans typed, every other scalar a bare <value>, refs
+numbered from a counter that does not start at 0.
 
 Options exist to write the broken exports the tests refuse: a corrupted
 chunk, a missing checksum, data for a VDI ova.xml lacks, a cut-off tar."""
@@ -34,7 +36,8 @@ def ova_xml(vm, disks, nics, version=None):
     """ova.xml for one VM. disks: [{path?, size, device, userdevice, type}];
     nics: [{mac, device, bridge, network}]. Ids are Ref:N in the order xapi
     numbers them: the VM, then its VBDs, VDIs, VIFs, networks, the SR."""
-    objects, n = [], [0]
+    # xapi numbers refs from a counter that lives as long as the process
+    objects, n = [], [40]
 
     def ref():
         n[0] += 1
@@ -124,7 +127,7 @@ def ova_xml(vm, disks, nics, version=None):
         "xapi_minor": "6",
         "export_vsn": "2",
     }
-    return '<?xml version="1.0" ?>' + _value({"version": version, "objects": objects})
+    return _value({"version": version, "objects": objects})
 
 
 def pv_vm(name="xva-guest", memory_mib=1024, vcpus=2, hvm=False, firmware="bios"):
@@ -166,7 +169,7 @@ def _digest(kind, data):
     if kind == "xxhash":
         import xxhash
 
-        return xxhash.xxh64(data).hexdigest()
+        return f"{xxhash.xxh64(data).intdigest():016X}"
     return hashlib.sha1(data).hexdigest()
 
 
@@ -181,10 +184,13 @@ def write_xva(
     drop_checksum=None,
     extra_vdi=False,
     cut_at=None,
+    stall_before=None,
 ):
     """Write the XVA to `out` (a path). disks: [{path, size, device,
     userdevice}]; the image at `path` is read as raw. corrupt/drop_checksum:
-    (disk index, chunk index). cut_at: the file is cut to this many bytes."""
+    (disk index, chunk index). cut_at: the file is cut to this many bytes.
+    stall_before: (disk index, chunk index) gets an empty keep-alive chunk
+    before it, and the chunks from there on one index more."""
     text = ova_xml(vm, disks, nics)
     with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as tar:
         _add(tar, "ova.xml", text.encode())
@@ -192,17 +198,27 @@ def write_xva(
             if d.get("type", "Disk") != "Disk":
                 continue
             count = (d["size"] + CHUNK - 1) // CHUNK
+            shift = 0
             with open(d["path"], "rb") as f:
                 for index in range(count):
                     data = f.read(CHUNK)
                     data += bytes(min(CHUNK, d["size"] - index * CHUNK) - len(data))
                     last = index == count - 1
-                    if not data.strip(b"\0") and not (last and last_zero_chunk):
+                    # chunk 0 is always written, the last one too (by default)
+                    keep = index == 0 or (last and last_zero_chunk)
+                    if not data.strip(b"\0") and not keep:
                         continue
+                    if stall_before == (i, index):
+                        # xapi's keep-alive when its source stalls: an
+                        # empty chunk that takes an index and no room
+                        name = f"{d['vdi']}/{index + shift:08d}"
+                        _add(tar, name, b"")
+                        _add(tar, f"{name}.{checksum}", _digest(checksum, b"").encode())
+                        shift += 1
                     digest = _digest(checksum, data)
                     if corrupt == (i, index):
                         data = bytes([data[0] ^ 0xFF]) + data[1:]
-                    name = f"{d['vdi']}/{index:08d}"
+                    name = f"{d['vdi']}/{index + shift:08d}"
                     _add(tar, name, data)
                     if drop_checksum != (i, index):
                         _add(tar, f"{name}.{checksum}", digest.encode())

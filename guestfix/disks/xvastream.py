@@ -4,10 +4,14 @@ before it is written.
 
 After ova.xml, xapi writes each VDI as 1 MiB chunks `Ref:N/00000000`,
 `Ref:N/00000001` ..., each followed by its checksum (`.checksum`: the hex
-SHA-1 of the chunk; XCP-ng 8.3: `.xxhash`, hex XXH64). All-zero chunks are
-left out: they stay holes here. Nothing is seeked: the export may come
-from a pipe (stdin, `ssh HOST xe vm-export ... filename=`), and may be
-larger than twice the space there is.
+SHA-1 of the chunk; xapi since 2019, XCP-ng 8.3: `.xxhash`, XXH64 as 16
+upper-case hex digits). All-zero chunks are left out (chunk 0 and the last
+are always written): they stay holes here. A chunk's place follows xapi's
+importer, not index x 1 MiB: xapi writes an empty chunk when its source
+stalls for 5 s, which takes an index and no room, so a chunk lies the
+skipped indices' 1 MiB each past the end of the one before it. Nothing
+is seeked: the export may come from a pipe (stdin, `ssh HOST xe
+vm-export ... filename=`), and may be larger than twice the space there is.
 
 A bad checksum, a chunk of a VDI ova.xml does not have, a chunk past its
 disk's size, or a tar that ends early stops the read with one line; the
@@ -111,7 +115,9 @@ def _read(tar, where, on_ova_xml, created, stats):
         created.append(path)
         files[vdi] = fd
     try:
-        pending = None  # (vdi, index, data) waiting for its checksum
+        pending = None  # (vdi, index, data, offset) waiting for its checksum
+        # per VDI: (index of the last chunk, offset after its data)
+        last = {vdi: (-1, 0) for vdi in disks}
         # tar.next(), not iteration: iterating starts again at ova.xml
         while (member := tar.next()) is not None:
             if member.isdir():
@@ -129,11 +135,16 @@ def _read(tar, where, on_ova_xml, created, stats):
                 if pending is not None:
                     raise InputError(f"{where}: {_name(pending)} has no checksum")
                 size = disks[vdi][1]
-                if len(data) > CHUNK or index * CHUNK + len(data) > size:
+                before, end = last[vdi]
+                if index <= before:
+                    raise InputError(f"{where}: {member.name} comes after a later chunk")
+                offset = end + (index - before - 1) * CHUNK
+                if len(data) > CHUNK or offset + len(data) > size:
                     raise InputError(
                         f"{where}: {member.name} lies past the end of its disk ({size} bytes)"
                     )
-                pending = (vdi, index, data)
+                last[vdi] = (index, offset + len(data))
+                pending = (vdi, index, data, offset)
                 continue
             if pending is None or pending[:2] != (vdi, index):
                 raise InputError(f"{where}: {member.name} checks a chunk that is not there")
@@ -160,9 +171,9 @@ def _name(pending):
 
 
 def _write(fd, pending, stats):
-    _vdi, index, data = pending
+    _vdi, _index, data, offset = pending
     stats.chunks += 1
     if not data.strip(b"\0"):
         stats.zero_chunks += 1
         return  # a hole
-    os.pwrite(fd, data, index * CHUNK)
+    os.pwrite(fd, data, offset)

@@ -89,6 +89,8 @@ def _value(el, where):
     if tag == "array":
         data = typed.find("data")
         return [_value(v, where) for v in (data.findall("value") if data is not None else [])]
+    if tag == "dateTime.iso8601":
+        return typed.text or ""
     if tag == "nil":
         return None
     raise InputError(f"{where}: an XML-RPC value of type <{tag}>, which ova.xml does not use")
@@ -175,9 +177,10 @@ def guest_from_export(export, disk_path, where="ova.xml"):
     vm_ref, vm = _vm(records)
     if _true(vm.get("is_a_template")):
         raise InputError(f"{where}: the export is a template, not a VM")
-    os_name = " ".join(
-        str(v) for v in (vm.get("guest_metrics_os") or {}).values() if isinstance(v, str)
-    )
+    # what the guest's PV tools last reported (VM_guest_metrics' os_version)
+    metrics = records.by_id.get(str(vm.get("guest_metrics", "")), ("", {}))
+    os_version = metrics[1].get("os_version") if metrics[0] == "VM_guest_metrics" else {}
+    os_name = " ".join(str(v) for v in (os_version or {}).values())
     platform = vm.get("platform") if isinstance(vm.get("platform"), dict) else {}
     if "windows" in os_name.lower() or str(platform.get("viridian", "")).lower() == "true":
         raise InputError(
