@@ -194,3 +194,17 @@ def test_xxhash_checksums_are_xapis_upper_case_hex(export):
         member = next(m for m in tar.getmembers() if m.name.endswith(".xxhash"))
         text = tar.extractfile(member).read().decode()
     assert len(text) == 16 and text == text.upper()
+
+
+def test_a_gzip_compressed_export_is_read_the_same(export):
+    """xe vm-export compress=true writes the same tar through gzip."""
+    import gzip
+
+    tmp_path, disks, nics = export
+    plain = write_xva(tmp_path / "plain.xva", pv_vm(), disks, nics)
+    packed = tmp_path / "packed.xva"
+    packed.write_bytes(gzip.compress(open(plain, "rb").read(), compresslevel=1))
+    guest, stats, out = read(tmp_path, packed)
+    with open(out / guest.disks[1].vdi.replace(":", "-"), "rb") as a:
+        with open(disks[2]["path"], "rb") as b:
+            assert a.read() == b.read()

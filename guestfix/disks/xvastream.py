@@ -74,7 +74,7 @@ def read_xva(stream, where, on_ova_xml, progress=None):
     created = []
     stats = ReadStats()
     try:
-        with tarfile.open(fileobj=counting, mode="r|") as tar:
+        with tarfile.open(fileobj=counting, mode="r|*") as tar:
             disks = _read(tar, where, on_ova_xml, created, stats)
         for path, size in disks.values():
             os.truncate(path, size)

@@ -18,7 +18,7 @@ from .base import Source
 def read_ova_xml(path):
     """ova.xml's text, from the head of the export (nothing more is read)."""
     try:
-        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
             first = tar.next()
             if first is None or first.name != OVA_XML or not first.isfile():
                 raise InputError(f"{path}: not an XVA (its first member is not {OVA_XML})")
