@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..core.errors import DiskLockedError, InputError
 from ..core.runner import run
+from . import vhd
 
 QCOW2_MAGIC = b"QFI\xfb"
 # Formats guestfix recognises but does not take directly.
@@ -45,7 +46,7 @@ class Disk:
 def detect_format(path):
     """'qcow2' or 'raw', from the header; other formats are refused."""
     with open(path, "rb") as f:
-        return format_of_header(f.read(64), path)
+        return format_of_header(f.read(vhd.FOOTER), path)
 
 
 def format_of_header(head, path):
@@ -53,10 +54,10 @@ def format_of_header(head, path):
         return "qcow2"
     for magic, fmt in FOREIGN_MAGICS.items():
         if head.startswith(magic) or (fmt == "vdi" and magic in head):
-            raise InputError(
-                f"{path} is a {fmt} image",
-                hint=f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img",
-            )
+            hint = f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img"
+            if fmt == "vpc":
+                hint = vhd.convert_hint(path, vhd.read_footer(head))
+            raise InputError(f"{path} is a {fmt} image", hint=hint)
     return "raw"
 
 

@@ -87,7 +87,7 @@ def open_disks(host, entries):
             raise InputError(f"{image.url} ({target}): {image.problem}")
         if image.size == 0:
             raise InputError(f"{image.url} ({target}) is empty")
-        fmt = checked_format(image.url, fmt, format_of_header(image.head[:64], image.url))
+        fmt = checked_format(image.url, fmt, format_of_header(image.head[:512], image.url))
         if fmt == "raw":
             check_whole_sectors(image.url, image.size)
         size = image.size
