@@ -8,10 +8,11 @@ APT_PACKAGES := libguestfs-tools linux-image-amd64 qemu-system-x86 qemu-utils \
 	libguestfs-xfs ovmf dosfstools mtools
 # The tests run their own sshd (a stand-in Xen host on 127.0.0.1), build
 # xen-tools guests with the real xen-create-image (it pulls in Xen's
-# hypervisor packages, which nothing here runs) and make xfs images.
+# hypervisor packages, which nothing here runs) and make xfs images; the
+# stand-in XenServer pool master serves HTTPS with a certificate openssl makes.
 # Installed with services kept from starting (policy-rc.d), so the machine
 # does not get an sshd of its own on port 22 from `make test`.
-TEST_PACKAGES := openssh-server xen-tools xfsprogs
+TEST_PACKAGES := openssh-server xen-tools xfsprogs openssl
 # What `make bench` compares against (nbdcopy, which virt-v2v copies with,
 # is in libnbd-bin).
 BENCH_PACKAGES := virt-v2v libnbd-bin

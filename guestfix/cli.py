@@ -3,6 +3,7 @@
 Exit codes: guestfix.errors.EXIT_CODES (also in `guestfix --help` and the README).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -115,13 +116,25 @@ def disk_options(f):
 INPUT_MODES = sources.MODES
 INPUT_URI_HELP = (
     "Where the source is: a libvirt URI for -i libvirt (xen+ssh://root@host/ "
-    "reads the disks over ssh too), ssh://[USER@]HOST[:PORT] for -i xl."
+    "reads the disks over ssh too), ssh://[USER@]HOST[:PORT] for -i xl, "
+    "https://[USER@]MASTER[?no_verify=1] for -i xapi."
 )
+
+
+def input_password_option(f):
+    return click.option(
+        "-ip",
+        "input_password_file",
+        default="",
+        metavar="FILE",
+        help="-i xapi: the password is FILE's first line (else $GUESTFIX_XAPI_PASSWORD).",
+    )(f)
 
 
 def source_options(f):
     """-i/-ic for commands that otherwise take disk paths: with -i, the one
     argument is a source as migrate reads it."""
+    f = input_password_option(f)
     f = click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)(f)
     f = click.option(
         "-i",
@@ -129,16 +142,16 @@ def source_options(f):
         type=click.Choice(INPUT_MODES),
         default=None,
         help="Read the guest as migrate does: the argument is then a domain "
-        "XML, a libvirt domain name or an xl.cfg.",
+        "XML, a libvirt domain name, an xl.cfg, an XVA export or a pool's VM.",
     )(f)
     return f
 
 
-def _open_source(input_mode, input_uri, args, allow_backing=False):
+def _open_source(input_mode, input_uri, args, allow_backing=False, password_file=""):
     """(Source, SourceGuest) for `-i MODE [-ic URI] SOURCE`."""
     if len(args) != 1:
         raise UsageError(f"-i {input_mode} takes one SOURCE, not {len(args)} arguments")
-    source = sources.source_for(input_mode, input_uri, allow_backing)
+    source = sources.source_for(input_mode, input_uri, allow_backing, password_file)
     return source, source.open(args[0])
 
 
@@ -189,7 +202,18 @@ def _emit_json(data):
 @click.option("--root", help="The OS root device when the disks hold several.")
 @source_options
 @tcg_option
-def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode, input_uri, tcg):
+def inspect(
+    disk_paths,
+    domain,
+    fmt,
+    allow_backing,
+    json_mode,
+    root,
+    input_mode,
+    input_uri,
+    input_password_file,
+    tcg,
+):
     from . import render
     from .core import progress
     from .disks import assembly
@@ -197,16 +221,21 @@ def inspect(disk_paths, domain, fmt, allow_backing, json_mode, root, input_mode,
     from .fix.session import tcg_requested
     from .sources import disks
 
-    if input_mode:
-        _source, guest = _open_source(input_mode, input_uri, disk_paths, allow_backing)
-        found, macs = guest.disks, guest.domain.macs()
-    else:
-        found, _devmap, macs = disks.resolve(
-            disk_paths, domain, fmt=fmt, allow_backing=allow_backing
-        )
     monitor = progress.choose(json_mode)
-    # partition images are read as the one partitioned disk migrate makes
-    with assembly.readable(found) as (kvm_disks, devmap):
+    with contextlib.ExitStack() as scope:
+        if input_mode:
+            source, guest = _open_source(
+                input_mode, input_uri, disk_paths, allow_backing, input_password_file
+            )
+            # an export's disks: read out of it for as long as this takes
+            guest = scope.enter_context(source.readable(guest, monitor))
+            found, macs = guest.disks, guest.domain.macs()
+        else:
+            found, _devmap, macs = disks.resolve(
+                disk_paths, domain, fmt=fmt, allow_backing=allow_backing
+            )
+        # partition images are read as the one partitioned disk migrate makes
+        kvm_disks, devmap = scope.enter_context(assembly.readable(found))
         result = inspector.inspect(
             kvm_disks, devmap, macs, monitor, tcg=tcg_requested(tcg), root=root
         )
@@ -422,6 +451,7 @@ def mapping_options(f):
     help="What SOURCE is.",
 )
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
+@input_password_option
 @click.option(
     "-oc",
     "output_uri",
@@ -464,6 +494,7 @@ def xml_command(
     source,
     input_mode,
     input_uri,
+    input_password_file,
     output_uri,
     output_dir,
     new_name,
@@ -484,7 +515,7 @@ def xml_command(
     from .domain import networks as netmap
     from .fix import directboot
 
-    reader = sources.source_for(input_mode, input_uri)
+    reader = sources.source_for(input_mode, input_uri, password_file=input_password_file)
     domain = reader.load_domain(source)
     # not over ssh on the Xen host, nor inside an export still to be read
     disks_here = reader.host is None and reader.disks_exist
@@ -564,7 +595,9 @@ def define(xml_file, output_uri, replace):
 @click.option("--verify", "verify_dir", metavar="DIR", help="Re-check an existing backup.")
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON report.")
 @source_options
-def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri):
+def backup(
+    source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri, input_password_file
+):
     from . import render
     from .core import progress
     from .disks import backup as backup_mod
@@ -580,7 +613,9 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
     if not dest:
         raise UsageError("say where the backup goes", hint="--to DIR")
     if input_mode:
-        source, guest = _open_source(input_mode, input_uri, source_args)
+        source, guest = _open_source(
+            input_mode, input_uri, source_args, password_file=input_password_file
+        )
         report = source.backup(guest, dest, monitor, md5=md5)
     else:
         report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
@@ -606,6 +641,7 @@ def backup(source_args, dest, md5, verify_dir, json_mode, input_mode, input_uri)
     help="What SOURCE is.",
 )
 @click.option("-ic", "input_uri", default="", metavar="URI", help=INPUT_URI_HELP)
+@input_password_option
 @click.option(
     "-o",
     "output_mode",
@@ -694,6 +730,7 @@ def migrate(
     source,
     input_mode,
     input_uri,
+    input_password_file,
     output_mode,
     output_storage,
     output_uri,
@@ -740,6 +777,7 @@ def migrate(
     opts = migrate_mod.MigrateOptions(
         input_mode=input_mode,
         input_uri=input_uri,
+        input_password_file=input_password_file,
         output_mode=output_mode,
         output_storage=output_storage,
         output_uri=output_uri,

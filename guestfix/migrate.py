@@ -8,6 +8,10 @@ log:
                 --skip-migrated, a destination that records    domain/marker.py
                 this source ends the run here
     slot        wait for one of this host's slots              slots.py
+    read        (-i xva, -i xapi) the disks read once, out of  sources/incoming.py
+                the export or off the pool, into the           xvastream.py
+                destination (raw: their final place; the fix   rawpull.py
+                goes on top)
     backup      (--backup) a verified copy of both; a remote   backup.py
                 guest is then read from these copies
     fix         the fix, on overlays over the originals;       fixer.py
@@ -60,6 +64,7 @@ from .sources import source_for
 class MigrateOptions:
     input_mode: str = "libvirtxml"
     input_uri: str = ""
+    input_password_file: str = ""  # -ip: -i xapi's password, its first line
     output_mode: str = "local"  # local | libvirt
     output_storage: str = ""  # -os: directory or pool name
     output_uri: str = "qemu:///system"  # -oc
@@ -127,6 +132,7 @@ class MigrateReport:
     domain_after: str = ""  # the KVM domain, as written or (--dry-run) as it would be
     dropped: list = field(default_factory=list)  # what the KVM domain does not keep
     firmware: str = ""  # BIOS, or UEFI and how it is mapped (domain/firmware.py)
+    read_from_export: dict = None  # -i xva/xapi: what the one read of the disks found
 
     @property
     def working_seconds(self):
@@ -151,6 +157,7 @@ class MigrateReport:
             "working_seconds": self.working_seconds,
             "dropped": self.dropped,
             "firmware": self.firmware,
+            "read_from_export": self.read_from_export,
             "changes": [c.as_dict() for c in self.fix.changes] if self.fix else [],
             "notes": self.fix.notes if self.fix else [],
             "fix_timings": self.fix.timings if self.fix else [],
@@ -187,7 +194,9 @@ class Migration:
     def __init__(self, opts, monitor, confirm=None, offer_online=None):
         self.opts, self.monitor, self.confirm = opts, monitor, confirm
         self.offer_online = offer_online
-        self.source = source_for(opts.input_mode, opts.input_uri, opts.allow_backing)
+        self.source = source_for(
+            opts.input_mode, opts.input_uri, opts.allow_backing, opts.input_password_file
+        )
         self.output = output_for(opts)
 
     def run(self, source_arg):
@@ -270,6 +279,12 @@ class Migration:
             fw = firmware.of(guest.domain)
             report.firmware = firmware.describe(fw)
             self.monitor.note(f"firmware: {report.firmware}")
+            for device in guest.left_out:
+                report.dropped.append(device)
+                self.monitor.note(f"left out: {device}")
+            if guest.incoming is not None:
+                self.check_incoming()
+                self.output.streamed_bytes = guest.incoming.size_bound or 0
             self.output.prepare(
                 report.name,
                 assembly.planned_disks(guest.layout),
@@ -282,7 +297,48 @@ class Migration:
                 slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor)
             )
             report.slot = slot.as_dict()
+        if guest.incoming is not None and self.opts.dry_run:
+            with self.stage(report, "read", "reading the disks into a temporary directory"):
+                # nothing is written at the destination; the copies go with the run
+                guest = self.exit_stack.enter_context(self.source.readable(guest, self.monitor))
+        elif guest.incoming is not None:
+            with self.stage(report, "read", f"reading {source_arg} into the destination"):
+                guest = self._receive(guest, report)
         self._work(guest, record, report)
+
+    def check_incoming(self):
+        """What a guest whose disks are still to come (an export's stream, a
+        pool's VDIs) cannot do: they are read once, into the destination."""
+        for wanted, option in (
+            (self.opts.backup_dir, "--backup (guestfix backup -i ... makes one on its own)"),
+            (self.opts.start_early, "--start-early"),
+        ):
+            if wanted:
+                raise UsageError(
+                    f"-i {self.opts.input_mode} reads the disks once, into the "
+                    f"destination: {option} does not apply"
+                )
+
+    def _receive(self, guest, report):
+        """The disks read (out of the export, off the pool) to where the
+        output keeps them (their final place when they stay raw); the guest
+        read from there."""
+        paths = {
+            d.target: self.output.receive_path(d, guest.incoming.origin_of(d.target))
+            for d in guest.disks
+        }
+        disks, stats = guest.incoming.read_into(paths, self.monitor)
+        report.read_from_export = stats.as_dict()
+        self.monitor.note(stats.summary())
+        received = guest.with_disks(disks)
+        if received.layout.assemblies:
+            # the output was prepared for whole disks
+            raise InputError(
+                f"{guest.origin}: disk {received.layout.assemblies[0].target} holds a bare "
+                "filesystem, no partition table; guestfix migrates such a disk from an "
+                "image file (guestfix backup -i ... writes it out; then -i libvirtxml)"
+            )
+        return received
 
     def _migrated_before(self, name, record, guest):
         """The destination's marker when it records this same source (then
@@ -435,6 +491,12 @@ class Migration:
     # -- --start-early ------------------------------------------------------------
     def check_early(self, guest):
         """What an early start needs, checked before any work."""
+        vhds = [d.path for d in guest.disks if d.converted_only]
+        if vhds:
+            raise UsageError(
+                f"--start-early: {vhds[0]} is a VHD, which the guest cannot run on "
+                "while it is copied; migrate it without --start-early"
+            )
         if guest.layout.assemblies:
             raise UsageError(
                 "--start-early: partition images (xen-tools) are made one disk "

@@ -72,8 +72,21 @@ def _remote_input(command):
         "input_uri",
         "-ic",
         lambda p: p["input_mode"] in REMOTE_MODES,
-        "with -i libvirt (the source's libvirt connection) or -i xl "
-        "(ssh://[USER@]HOST[:PORT], the host the configuration is on)",
+        "with -i libvirt (the source's libvirt connection), -i xl "
+        "(ssh://[USER@]HOST[:PORT], the host the configuration is on) or -i xapi "
+        "(https://[USER@]MASTER, the pool master)",
+        lambda p: f"-i {p['input_mode'] or 'not given'}",
+    )
+
+
+def _password_input(command):
+    """-ip: the password of a source that logs in (-i xapi)."""
+    return OptionRule(
+        command,
+        "input_password_file",
+        "-ip",
+        lambda p: p["input_mode"] == "xapi",
+        "with -i xapi (the pool master's password)",
         lambda p: f"-i {p['input_mode'] or 'not given'}",
     )
 
@@ -143,6 +156,7 @@ RULES = [
     # migrate
     *[_not_with_resume(param, flag) for param, flag in RESUME_EXCLUDES],
     _remote_input("migrate"),
+    _password_input("migrate"),
     *[_not_with_dry_run(param, flag, why) for param, flag, why in DRY_RUN_EXCLUDES],
     OptionRule(
         "migrate",
@@ -165,6 +179,7 @@ RULES = [
     _packages_from_one_place("migrate"),
     # xml
     _remote_input("xml"),
+    _password_input("xml"),
     OptionRule(
         "xml",
         "output_uri",
@@ -183,10 +198,12 @@ RULES = [
     _packages_from_one_place("fix"),
     # inspect
     _remote_input("inspect"),
+    _password_input("inspect"),
     _not_with_input("inspect", "domain", "--domain"),
     _not_with_input("inspect", "fmt", "--format"),
     # backup
     _remote_input("backup"),
+    _password_input("backup"),
     _not_with_verify("input_mode", "-i"),
     _not_with_verify("source_args", "SOURCE", " (which reads the manifest)"),
     _not_with_verify("dest", "--to"),

@@ -1,7 +1,6 @@
 """Test helpers: an in-memory guest tree for the steps' golden tests."""
 
 import fnmatch
-import posixpath
 
 from guestfix.core.runner import CommandResult
 from guestfix.fix.facts import GuestFacts
@@ -48,7 +47,8 @@ class MemoryGuest:
         return sorted(
             p
             for p in self.files
-            if fnmatch.fnmatch(p, pattern) and posixpath.dirname(p) == posixpath.dirname(pattern)
+            # as a shell's glob: a wildcard matches within one path component
+            if fnmatch.fnmatch(p, pattern) and p.count("/") == pattern.count("/")
         )
 
     def run(self, argv):

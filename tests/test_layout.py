@@ -3,6 +3,7 @@ each folder imports only what its __init__ docstring allows."""
 
 import ast
 import os
+import re
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(REPO, "guestfix")
@@ -65,5 +66,5 @@ def test_the_collection_offers_the_input_modes_guestfix_has():
         REPO, "ansible/ansible_collections/guestfix/kvm/plugins/modules/migrate.py"
     )
     text = open(path).read()
-    line = next(line for line in text.splitlines() if "input=dict(" in line)
-    assert all(f'"{mode}"' in line for mode in MIGRATE_MODES), line
+    spec = re.search(r"\binput=dict\((.*?)\),\n", text, re.S).group(1)
+    assert all(f'"{mode}"' in spec for mode in MIGRATE_MODES), spec

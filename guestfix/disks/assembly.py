@@ -115,17 +115,18 @@ def read_head(disk, length=HEADER_BYTES):
             return f.read(length)
     with tempfile.TemporaryDirectory(prefix="guestfix-head-") as tmp:
         out = os.path.join(tmp, "head")
+        # a json: filename names its driver itself
+        fmt_args = [] if disk.qemu_name else ["-f", disk.format]
         result = subprocess.run(
             [
                 "qemu-img",
                 "dd",
-                "-f",
-                disk.format,
+                *fmt_args,
                 "-O",
                 "raw",
                 "bs=512",
                 f"count={(length + 511) // 512}",
-                f"if={disk.path}",
+                f"if={disk.qemu_path}",
                 f"of={out}",
             ],
             capture_output=True,
@@ -402,7 +403,9 @@ def readable(disks):
         try:
             shown = []
             for d in kvm_disks:
-                if d.parts or d.remote is not None:
+                # libguestfs opens a file by its name and format alone: a VHD
+                # that needs its size option is opened through an overlay too
+                if d.parts or d.remote is not None or d.qemu_name:
                     overlay = create_overlay(d, os.path.join(workdir, f"{d.target}.qcow2"))
                     overlay.parts, overlay.remote = d.parts, d.remote  # for reports
                     d = overlay

@@ -95,17 +95,11 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
     ((name, text or bytes)). With `domain`, NAME.xml is written too,
     naming the copies, so that the directory is a guest of its own."""
     started = time.monotonic()
-    dest = os.path.abspath(dest)
-    if os.path.exists(os.path.join(dest, MANIFEST)):
-        raise InputError(f"{dest} already holds a backup", hint="choose an empty directory")
-    os.makedirs(dest, mode=0o700, exist_ok=True)
     names = _target_names([d.path for d in disks])
     files = list(files)
     if domain is not None:
         files.insert(0, (f"{domain.name}.xml", _domain_naming_copies(domain, disks, names)))
-    for name in names + [n for n, _text in files]:
-        if os.path.lexists(os.path.join(dest, name)):
-            raise InputError(f"{os.path.join(dest, name)} already exists")
+    dest = prepare_directory(dest, names + [n for n, _text in files])
     storage.check_room(dest, sum(_allocated(d) for d in disks))
     algorithms = ("sha256", "md5") if md5 else ("sha256",)
     report = BackupReport(directory=dest)
@@ -145,28 +139,94 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
                     read_from_host=disk.remote.stats if disk.remote else None,
                 )
             )
-        for name, content in files:
-            path = os.path.join(dest, name)
-            written.append(path)
-            with os.fdopen(
-                os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb"
-            ) as f:
-                f.write(content.encode() if isinstance(content, str) else content)
-            if name.endswith(".xml") and not report.domain_xml:
-                report.domain_xml = name
-        report.seconds = time.monotonic() - started
-        manifest = dict(
-            report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), source_xml=source_xml
-        )
-        write_atomically(os.path.join(dest, MANIFEST), json.dumps(manifest, indent=1))
+        _finish(report, files, written, started, source_xml)
     except BaseException:
-        for path in written:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        _remove(written)
         raise
     return report
+
+
+def keep_received(received, dest, monitor, md5=False, files=(), domain=None):
+    """Make a backup of disks a stream has already written into `dest`
+    (an export's, each chunk checked on the way in). `received` is a list of
+    (Disk at dest/.NAME.partial, NAME, where it came from). Each disk's
+    checksums are taken in one pass, for `backup --verify`; the files,
+    NAME.xml naming the copies and the manifest are written as
+    backup_disks writes them. On failure the partial disks are removed too."""
+    started = time.monotonic()
+    dest = os.path.abspath(dest)
+    report = BackupReport(directory=dest)
+    written = [disk.path for disk, _name, _source in received]
+    algorithms = ("sha256", "md5") if md5 else ("sha256",)
+    try:
+        files = list(files)
+        if domain is not None:
+            disks, names = [d for d, _n, _s in received], [n for _d, n, _s in received]
+            files.insert(0, (f"{domain.name}.xml", _domain_naming_copies(domain, disks, names)))
+        for disk, name, source in received:
+            final = os.path.join(dest, name)
+            size = os.path.getsize(disk.path)
+            with monitor.transfer(f"checksums of {name}", size) as advance:
+                sums = storage.checksum(disk.path, algorithms, advance)
+            os.replace(disk.path, final)
+            written[written.index(disk.path)] = final
+            report.disks.append(
+                BackedUpDisk(
+                    source=source,
+                    file=name,
+                    format=disk.format,
+                    target=disk.target,
+                    size=size,
+                    allocated=storage.allocated(final),
+                    source_allocated=storage.allocated(final),
+                    sha256=sums["sha256"],
+                    md5=sums.get("md5"),
+                )
+            )
+        _finish(report, files, written, started, None)
+    except BaseException:
+        _remove(written)
+        raise
+    return report
+
+
+def prepare_directory(dest, names):
+    """dest made (if need be) for a new backup whose files are `names`;
+    refused when it holds a backup or one of them."""
+    dest = os.path.abspath(dest)
+    if os.path.exists(os.path.join(dest, MANIFEST)):
+        raise InputError(f"{dest} already holds a backup", hint="choose an empty directory")
+    os.makedirs(dest, mode=0o700, exist_ok=True)
+    for name in names:
+        if os.path.lexists(os.path.join(dest, name)):
+            raise InputError(f"{os.path.join(dest, name)} already exists")
+    return dest
+
+
+def _finish(report, files, written, started, source_xml):
+    """`files` and then the manifest written into the report's directory."""
+    for name, content in files:
+        path = os.path.join(report.directory, name)
+        written.append(path)
+        with os.fdopen(
+            os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb"
+        ) as f:
+            f.write(content.encode() if isinstance(content, str) else content)
+        if name.endswith(".xml") and not report.domain_xml:
+            report.domain_xml = name
+    report.seconds = time.monotonic() - started
+    manifest = dict(
+        report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), source_xml=source_xml
+    )
+    write_atomically(os.path.join(report.directory, MANIFEST), json.dumps(manifest, indent=1))
+
+
+def _remove(paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def opened_copies(report):

@@ -21,10 +21,12 @@ QCOW2_MAGIC = b"QFI\xfb"
 # Formats guestfix recognises but does not take directly.
 FOREIGN_MAGICS = {
     b"KDMV": "vmdk",
-    b"conectix": "vpc",
     b"vhdxfile": "vhdx",
     b"<<< Oracle VM VirtualBox Disk Image >>>": "vdi",
 }
+# Formats read (migrate converts them, inspect reads them) but never edited
+# in place: VHD, as xapi exports it and file SRs keep it (`vpc` to QEMU).
+READ_ONLY_FORMATS = ("vpc",)
 
 
 @dataclass
@@ -37,14 +39,28 @@ class Disk:
     parts: tuple = ()  # an assembled disk (assembly.py): the images it is made of
     remote: object = None  # a disk on the Xen host (remote.RemoteImage), read over ssh
     table: object = None  # an assembled disk's layout (tablewriter.DiskLayout)
+    # what QEMU opens when the path alone would mislead it (a VHD xapi wrote:
+    # its true size needs an option, given in a json: filename)
+    qemu_name: str = ""
 
     @property
     def name(self):
         return os.path.basename(self.path)
 
+    @property
+    def qemu_path(self):
+        return self.qemu_name or self.path
+
+    @property
+    def converted_only(self):
+        """A format guestfix reads but never writes (a VHD): the fix works
+        on an overlay over it, and migrate writes raw or qcow2."""
+        return self.format in READ_ONLY_FORMATS
+
 
 def detect_format(path):
-    """'qcow2' or 'raw', from the header; other formats are refused."""
+    """'qcow2', 'vpc' (a dynamic VHD) or 'raw', from the header; other
+    formats are refused."""
     with open(path, "rb") as f:
         return format_of_header(f.read(vhd.FOOTER), path)
 
@@ -52,26 +68,29 @@ def detect_format(path):
 def format_of_header(head, path):
     if head.startswith(QCOW2_MAGIC):
         return "qcow2"
+    if head.startswith(vhd.COOKIE):
+        return "vpc"
     for magic, fmt in FOREIGN_MAGICS.items():
         if head.startswith(magic) or (fmt == "vdi" and magic in head):
             hint = f"convert it first: qemu-img convert -f {fmt} -O raw {path} NEW.img"
-            if fmt == "vpc":
-                hint = vhd.convert_hint(path, vhd.read_footer(head))
             raise InputError(f"{path} is a {fmt} image", hint=hint)
     return "raw"
 
 
 def checked_format(path, fmt, detected):
-    """The format to use: the declared one, else the header's; a qcow2
-    header declared raw is refused (QEMU would hand the guest the header)."""
+    """The format to use: the declared one, else the header's; a header
+    of another format declared raw is refused (QEMU would hand the guest
+    the header)."""
     fmt = fmt or detected
-    if fmt not in ("raw", "qcow2"):
-        raise InputError(f"{path}: unsupported format {fmt!r} (raw or qcow2)")
-    if fmt == "raw" and detected == "qcow2":
+    if fmt not in ("raw", "qcow2", *READ_ONLY_FORMATS):
+        raise InputError(f"{path}: unsupported format {fmt!r} (raw, qcow2 or vpc)")
+    if fmt != detected and detected != "raw":
         raise InputError(
-            f"{path} has a qcow2 header but was declared raw",
+            f"{path} has a {detected} header but was declared {fmt}",
             hint="check the domain XML's driver type",
         )
+    if fmt != detected:
+        raise InputError(f"{path} was declared {fmt} but has no {fmt} header")
     return fmt
 
 
@@ -103,7 +122,15 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
     if fmt == "qcow2" and stat.S_ISREG(st.st_mode):
         with open(path, "rb") as f:
             check_qcow2_tables(f.read(64), path, st.st_size)
-    info = image_info(path, fmt)
+    qemu_name = ""
+    if fmt == "vpc":
+        if writable:
+            raise InputError(
+                f"{path} is a VHD: fix edits raw and qcow2 disks in place",
+                hint="migrate converts it (or: qemu-img convert -f vpc -O raw ...)",
+            )
+        qemu_name = vhd_qemu_name(os.path.abspath(path))
+    info = image_info(qemu_name or path, fmt)
     backing = info.get("full-backing-filename") or info.get("backing-filename") or ""
     if backing and not allow_backing:
         raise InputError(
@@ -116,7 +143,31 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
         target=target,
         virtual_size=int(info.get("virtual-size", 0)),
         backing=backing,
+        qemu_name=qemu_name,
     )
+
+
+def vhd_qemu_name(path):
+    """What QEMU opens for the VHD at `path`: the path itself, or, when
+    QEMU would size it short by its geometry (xapi's), a json: filename
+    with force_size_calc=current_size. A differencing VHD is refused."""
+    with open(path, "rb") as f:
+        footer = vhd.read_footer(f.read(vhd.FOOTER))
+    if footer is None:
+        raise InputError(f"{path}: no VHD footer at its start (only dynamic VHDs are read)")
+    if footer.disk_type == vhd.DIFFERENCING:
+        raise InputError(
+            f"{path} is a differencing VHD (it needs its parent)",
+            hint="coalesce it on the Xen side first (or qemu-img convert its chain)",
+        )
+    if not footer.short_in_qemu:
+        return ""
+    spec = {
+        "driver": "vpc",
+        "force_size_calc": "current_size",
+        "file": {"driver": "file", "filename": path},
+    }
+    return "json:" + json.dumps(spec, separators=(",", ":"))
 
 
 SECTOR = 512
@@ -191,8 +242,10 @@ def held_lock_message(text):
 
 def image_info(path, fmt):
     """qemu-img info without -U: it takes QEMU's shared lock, so an image a
-    running VM holds for writing is refused here rather than corrupted later."""
-    result = run(["qemu-img", "info", "-f", fmt, "--output=json", path], check=False)
+    running VM holds for writing is refused here rather than corrupted later.
+    `path` may be a json: filename, which names its driver itself."""
+    fmt_args = [] if path.startswith("json:") else ["-f", fmt]
+    result = run(["qemu-img", "info", *fmt_args, "--output=json", path], check=False)
     if not result.ok:
         err = result.stderr
         if held_lock_message(err):
@@ -218,7 +271,7 @@ def create_overlay(base, overlay_path):
             "-F",
             base.format,
             "-b",
-            base.path,
+            base.qemu_path,
             overlay_path,
         ]
     )

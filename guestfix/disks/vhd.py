@@ -4,7 +4,8 @@ qemu sizes a VHD from its CHS geometry unless it knows the creator for one
 that writes the true size ("current size"); xapi (creator "caml", from
 `xe vdi-export format=vhd` or a file SR) is not one of them, so such a
 disk comes out a little short, cutting off the end of its last partition.
-qemu's `force_size_calc=current_size` option reads the true size.
+qemu's `force_size_calc=current_size` option reads the true size
+(disks/image.py gives it in a json: filename).
 """
 
 import struct
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 COOKIE = b"conectix"
 FOOTER = 512
+DIFFERENCING = 4  # disk type: a child of another VHD
 # creators whose images qemu already sizes by current size (block/vpc.c)
 SIZED_BY_QEMU = {b"vpc ", b"win ", b"qem2", b"d2v "}
 
@@ -45,15 +47,3 @@ def read_footer(head):
     cylinders, heads, sectors = struct.unpack(">HBB", head[56:60])
     disk_type = struct.unpack(">I", head[60:64])[0]
     return Footer(creator.decode("latin-1"), current_size, cylinders, heads, sectors, disk_type)
-
-
-def convert_hint(path, footer):
-    """The qemu-img command that turns the VHD into a raw image of its true size."""
-    if footer is not None and footer.short_in_qemu:
-        return (
-            "convert it first, at its true size (qemu sizes a VHD written by "
-            f"{footer.creator!r} from its geometry, {footer.chs_size} of "
-            f"{footer.current_size} bytes): qemu-img convert --image-opts "
-            f"driver=vpc,force_size_calc=current_size,file.filename={path} -O raw NEW.img"
-        )
-    return f"convert it first: qemu-img convert -f vpc -O raw {path} NEW.img"

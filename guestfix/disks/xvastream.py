@@ -18,11 +18,12 @@ disk's size, or a tar that ends early stops the read with one line; the
 images begun are removed (the caller's `outputs` are only ever these).
 """
 
+import contextlib
 import hashlib
 import os
 import re
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
 
@@ -48,6 +49,16 @@ class ReadStats:
     zero_chunks: int = 0  # present in the stream but all zero: left as holes
     checksums: dict = field(default_factory=dict)  # kind -> count verified
 
+    def as_dict(self):
+        return asdict(self)
+
+    def summary(self):
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.checksums.items()))
+        return (
+            f"read {self.bytes_read / 1024**2:.0f} MiB of export: {self.chunks} chunks "
+            f"checked ({kinds or 'none'}), {self.zero_chunks} all-zero left as holes"
+        )
+
 
 class _Counting:
     """A read-only stream that counts what passes through (for progress)."""
@@ -63,34 +74,98 @@ class _Counting:
         return data
 
 
-def read_xva(stream, where, on_ova_xml, progress=None):
-    """Read an XVA from `stream` (a binary file object, never seeked).
+class XvaStream:
+    """An XVA being read from `stream` (a binary file object, never
+    seeked): `ova_xml()` reads its head, `read_disks()` the rest, once.
+    Between the two the caller decides where the disks go (an output
+    prepared from ova.xml), so a pipe is read only once as well."""
 
-    on_ova_xml(text) is called with ova.xml and returns {vdi id: (image
-    path, virtual size in bytes)}: the images to write, which must not
-    exist yet. Returns ReadStats; on any error every image begun is
-    removed and InputError says what was wrong, in one line."""
-    counting = _Counting(stream, progress)
-    created = []
-    stats = ReadStats()
+    def __init__(self, stream, where, progress=None):
+        self.where = where
+        self._counting = _Counting(stream, progress)
+        self._tar = None
+        self._ova_xml = None
+
+    @property
+    def bytes_read(self):
+        return self._counting.count
+
+    @property
+    def progress(self):
+        return self._counting.progress
+
+    @progress.setter
+    def progress(self, progress):
+        """progress(bytes read so far), called as the stream is read."""
+        self._counting.progress = progress
+
+    def ova_xml(self):
+        """ova.xml's text (read from the stream the first time)."""
+        if self._ova_xml is None:
+            with self._errors():
+                self._tar = tarfile.open(fileobj=self._counting, mode="r|*")
+                first = self._tar.next()
+                if first is None or first.name != OVA_XML or not first.isfile():
+                    raise InputError(
+                        f"{self.where}: not an XVA (its first member is not {OVA_XML})"
+                    )
+                if first.size > MAX_OVA_XML:
+                    raise InputError(f"{self.where}: {OVA_XML} is too large ({first.size} bytes)")
+                self._ova_xml = self._tar.extractfile(first).read().decode("utf-8", "replace")
+        return self._ova_xml
+
+    def read_disks(self, disks):
+        """The disks' chunks, each checked, written into their images.
+
+        disks: {vdi id: (image path, virtual size in bytes)}. An image that
+        does not exist is created (and removed again on error); one that
+        exists was made empty for this by the caller (a pool's volume),
+        who removes it. Returns ReadStats; on any error InputError says
+        what was wrong, in one line."""
+        self.ova_xml()
+        created = []
+        stats = ReadStats()
+        try:
+            with self._errors():
+                _read_chunks(self._tar, self.where, disks, created, stats)
+                for path, size in disks.values():
+                    os.truncate(path, size)
+        except BaseException:
+            _remove(created)
+            raise
+        finally:
+            self.close()
+        stats.bytes_read = self.bytes_read
+        return stats
+
+    def close(self):
+        if self._tar is not None:
+            self._tar.close()
+            self._tar = None
+
+    @contextlib.contextmanager
+    def _errors(self):
+        try:
+            yield
+        except tarfile.ReadError as e:
+            raise InputError(f"{self.where}: not a whole XVA (tar: {e})") from None
+        except (EOFError, tarfile.TarError) as e:
+            raise InputError(
+                f"{self.where}: the XVA ends early ({e or 'unexpected end of data'})"
+            ) from None
+
+
+def read_xva(stream, where, on_ova_xml, progress=None):
+    """Read a whole XVA from `stream`: on_ova_xml(text) is called with
+    ova.xml and returns the disks to write ({vdi id: (image path, virtual
+    size)}, XvaStream.read_disks)."""
+    xva = XvaStream(stream, where, progress)
     try:
-        with tarfile.open(fileobj=counting, mode="r|*") as tar:
-            disks = _read(tar, where, on_ova_xml, created, stats)
-        for path, size in disks.values():
-            os.truncate(path, size)
-    except tarfile.ReadError as e:
-        _remove(created)
-        raise InputError(f"{where}: not a whole XVA (tar: {e})") from None
-    except (EOFError, tarfile.TarError) as e:
-        _remove(created)
-        raise InputError(
-            f"{where}: the XVA ends early ({e or 'unexpected end of data'})"
-        ) from None
+        disks = on_ova_xml(xva.ova_xml())
     except BaseException:
-        _remove(created)
+        xva.close()
         raise
-    stats.bytes_read = counting.count
-    return stats
+    return xva.read_disks(disks)
 
 
 def _remove(paths):
@@ -101,19 +176,19 @@ def _remove(paths):
             pass
 
 
-def _read(tar, where, on_ova_xml, created, stats):
-    first = tar.next()
-    if first is None or first.name != OVA_XML or not first.isfile():
-        raise InputError(f"{where}: not an XVA (its first member is not {OVA_XML})")
-    if first.size > MAX_OVA_XML:
-        raise InputError(f"{where}: {OVA_XML} is too large ({first.size} bytes)")
-    text = tar.extractfile(first).read().decode("utf-8", "replace")
-    disks = on_ova_xml(text)
+def _open_image(path, created):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    created.append(path)
+    return fd
+
+
+def _read_chunks(tar, where, disks, created, stats):
     files = {}
     for vdi, (path, _size) in disks.items():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        created.append(path)
-        files[vdi] = fd
+        files[vdi] = _open_image(path, created)
     try:
         pending = None  # (vdi, index, data, offset) waiting for its checksum
         # per VDI: (index of the last chunk, offset after its data)

@@ -74,8 +74,9 @@ class MigrationRecord:
 
 
 def source_name(arg, input_mode, conn):
-    """The source as recorded: a local file by its absolute path."""
-    if conn or input_mode == "libvirt":
+    """The source as recorded: a local file by its absolute path (`-`,
+    standard input, as it is)."""
+    if conn or input_mode == "libvirt" or arg == "-":
         return arg
     return os.path.abspath(arg)
 

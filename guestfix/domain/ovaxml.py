@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from ..core import values
+from ..core.devnames import is_partition_target
 from ..core.errors import InputError
 from . import firmware
 from .model import Domain, parse_xml_text, sub
@@ -259,6 +260,9 @@ def _disk(records, vbd_ref, vbd, guest, where):
     device = str(vbd.get("device", "") or "")
     target = device if device.startswith(DEVICE_PREFIXES) else "xvd" + chr(ord("a") + userdevice)
     values.target(target, f"{where}: VBD {vbd_ref} device")
+    if is_partition_target(target):
+        # xapi attaches whole disks; a partition image is xen-tools' way
+        raise InputError(f"{where}: VBD {vbd_ref} device {target!r} names a partition")
     size = _int(vdi, "virtual_size", f"{where}: VDI {vdi_ref}")
     if size <= 0:
         raise InputError(f"{where}: VDI {vdi_ref} has no size")

@@ -39,10 +39,19 @@ class Output:
         self.name = ""
         self.disks, self.devmap = [], None
         self._files = []  # created by this run, removed by undo()
+        # disks that arrive in one stream (an XVA): the most they take, when
+        # known (0: not known), set before prepare(); None: files to copy
+        self.streamed_bytes = None
+        self._received = {}  # Xen target -> what it was read from (receive_path)
+        self._in_place = set()  # disks read straight into their final place
 
     # -- naming ---------------------------------------------------------------
     def format_for(self, disk):
-        return self.opts.output_format or disk.format
+        """-of, else the source's format; a format read but not written (a
+        VHD) becomes raw."""
+        if self.opts.output_format:
+            return self.opts.output_format
+        return "raw" if disk.converted_only else disk.format
 
     def file_name(self, disk):
         fmt = self.format_for(disk)
@@ -54,6 +63,10 @@ class Output:
     def needed_bytes(self):
         if self.opts.allocation == "preallocated":
             return sum(d.virtual_size for d in self.disks)
+        if self.streamed_bytes is not None:
+            # read raw: converted to another format from a staging copy
+            staged = any(self.format_for(d) != "raw" for d in self.disks)
+            return self.streamed_bytes * (2 if staged else 1)
         # an assembled disk (partition images) takes what its images hold;
         # a remote disk in another format passes through a staging copy
         return sum(
@@ -68,6 +81,8 @@ class Output:
             if disk.parts
             else (disk.remote.url if disk.remote else disk.path)
         )
+        if disk.target in self._received:
+            source = self._received[disk.target]
         return NewDisk(
             target=self.devmap.disk_name(disk.target),
             source=source,
@@ -77,10 +92,53 @@ class Output:
             xen_target=disk.target,
         )
 
+    def receive_path(self, disk, what):
+        """Where `disk` (raw, `what` at its source) is to be read to, once:
+        its final place when it stays raw, else a staging file next to it
+        that copy_disk converts from and removes."""
+        if self.format_for(disk) == "raw":
+            path = self._final_place(disk)
+            self._in_place.add(path)
+        else:
+            path = f"{self.planned_path(disk)}.from-source"
+            if os.path.lexists(path):
+                # its holes would not read as zeros
+                raise InputError(f"{path} is in the way (left by an earlier run?)")
+            self._files.append(path)
+        self._received[disk.target] = what
+        return path
+
+    def _final_place(self, disk):
+        """A raw disk's final place, made ready to be read into (and
+        registered for undo)."""
+        path = self.planned_path(disk)
+        self._files.append(path)
+        return path
+
     def _write_disk(self, overlay, disk, path, monitor, create=True):
         """The fixed disk (overlay over disk) into `path`."""
         fmt, prealloc = self.format_for(disk), self.opts.allocation == "preallocated"
         from_host = [p for p in disk.parts or [disk] if p.remote is not None]
+        if disk.path == path and path in self._in_place:
+            # read straight into its place: the fix goes on top
+            qemuimg.commit_into(overlay.path, path, "raw")
+            if prealloc:
+                _fallocate(path, disk.virtual_size)
+            return
+        if disk.target in self._received:
+            # a staging copy: converted into `path`, then not needed
+            qemuimg.convert(
+                overlay.path,
+                "qcow2",
+                path,
+                fmt,
+                monitor,
+                disk.virtual_size,
+                preallocate=prealloc,
+                create=create,
+            )
+            os.unlink(disk.path)
+            return
         if not from_host:
             qemuimg.convert(
                 overlay.path,
@@ -119,11 +177,7 @@ class Output:
             )
             os.unlink(base)
         elif prealloc and fmt == "raw":
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-            try:
-                os.posix_fallocate(fd, 0, disk.virtual_size)
-            finally:
-                os.close(fd)
+            _fallocate(path, disk.virtual_size)
 
     # -- the interface ----------------------------------------------------------
     def previous_migration(self, name):
@@ -160,6 +214,14 @@ class Output:
 
     def close(self):
         pass
+
+
+def _fallocate(path, size):
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
 
 
 def _assemble_from_host(table, dest, monitor):

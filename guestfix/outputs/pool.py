@@ -139,8 +139,12 @@ class LibvirtPool(Output, EarlyStartOutput):
         except libvirt.libvirtError:
             return None
 
+    def _final_place(self, disk):
+        return self._new_volume(disk)
+
     def copy_disk(self, overlay, disk, monitor):
-        path = self._new_volume(disk)
+        # a disk read straight into its volume is there already
+        path = disk.path if disk.path in self._in_place else self._new_volume(disk)
         self._write_disk(overlay, disk, path, monitor, create=False)
         return self._entry(disk, path)
 

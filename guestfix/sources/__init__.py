@@ -4,7 +4,9 @@
     libvirtxml.py  -i libvirtxml: a `virsh dumpxml` file
     libvirt.py     -i libvirt: a domain of a libvirt connection (xen+ssh://)
     xl.py          -i xl: a native xl.cfg, here or on a Xen host (ssh://)
-    xva.py         -i xva: a XenServer/XCP-ng export (xe vm-export)
+    incoming.py    what sources whose disks are still to come share
+    xva.py         -i xva: a XenServer/XCP-ng export (xe vm-export), read once
+    xapi.py        -i xapi: a VM on a XenServer/XCP-ng pool, through its API
     ssh/           a Xen host over ssh: its scripts, its disks, the one full read
     disks.py       which disks, in the guest's order, with their Xen names
 
@@ -19,10 +21,11 @@ from ..core.errors import UsageError
 from .base import Source, SourceGuest
 from .libvirt import LibvirtDomain
 from .libvirtxml import DomainXMLFile
+from .xapi import XapiPool
 from .xl import XlConfig
 from .xva import XvaExport
 
-SOURCES = {cls.mode: cls for cls in (DomainXMLFile, LibvirtDomain, XlConfig, XvaExport)}
+SOURCES = {cls.mode: cls for cls in (DomainXMLFile, LibvirtDomain, XlConfig, XvaExport, XapiPool)}
 MODES = list(SOURCES)
 # the modes migrate, inspect and backup take (the others: xml only, so far)
 MIGRATE_MODES = [mode for mode, cls in SOURCES.items() if cls.migrates]
@@ -32,12 +35,12 @@ REMOTE_MODES = [
 ]
 
 
-def source_for(input_mode, input_uri="", allow_backing=False):
+def source_for(input_mode, input_uri="", allow_backing=False, password_file=""):
     try:
         cls = SOURCES[input_mode]
     except KeyError:
         raise UsageError(f"-i {input_mode}: use {', '.join(SOURCES)}") from None
-    return cls(input_uri=input_uri, allow_backing=allow_backing)
+    return cls(input_uri=input_uri, allow_backing=allow_backing, password_file=password_file)
 
 
 def host_for(input_mode, input_uri):
@@ -45,7 +48,9 @@ def host_for(input_mode, input_uri):
     they are on this machine; an -ic that does not fit -i is refused."""
     if not input_uri:
         return None
-    return source_for(input_mode).host_for(input_uri)
+    if input_mode not in SOURCES:
+        raise UsageError(f"-i {input_mode}: use {', '.join(SOURCES)}")
+    return SOURCES[input_mode].host_for(input_uri)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ both (`backup`). The subclasses in this folder differ only where their
 kind of source does.
 """
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 
@@ -30,6 +31,13 @@ class SourceGuest:
     layout: assembly.Layout  # the disks as KVM gets them (partition images assembled)
     devmap: DeviceMap  # Xen names -> virtio names, of the KVM layout
     host: object = None  # ssh.SshHost when the guest is on another machine
+    # disks still inside a stream (sources/xva.py): written where the output
+    # says (`read_into`) before anything else reads them
+    incoming: object = None
+    left_out: list = dataclasses.field(default_factory=list)  # devices not carried, said
+
+    def device_map(self):
+        return DeviceMap(self.layout.targets, self.layout.aliases())
 
     @property
     def name(self):
@@ -37,13 +45,14 @@ class SourceGuest:
 
     def with_disks(self, disks):
         """The same guest read from other, identical disks (verified local
-        copies of a remote guest's disks)."""
+        copies of a remote guest's disks, or an export's disks once read)."""
         layout = assembly.plan(disks)
         return dataclasses.replace(
             self,
             disks=disks,
             layout=layout,
             host=None,
+            incoming=None,
             devmap=DeviceMap(layout.targets, layout.aliases()),
         )
 
@@ -56,9 +65,10 @@ class Source:
     disks_exist = True  # the domain names disks that are there to check
     migrates = True  # open() gives the guest to migrate, inspect and backup
 
-    def __init__(self, input_uri="", allow_backing=False):
+    def __init__(self, input_uri="", allow_backing=False, password_file=""):
         self.input_uri = input_uri
         self.allow_backing = allow_backing
+        self.password_file = password_file  # -ip: a source that logs in (xapi.py)
         self.host = self.host_for(input_uri) if input_uri else None
 
     @classmethod
@@ -97,6 +107,12 @@ class Source:
     def check_stopped_on_host(self, domain):
         """Refuse a guest still running on the Xen host. Local disks are
         checked for QEMU's locks instead (disks.image.open_disk)."""
+
+    @contextlib.contextmanager
+    def readable(self, guest, monitor):
+        """The guest with disks a reader can open where it stands (inspect):
+        these are (an export's: read out first, sources/xva.py)."""
+        yield guest
 
     def backup(self, guest, dest, monitor, md5=True):
         """The disks and the domain XML as read (there is no file of it)."""

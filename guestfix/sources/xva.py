@@ -2,55 +2,135 @@
 
 The domain comes from ova.xml, the tar's first member (domain/ovaxml.py);
 the disks are inside the tar, read once as a stream (disks/xvastream.py)
-straight into where they are to be. Until migrate writes them there, the
-domain names each disk as FILE's directory/NAME-TARGET.raw.
+straight into where they are to be. `open` reads only ova.xml and gives a
+guest whose disks are still to come (`SourceGuest.incoming`): migrate has
+the output say where each goes, then reads the rest of the stream there.
+FILE may be `-`, the export on standard input (`ssh HOST xe vm-export
+vm=NAME filename= | guestfix migrate -i xva - ...`): the same stream.
+
+`guestfix xml` names each disk FILE's directory/NAME-TARGET.raw, where
+nothing has been written.
 """
 
 import os
-import tarfile
+import stat
+import sys
+from dataclasses import dataclass
 
-from ..core.errors import InputError, UsageError
-from ..disks.xvastream import MAX_OVA_XML, OVA_XML
+from ..core.errors import InputError
+from ..disks.image import Disk
+from ..disks.xvastream import XvaStream
 from ..domain import ovaxml
-from .base import Source
+from .incoming import IncomingSource
+
+STDIN = "-"
+
+
+def _open_export(path):
+    """The export as a binary stream, and its size when it is a file."""
+    if path == STDIN:
+        return sys.stdin.buffer, None
+    try:
+        f = open(path, "rb")  # read by XvaStream until the disks are in
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror or e}") from None
+    st = os.fstat(f.fileno())
+    if stat.S_ISDIR(st.st_mode):
+        f.close()
+        raise InputError(f"{path} is a directory, not an XVA export")
+    return f, st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def read_ova_xml(path):
     """ova.xml's text, from the head of the export (nothing more is read)."""
+    f, _size = _open_export(path)
+    stream = XvaStream(f, path)
     try:
-        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
-            first = tar.next()
-            if first is None or first.name != OVA_XML or not first.isfile():
-                raise InputError(f"{path}: not an XVA (its first member is not {OVA_XML})")
-            if first.size > MAX_OVA_XML:
-                raise InputError(f"{path}: {OVA_XML} is too large ({first.size} bytes)")
-            return tar.extractfile(first).read().decode("utf-8", "replace")
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
-    except (tarfile.TarError, EOFError) as e:
-        raise InputError(f"{path}: not an XVA (tar: {e})") from None
+        return stream.ova_xml()
+    finally:
+        stream.close()
+        f.close()
 
 
-def export_guest(path):
-    """The XvaGuest of an export, its disks named next to it."""
+def export_guest(path, disk_path=None):
+    """The XvaGuest of an export; disk_path(vm name, XvaDisk) names its
+    disks (by default NAME-TARGET.raw next to the export)."""
     here = os.path.dirname(os.path.abspath(path))
     return ovaxml.guest_from_export(
         ovaxml.parse(read_ova_xml(path), path),
-        lambda name, disk: os.path.join(here, f"{name}-{disk.target}.raw"),
+        disk_path or (lambda name, disk: os.path.join(here, f"{name}-{disk.target}.raw")),
         path,
     )
 
 
-class XvaExport(Source):
+@dataclass
+class ExportDisks:
+    """The disks still in an export's stream (SourceGuest.incoming,
+    sources/incoming.py)."""
+
+    stream: XvaStream
+    file: object  # what the stream reads (closed once the disks are in)
+    vdis: dict  # Xen target -> XvaDisk
+    size_bound: int = 0  # the export's size, when it is a file: the most they can take
+
+    def origin_of(self, target):
+        """Where a disk's data is in the export (FILE/Ref:N)."""
+        return f"{self.stream.where}/{self.vdis[target].vdi}"
+
+    def description(self, name):
+        return f"{name}.ova.xml", self.stream.ova_xml()
+
+    def read_into(self, paths, monitor):
+        """Each disk written into paths[target] (raw, sparse), every chunk
+        checked on the way: (the Disks now there, ReadStats)."""
+        total = self.size_bound or sum(d.virtual_size for d in self.vdis.values())
+        try:
+            with monitor.transfer("reading the export", total) as advance:
+                done = [0]
+
+                def progress(count):
+                    advance(count - done[0])
+                    done[0] = count
+
+                self.stream.progress = progress
+                stats = self.stream.read_disks(
+                    {d.vdi: (paths[t], d.virtual_size) for t, d in self.vdis.items()}
+                )
+        finally:
+            self.close()
+        disks = [
+            Disk(path=paths[t], format="raw", target=t, virtual_size=d.virtual_size)
+            for t, d in self.vdis.items()
+        ]
+        return disks, stats
+
+    def close(self):
+        self.stream.close()
+        if self.file is not sys.stdin.buffer:
+            self.file.close()
+
+
+class XvaExport(IncomingSource):
     mode = "xva"
-    disks_exist = False  # they are inside the export, until it is read
-    migrates = False
 
     def load_domain(self, arg):
         return export_guest(arg).domain
 
     def open(self, arg):
-        raise UsageError(
-            "-i xva: only `guestfix xml FILE.xva -i xva` reads an export so far "
-            "(migrate, inspect and backup of an XVA are not there yet)"
+        f, size = _open_export(arg)
+        stream = XvaStream(f, arg)
+        try:
+            xva = ovaxml.guest_from_export(
+                ovaxml.parse(stream.ova_xml(), arg),
+                # the data's place in the export, until it is written out
+                lambda _name, disk: f"{arg}/{disk.vdi}",
+                arg,
+            )
+        except BaseException:
+            stream.close()
+            f.close()
+            raise
+        incoming = ExportDisks(
+            stream=stream, file=f, vdis={d.target: d for d in xva.disks}, size_bound=size or 0
         )
+        return self.guest(arg, xva, incoming)

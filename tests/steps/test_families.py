@@ -2,7 +2,7 @@
 loader: the steps' plans on in-memory trees."""
 
 import pytest
-from helpers import MemoryGuest, debian_facts
+from helpers import Link, MemoryGuest, debian_facts
 
 from guestfix.core.devnames import DeviceMap
 from guestfix.core.errors import InputError, UnsupportedGuestError
@@ -397,6 +397,45 @@ def test_selinux_guest_relabels_after_changes():
     (change,) = cleanup.STEP.plan(ctx_for(facts, {}, earlier=earlier))
     assert change.path == "/.autorelabel" and change.before is None
     assert cleanup.STEP.plan(ctx_for(grub2_facts(selinux="disabled"), {}, earlier=earlier)) == []
+
+
+# -- xapi's guest agent (XenServer/XCP-ng) -------------------------------------
+def test_xapi_guest_agent_disabled_on_rpm_guests():
+    """xe-guest-utilities' RPM and XCP-ng's xen-guest-agent start from
+    systemd (RHEL 7+) or SysV links (RHEL 6): the links go, the packages stay."""
+    files = {
+        "/etc/systemd/system/multi-user.target.wants/xe-linux-distribution.service": Link(
+            "/usr/lib/systemd/system/xe-linux-distribution.service"
+        ),
+        "/etc/systemd/system/multi-user.target.wants/xen-guest-agent.service": Link(
+            "/usr/lib/systemd/system/xen-guest-agent.service"
+        ),
+        "/etc/systemd/system/multi-user.target.wants/sshd.service": Link(
+            "/usr/lib/systemd/system/sshd.service"
+        ),
+        "/etc/rc.d/rc3.d/S13xe-linux-distribution": Link("../init.d/xe-linux-distribution"),
+        "/etc/rc.d/rc0.d/K87xe-linux-distribution": Link("../init.d/xe-linux-distribution"),
+        "/usr/lib/systemd/system/xe-linux-distribution.service": "[Unit]\n",
+    }
+    guest = MemoryGuest(files)
+    changes = cleanup.STEP.plan(
+        StepContext(
+            facts=grub2_facts(
+                selinux="disabled", distro="centos", family="redhat", package_format="rpm"
+            ),
+            devmap=DeviceMap.default(1),
+            guest=guest,
+        )
+    )
+    assert sorted(c.path for c in changes) == [
+        "/etc/rc.d/rc0.d/K87xe-linux-distribution",
+        "/etc/rc.d/rc3.d/S13xe-linux-distribution",
+        "/etc/systemd/system/multi-user.target.wants/xe-linux-distribution.service",
+        "/etc/systemd/system/multi-user.target.wants/xen-guest-agent.service",
+    ]
+    guest.apply(changes)
+    assert "/etc/systemd/system/multi-user.target.wants/sshd.service" in guest.files
+    assert "/usr/lib/systemd/system/xe-linux-distribution.service" in guest.files
 
 
 # -- kernel arguments the guest booted with on Xen ------------------------------

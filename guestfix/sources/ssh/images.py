@@ -88,6 +88,11 @@ def open_disks(host, entries):
         if image.size == 0:
             raise InputError(f"{image.url} ({target}) is empty")
         fmt = checked_format(image.url, fmt, format_of_header(image.head[:512], image.url))
+        if fmt not in ("raw", "qcow2"):
+            raise InputError(
+                f"{image.url} ({target}) is a {fmt} image; guestfix reads those on this machine",
+                hint="copy it here first (guestfix backup -i ... keeps it as it is)",
+            )
         if fmt == "raw":
             check_whole_sectors(image.url, image.size)
         size = image.size

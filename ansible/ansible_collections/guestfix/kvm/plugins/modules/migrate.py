@@ -31,21 +31,29 @@ options:
   source:
     description:
       - What O(input) reads. For V(libvirtxml), the Xen domain XML file. For V(xl), the
-        xl.cfg file. For V(libvirt), the domain's name.
+        xl.cfg file. For V(libvirt), the domain's name. For V(xva), a XenServer/XCP-ng
+        export (C(xe vm-export)), read once into the destination. For V(xapi), the VM's
+        name or UUID on the pool.
       - With O(input_conn), the path or name is on the Xen host.
     type: str
     required: true
   input:
     description: What O(source) is (C(-i)).
     type: str
-    choices: [libvirtxml, libvirt, xl]
+    choices: [libvirtxml, libvirt, xl, xva, xapi]
     default: libvirtxml
   input_conn:
     description:
       - The Xen host (C(-ic)). For O(input=xl), C(ssh://[USER@]HOST[:PORT]). For O(input=libvirt),
-        a libvirt URI such as C(xen+ssh://root@xenhost).
+        a libvirt URI such as C(xen+ssh://root@xenhost). For O(input=xapi), the pool master,
+        C(https://[USER@]MASTER).
       - The managed host's own ssh keys, agent and known_hosts are used.
     type: str
+  input_password_file:
+    description:
+      - For O(input=xapi), a file on the managed host whose first line is the pool master's
+        password (C(-ip)). Without it, C(GUESTFIX_XAPI_PASSWORD) in the task's environment.
+    type: path
   output:
     description: Where the guest goes (C(-o)). A libvirt storage pool and domain, or a directory.
     type: str
@@ -207,6 +215,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - as above
 VALUE_FLAGS = [
     ("input", "-i"),
     ("input_conn", "-ic"),
+    ("input_password_file", "-ip"),
     ("output", "-o"),
     ("output_conn", "-oc"),
     ("output_storage", "-os"),
@@ -295,8 +304,13 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             source=dict(type="str", required=True),
-            input=dict(type="str", default="libvirtxml", choices=["libvirtxml", "libvirt", "xl"]),
+            input=dict(
+                type="str",
+                default="libvirtxml",
+                choices=["libvirtxml", "libvirt", "xl", "xva", "xapi"],
+            ),
             input_conn=dict(type="str"),
+            input_password_file=dict(type="path", no_log=False),
             output=dict(type="str", default="libvirt", choices=["libvirt", "local"]),
             output_conn=dict(type="str"),
             output_storage=dict(type="str", required=True),
