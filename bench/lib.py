@@ -16,6 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the benchmarks' guests: the same builds and copies as the demo's and the tests'
 sys.path.insert(0, os.path.join(REPO, "test-images"))
 from samples import copy_guest  # noqa: E402,F401  (re-exported)
+from samples import sample_guest as build_sample  # noqa: E402,F401  (re-exported)
 
 GUESTFIX = [sys.executable, "-m", "guestfix.cli"]
 

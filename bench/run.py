@@ -1,7 +1,7 @@
 """`make bench`: guestfix against virt-v2v and the guide's manual route,
 same machine, same images, medians of several runs.
 
-    python bench/run.py [--runs N] [--only backup,remote,migrate,downtime,profile,fix]
+    python bench/run.py [--runs N] [--only backup,remote,xva,migrate,downtime,profile,fix]
                         [--layouts a,b]
 
 Results go to bench/results.json, bench/RESULTS.md and docs/benchmarks.md's
@@ -23,9 +23,10 @@ import migrate_vs_manual
 import profile_fix
 import remote_copy
 import report
+import xva_read
 from lib import REPO, BenchError, log, machine_info
 
-PARTS = ("backup", "remote", "migrate", "downtime", "profile", "fix")
+PARTS = ("backup", "remote", "xva", "migrate", "downtime", "profile", "fix")
 
 
 def main():
@@ -58,6 +59,7 @@ def main():
     runners = {
         "backup": lambda: backup_vs_cp.run(args.workdir, args.runs),
         "remote": lambda: remote_copy.run(args.workdir, args.runs),
+        "xva": lambda: xva_read.run(args.workdir, args.runs),
         "migrate": lambda: migrate_vs_manual.run(args.workdir, args.runs),
         "downtime": lambda: downtime.run(args.workdir, args.runs),
         "profile": lambda: profile_fix.run(args.runs, layouts),
@@ -66,6 +68,7 @@ def main():
     keys = {
         "backup": "backup_vs_cp",
         "remote": "remote_copy",
+        "xva": "xva_read",
         "migrate": "migrate_vs_manual",
         "downtime": "downtime",
         "profile": "profile",

@@ -50,6 +50,7 @@ LONGEST_FIRST = [
     "tests/integration/test_xen_tools_bullseye.py",
     "tests/integration/test_xen_tools.py",  # 12.5
     "tests/integration/test_remote_source.py",  # 8.5
+    "tests/integration/test_xenserver.py",  # 7 (image of (d) cached)
     "tests/corpus/test_corpus.py",  # 3
     "tests/integration/test_sample_d.py",  # 3
 ]

@@ -138,6 +138,24 @@ def test_an_ambiguous_name_is_refused_with_the_uuids(pool, tmp_path):
     assert "2 VMs are named 'twin'" in line and "by UUID" in line
 
 
+def test_an_unknown_vm_is_refused_by_name_or_uuid(pool):
+    for arg in ("nosuch", "0b5f1d7e-5a5a-4f4f-8e8e-123456789abc"):
+        line = one_line_error(
+            guestfix(
+                "xml",
+                "-i",
+                "xapi",
+                "-ic",
+                pool.uri,
+                "-ip",
+                pool.password_file,
+                arg,
+                env=trusted(pool),
+            )  # fmt: skip
+        )
+        assert f"no VM '{arg}'" in line
+
+
 def test_a_wrong_password_is_refused(pool, tmp_path):
     line = one_line_error(
         guestfix(

@@ -15,6 +15,7 @@ another bundle, such as the pool's own certificate) unless the URI ends in
 `?no_verify=1`, as virt-v2v's -ic takes it.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -100,9 +101,9 @@ class XapiSession:
     def __init__(self, uri, password):
         import XenAPI
 
-        self.uri, self._xenapi = uri, XenAPI
+        self.uri = uri
         self.session = XenAPI.Session(uri.url, ignore_ssl=not uri.verify)
-        with self.errors("login"):
+        with api_errors(uri, "login"):
             self.session.login_with_password(uri.user, password, "1.0", ORIGINATOR)
         self.api = self.session.xenapi
 
@@ -118,46 +119,43 @@ class XapiSession:
                 pass
             self.session = None
 
-    def errors(self, what):
-        return _ApiErrors(self, what)
 
-
-class _ApiErrors:
+@contextlib.contextmanager
+def api_errors(uri, what):
     """XenAPI's failures, TLS and network errors as one line."""
+    from XenAPI import Failure
 
-    def __init__(self, session, what):
-        self.session, self.what = session, what
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, e, tb):
-        if e is None or not isinstance(
-            e, self.session._xenapi.Failure | OSError | xmlrpc.client.Error
-        ):
-            return False
-        where = f"{self.session.uri} ({self.what})"
-        if isinstance(e, ssl.SSLCertVerificationError):
-            raise RemoteHostError(
-                f"{where}: its TLS certificate is not trusted ({e.verify_message})",
-                hint="name the pool's CA bundle in SSL_CERT_FILE, or add ?no_verify=1 to -ic",
-            ) from None
-        if isinstance(e, self.session._xenapi.Failure):
-            details = [str(d) for d in (e.details or [])]
-            if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
-                raise RemoteHostError(f"{where}: the user or password is wrong") from None
-            raise RemoteHostError(f"{where}: xapi says {' '.join(details)[:300]}") from None
-        if isinstance(e, socket.gaierror | ConnectionError | TimeoutError):
-            raise RemoteHostError(f"{where}: cannot connect ({e})") from None
+    where = f"{uri} ({what})"
+    try:
+        yield
+    except ssl.SSLCertVerificationError as e:
+        raise RemoteHostError(
+            f"{where}: its TLS certificate is not trusted ({e.verify_message})",
+            hint="name the pool's CA bundle in SSL_CERT_FILE, or add ?no_verify=1 to -ic",
+        ) from None
+    except Failure as e:
+        details = [str(d) for d in (e.details or [])]
+        if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
+            raise RemoteHostError(f"{where}: the user or password is wrong") from None
+        raise RemoteHostError(f"{where}: xapi says {' '.join(details)[:300]}") from None
+    except (socket.gaierror, ConnectionError, TimeoutError) as e:
+        raise RemoteHostError(f"{where}: cannot connect ({e})") from None
+    except (OSError, xmlrpc.client.Error) as e:
         raise RemoteHostError(f"{where}: {e}") from None
 
 
 def find_vm(api, arg, where):
     """The one VM named by UUID or name label: (ref, record)."""
+    from XenAPI import Failure
+
     try:
         refs = [api.VM.get_by_uuid(values.uuid(arg, "the VM"))]
-    except InputError:
+    except InputError:  # not a UUID: a name
         refs = api.VM.get_by_name_label(arg)
+    except Failure as e:
+        if (e.details or [""])[0] != "UUID_INVALID":
+            raise
+        refs = []
     vms = [
         (ref, rec)
         for ref, rec in ((ref, api.VM.get_record(ref)) for ref in refs)
@@ -289,7 +287,7 @@ class XapiPool(IncomingSource):
         return XapiSession(self.pool, password)  # the password is not kept
 
     def _read(self, arg, session):
-        with session.errors(f"VM {arg}"):
+        with api_errors(self.pool, f"VM {arg}"):
             vm_ref, vm = find_vm(session.api, arg, str(self.pool))
             objects = vm_objects(session.api, vm_ref, vm)
         xen_guest = ovaxml.guest_from_export(

@@ -4,7 +4,8 @@ disks (/boot and root on xvda; swap and an LVM /srv on xvdb), exported as
 
 - from standard input into a directory, raw: the disks are read once, into
   their final files, and the fix is committed into them; booted to login
-  with root, /boot, /srv and swap in place and its NIC up;
+  with root, /boot, /srv and swap in place and its NIC up; the same
+  export inspected (read into /var/tmp and removed);
 - from the file into a libvirt pool as qcow2 (read into a staging file in
   the pool, converted, the staging file gone), defined with the VM's name,
   memory, vCPUs and MAC.
@@ -113,6 +114,24 @@ def test_the_migrated_guest_boots_with_its_mounts_swap_and_nic(from_stdin):
     assert probe["failed"] == []
     assert [n["name"] for n in probe["nics"]] == ["enX0"]
     assert [a["nic"] for a in probe["addresses"]] == ["enX0"]
+
+
+def test_inspect_reads_the_export_aside(from_stdin):
+    """inspect -i xva: the disks read into /var/tmp for the inspection and
+    removed after it; what it finds is (d) as it was on Xen."""
+    _report, _out, xva = from_stdin
+
+    def read_aside():
+        return {n for n in os.listdir("/var/tmp") if n.startswith("guestfix-read-")}
+
+    before = read_aside()
+    r = guestfix("inspect", "-i", "xva", xva, "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    info = json.loads(r.stdout)
+    assert info["distro"] == "debian" and info["nic_names"] == ["enX0"]
+    assert set(info["mountpoints"]) == {"/", "/boot", "/srv"}
+    assert ("/etc/fstab", "device") in {(x["path"], x["kind"]) for x in info["xen_references"]}
+    assert read_aside() == before
 
 
 def test_into_a_pool_as_qcow2_from_an_xxhash_export(sample_d, pool, libvirtd, tmp_path):
