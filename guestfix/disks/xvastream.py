@@ -22,12 +22,13 @@ import contextlib
 import hashlib
 import os
 import re
-import tarfile
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
+from .tarstream import TarFormatError, TarStream
 
 CHUNK = 1024**2
+ZERO_CHUNK = memoryview(bytes(CHUNK))  # sliced without a copy; compared by memcmp
 OVA_XML = "ova.xml"
 MAX_OVA_XML = 16 * 1024**2
 CHUNK_RE = re.compile(r"^(Ref:\d+)/(\d{8})(?:\.(checksum|xxhash))?$")
@@ -68,10 +69,18 @@ class _Counting:
 
     def read(self, n=-1):
         data = self.raw.read(n)
-        self.count += len(data)
+        self._counted(len(data))
+        return data
+
+    def readinto(self, buf):
+        n = self.raw.readinto(buf) or 0
+        self._counted(n)
+        return n
+
+    def _counted(self, n):
+        self.count += n
         if self.progress:
             self.progress(self.count)
-        return data
 
 
 class XvaStream:
@@ -103,7 +112,7 @@ class XvaStream:
         """ova.xml's text (read from the stream the first time)."""
         if self._ova_xml is None:
             with self._errors():
-                self._tar = tarfile.open(fileobj=self._counting, mode="r|*")
+                self._tar = TarStream(self._counting)
                 first = self._tar.next()
                 if first is None or first.name != OVA_XML or not first.isfile():
                     raise InputError(
@@ -111,7 +120,7 @@ class XvaStream:
                     )
                 if first.size > MAX_OVA_XML:
                     raise InputError(f"{self.where}: {OVA_XML} is too large ({first.size} bytes)")
-                self._ova_xml = self._tar.extractfile(first).read().decode("utf-8", "replace")
+                self._ova_xml = self._tar.read(first).decode("utf-8", "replace")
         return self._ova_xml
 
     def read_disks(self, disks):
@@ -147,9 +156,10 @@ class XvaStream:
     def _errors(self):
         try:
             yield
-        except tarfile.ReadError as e:
+        except (TarFormatError, OSError) as e:
+            # OSError: gzip's, lzma's and bz2's word for a corrupt stream
             raise InputError(f"{self.where}: not a whole XVA (tar: {e})") from None
-        except (EOFError, tarfile.TarError) as e:
+        except EOFError as e:
             raise InputError(
                 f"{self.where}: the XVA ends early ({e or 'unexpected end of data'})"
             ) from None
@@ -193,7 +203,6 @@ def _read_chunks(tar, where, disks, created, stats):
         pending = None  # (vdi, index, data, offset) waiting for its checksum
         # per VDI: (index of the last chunk, offset after its data)
         last = {vdi: (-1, 0) for vdi in disks}
-        # tar.next(), not iteration: iterating starts again at ova.xml
         while (member := tar.next()) is not None:
             if member.isdir():
                 continue
@@ -203,9 +212,7 @@ def _read_chunks(tar, where, disks, created, stats):
             vdi, index, kind = m.group(1), int(m.group(2)), m.group(3)
             if vdi not in disks:
                 raise InputError(f"{where}: data for {vdi}, which ova.xml has no disk for")
-            data = tar.extractfile(member).read()
-            if len(data) != member.size:
-                raise EOFError(f"{member.name} is cut short")
+            data = tar.read(member)
             if kind is None:
                 if pending is not None:
                     raise InputError(f"{where}: {_name(pending)} has no checksum")
@@ -248,7 +255,7 @@ def _name(pending):
 def _write(fd, pending, stats):
     _vdi, _index, data, offset = pending
     stats.chunks += 1
-    if not data.strip(b"\0"):
+    if data == ZERO_CHUNK[: len(data)]:
         stats.zero_chunks += 1
         return  # a hole
     os.pwrite(fd, data, offset)
