@@ -68,3 +68,8 @@ def test_a_cut_off_member_ends_early():
         tar.addfile(info, io.BytesIO(b"y" * 4096))
     with pytest.raises(EOFError):
         members(out.getvalue()[:2048])
+
+
+def test_a_zstd_export_is_refused_with_the_command_that_reads_it():
+    with pytest.raises(TarFormatError, match=r"zstd -dc FILE \| guestfix"):
+        members(b"\x28\xb5\x2f\xfd" + bytes(2000))
