@@ -227,6 +227,8 @@ def inspect(
             source, guest = _open_source(
                 input_mode, input_uri, disk_paths, allow_backing, input_password_file
             )
+            if guest.incoming is not None:  # an open export, a pool session
+                scope.callback(guest.incoming.close)
             # an export's disks: read out of it for as long as this takes
             guest = scope.enter_context(source.readable(guest, monitor))
             found, macs = guest.disks, guest.domain.macs()
@@ -616,7 +618,11 @@ def backup(
         source, guest = _open_source(
             input_mode, input_uri, source_args, password_file=input_password_file
         )
-        report = source.backup(guest, dest, monitor, md5=md5)
+        try:
+            report = source.backup(guest, dest, monitor, md5=md5)
+        finally:
+            if guest.incoming is not None:  # an open export, a pool session
+                guest.incoming.close()
     else:
         report = backup_mod.backup(list(source_args), dest, monitor, md5=md5)
     if json_mode:

@@ -255,6 +255,9 @@ class Migration:
         opts = self.opts
         with self.stage(report, "source", "reading the source guest"):
             guest = self.source.open(source_arg)
+            if guest.incoming is not None:  # an open export, a pool session
+                self.exit_stack.callback(guest.incoming.close)
+                self.check_incoming(guest)
             report.name = opts.new_name or guest.name
             report.host = str(guest.host or "")
             report.domain_before = guest.xml_text
@@ -283,7 +286,6 @@ class Migration:
                 report.dropped.append(device)
                 self.monitor.note(f"left out: {device}")
             if guest.incoming is not None:
-                self.check_incoming()
                 self.output.streamed_bytes = guest.incoming.size_bound or 0
             self.output.prepare(
                 report.name,
@@ -306,12 +308,14 @@ class Migration:
                 guest = self._receive(guest, report)
         self._work(guest, record, report)
 
-    def check_incoming(self):
+    def check_incoming(self, guest):
         """What a guest whose disks are still to come (an export's stream, a
         pool's VDIs) cannot do: they are read once, into the destination."""
         for wanted, option in (
             (self.opts.backup_dir, "--backup (guestfix backup -i ... makes one on its own)"),
             (self.opts.start_early, "--start-early"),
+            # one export on standard input cannot be told from another
+            (self.opts.skip_migrated and guest.origin == "-", "--skip-migrated with SOURCE -"),
         ):
             if wanted:
                 raise UsageError(
@@ -327,7 +331,7 @@ class Migration:
             d.target: self.output.receive_path(d, guest.incoming.origin_of(d.target))
             for d in guest.disks
         }
-        disks, stats = guest.incoming.read_into(paths, self.monitor)
+        disks, stats = guest.incoming.read_into(paths, self.monitor, self.output.premade)
         report.read_from_export = stats.as_dict()
         self.monitor.note(stats.summary())
         received = guest.with_disks(disks)

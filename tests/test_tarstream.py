@@ -73,3 +73,14 @@ def test_a_cut_off_member_ends_early():
 def test_a_zstd_export_is_refused_with_the_command_that_reads_it():
     with pytest.raises(TarFormatError, match=r"zstd -dc FILE \| guestfix"):
         members(b"\x28\xb5\x2f\xfd" + bytes(2000))
+
+
+def test_data_after_the_end_of_the_archive_is_refused():
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo("ova.xml")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"<a>"))
+    data = out.getvalue() + b"Ref:1/00000000 appended after the end".ljust(512, b"\0")
+    with pytest.raises(TarFormatError, match="after the archive's end"):
+        members(data)

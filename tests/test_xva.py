@@ -208,3 +208,54 @@ def test_a_gzip_compressed_export_is_read_the_same(export):
     with open(out / guest.disks[1].vdi.replace(":", "-"), "rb") as a:
         with open(disks[2]["path"], "rb") as b:
             assert a.read() == b.read()
+
+
+def _without(xva, out, drop):
+    """A copy of the export without the members `drop(name)` picks."""
+    import tarfile
+
+    with tarfile.open(xva) as src, tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as dst:
+        for member in src:
+            if not drop(member.name):
+                dst.addfile(member, src.extractfile(member))
+    return out
+
+
+def test_a_disk_without_any_data_is_refused(export):
+    """xapi writes every disk's chunk 0: a disk with none was cut out of
+    the export, and would otherwise come out all zeros."""
+    tmp_path, disks, nics = export
+    xva = write_xva(tmp_path / "g.xva", pv_vm(), disks, nics)
+    vdi = disks[2]["vdi"]
+    cut = _without(xva, tmp_path / "cut.xva", lambda name: name.startswith(f"{vdi}/"))
+    assert f"no data for {vdi}" in refused(tmp_path, cut)
+
+
+def test_an_oversized_chunk_is_refused_before_it_is_read(export):
+    import io
+    import tarfile
+
+    tmp_path, disks, nics = export
+    xva = write_xva(tmp_path / "g.xva", pv_vm(), disks, nics)
+    vdi = disks[0]["vdi"]
+    big = _without(xva, tmp_path / "big.xva", lambda name: name.startswith(f"{vdi}/"))
+    with tarfile.open(big, "a") as tar:
+        info = tarfile.TarInfo(f"{vdi}/00000000")
+        info.size = 2 * MIB
+        tar.addfile(info, io.BytesIO(bytes(2 * MIB)))
+    assert f"{vdi}/00000000 is {2 * MIB} bytes, too large" in refused(tmp_path, big)
+
+
+def test_an_image_that_is_there_is_never_written_into(export):
+    """Its old data would show through the holes: a disk is read into a
+    new file only (or a volume the output made for it)."""
+    tmp_path, disks, nics = export
+    xva = write_xva(tmp_path / "g.xva", pv_vm(), disks, nics)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / disks[0]["vdi"].replace(":", "-")
+    stale.write_bytes(b"old data" * 1000)
+    with pytest.raises(InputError, match="cannot write the disk .File exists"):
+        read(tmp_path, xva, out)
+    assert stale.read_bytes() == b"old data" * 1000
+    assert os.listdir(out) == [stale.name]  # the other disk, begun, is gone

@@ -75,7 +75,9 @@ def test_a_cut_off_export_stops_migrate_with_nothing_written(tmp_path, images):
     assert os.listdir(out) == []
 
 
-@pytest.mark.parametrize("option", [["--backup", "BACKUP"], ["--start-early"]], ids=lambda o: o[0])
+@pytest.mark.parametrize(
+    "option", [["--backup", "BACKUP"], ["--start-early"], ["--skip-migrated"]], ids=lambda o: o[0]
+)
 def test_what_a_single_read_cannot_do_is_refused_first(tmp_path, images, option):
     disks, nics = images
     xva = write_xva(str(tmp_path / "g.xva"), pv_vm(), disks, nics)
@@ -86,7 +88,11 @@ def test_what_a_single_read_cannot_do_is_refused_first(tmp_path, images, option)
     if option[0] == "--start-early":
         args[5:7] = ["libvirt", "-os"]  # what --start-early takes
         args[7] = "default"
-    line = one_line_error(guestfix(*args))
+    if option[0] == "--skip-migrated":  # refused for an export on standard input
+        args[3] = "-"
+        line = one_line_error(run_with_stdin(xva, *args))
+    else:
+        line = one_line_error(guestfix(*args))
     assert option[0] in line or "does not apply" in line
     assert os.listdir(out) == []
 

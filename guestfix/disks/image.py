@@ -130,7 +130,8 @@ def open_disk(path, fmt=None, target="", writable=False, allow_backing=False):
                 hint="migrate converts it (or: qemu-img convert -f vpc -O raw ...)",
             )
         qemu_name = vhd_qemu_name(os.path.abspath(path))
-    info = image_info(qemu_name or path, fmt)
+    # a json: filename names its driver itself
+    info = image_info(qemu_name, None) if qemu_name else image_info(path, fmt)
     backing = info.get("full-backing-filename") or info.get("backing-filename") or ""
     if backing and not allow_backing:
         raise InputError(
@@ -243,8 +244,8 @@ def held_lock_message(text):
 def image_info(path, fmt):
     """qemu-img info without -U: it takes QEMU's shared lock, so an image a
     running VM holds for writing is refused here rather than corrupted later.
-    `path` may be a json: filename, which names its driver itself."""
-    fmt_args = [] if path.startswith("json:") else ["-f", fmt]
+    `fmt` None: `path` is a json: filename, which names its driver itself."""
+    fmt_args = ["-f", fmt] if fmt else []
     result = run(["qemu-img", "info", *fmt_args, "--output=json", path], check=False)
     if not result.ok:
         err = result.stderr

@@ -107,8 +107,9 @@ class TarStream:
                 # record: read to the end, so that a writer on a pipe ends
                 # cleanly and the count is the whole stream's
                 self._ended = True
-                while self._stream.read(1024**2):
-                    pass
+                while rest := self._stream.read(1024**2):
+                    if rest.strip(b"\0"):
+                        raise TarFormatError("data after the archive's end")
                 return None
             _check_sum(header)
             kind = header[156:157]
@@ -120,11 +121,15 @@ class TarStream:
                 records = _pax(self._record(size))
                 if kind == b"x":
                     name = records.get("path", name)
-                    pax_size = int(records["size"]) if "size" in records else pax_size
+                    if "size" in records:
+                        if not records["size"].isdigit():
+                            raise TarFormatError("a pax header's size is not a number")
+                        pax_size = int(records["size"])
                 continue
             if name is None:
                 name = header[0:100].split(b"\0", 1)[0]
-                if header[257:262] == b"ustar" and header[345:500].strip(b"\0"):
+                # POSIX ustar's name prefix (GNU's "ustar  " keeps times there)
+                if header[257:263] == b"ustar\0" and header[345:500].strip(b"\0"):
                     name = header[345:500].split(b"\0", 1)[0] + b"/" + name
                 name = name.decode("utf-8", "replace")
             size = pax_size if pax_size is not None else size
@@ -179,6 +184,8 @@ def _padded(size):
 
 def _number(field):
     """A header's numeric field: octal digits, or GNU's base-256."""
+    if field[0] == 0xFF:
+        raise TarFormatError("a header's number is negative")
     if field[0] & 0x80:
         return int.from_bytes(field[1:], "big")
     text = field.split(b"\0", 1)[0].strip()

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
@@ -123,21 +124,22 @@ class XvaStream:
                 self._ova_xml = self._tar.read(first).decode("utf-8", "replace")
         return self._ova_xml
 
-    def read_disks(self, disks):
+    def read_disks(self, disks, premade=()):
         """The disks' chunks, each checked, written into their images.
 
-        disks: {vdi id: (image path, virtual size in bytes)}. An image that
-        does not exist is created (and removed again on error); one that
-        exists was made empty for this by the caller (a pool's volume),
-        who removes it. Returns ReadStats; on any error InputError says
-        what was wrong, in one line."""
+        disks: {vdi id: (image path, virtual size in bytes)}. Each image is
+        created here (and removed again on error), except those in
+        `premade`: new, empty files the caller made for this (a pool's
+        volumes), which it removes. Returns ReadStats; on any error
+        InputError says what was wrong, in one line."""
         self.ova_xml()
         created = []
         stats = ReadStats()
         try:
             with self._errors():
-                _read_chunks(self._tar, self.where, disks, created, stats)
-                for path, size in disks.values():
+                _read_chunks(self._tar, self.where, disks, created, stats, premade)
+            for path, size in disks.values():
+                with destination_errors(path):
                     os.truncate(path, size)
         except BaseException:
             _remove(created)
@@ -186,76 +188,111 @@ def _remove(paths):
             pass
 
 
-def _open_image(path, created):
+class DestinationError(InputError):
+    """Writing a disk out failed (no room, no permission): the export is
+    not to blame."""
+
+
+@contextlib.contextmanager
+def destination_errors(path):
     try:
+        yield
+    except OSError as e:
+        raise DestinationError(f"{path}: cannot write the disk ({e.strerror or e})") from None
+
+
+def open_new_image(path, created, premade=()):
+    """A write descriptor on a new image (never one that was there: its
+    old data would show through the holes), or on one of `premade`."""
+    with destination_errors(path):
+        if path in premade:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)  # a block device's holes would not read as zeros
+                raise DestinationError(f"{path} is not a file")
+            return fd
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-    created.append(path)
-    return fd
+        created.append(path)
+        return fd
 
 
-def _read_chunks(tar, where, disks, created, stats):
+def _read_chunks(tar, where, disks, created, stats, premade):
     files = {}
-    for vdi, (path, _size) in disks.items():
-        files[vdi] = _open_image(path, created)
     try:
-        pending = None  # (vdi, index, data, offset) waiting for its checksum
-        # per VDI: (index of the last chunk, offset after its data)
-        last = {vdi: (-1, 0) for vdi in disks}
-        while (member := tar.next()) is not None:
-            if member.isdir():
-                continue
-            m = CHUNK_RE.match(member.name)
-            if not m or not member.isfile():
-                raise InputError(f"{where}: {member.name!r} is not part of an XVA")
-            vdi, index, kind = m.group(1), int(m.group(2)), m.group(3)
-            if vdi not in disks:
-                raise InputError(f"{where}: data for {vdi}, which ova.xml has no disk for")
-            data = tar.read(member)
-            if kind is None:
-                if pending is not None:
-                    raise InputError(f"{where}: {_name(pending)} has no checksum")
-                size = disks[vdi][1]
-                before, end = last[vdi]
-                if index <= before:
-                    raise InputError(f"{where}: {member.name} comes after a later chunk")
-                offset = end + (index - before - 1) * CHUNK
-                if len(data) > CHUNK or offset + len(data) > size:
-                    raise InputError(
-                        f"{where}: {member.name} lies past the end of its disk ({size} bytes)"
-                    )
-                last[vdi] = (index, offset + len(data))
-                pending = (vdi, index, data, offset)
-                continue
-            if pending is None or pending[:2] != (vdi, index):
-                raise InputError(f"{where}: {member.name} checks a chunk that is not there")
-            expected = data.decode("ascii", "replace").strip().lower()
-            actual = DIGESTS[kind](pending[2])
-            if expected != actual:
-                raise InputError(
-                    f"{where}: {_name(pending)} is corrupt (its {kind} is {expected[:16]}, "
-                    f"the data's {actual[:16]})"
-                )
-            _write(files[vdi], pending, stats)
-            stats.checksums[kind] = stats.checksums.get(kind, 0) + 1
-            pending = None
-        if pending is not None:
-            raise InputError(f"{where}: {_name(pending)} has no checksum")
+        for vdi, (path, _size) in disks.items():
+            files[vdi] = open_new_image(path, created, premade)
+        _read_members(tar, where, disks, files, stats)
     finally:
         for fd in files.values():
             os.close(fd)
     return disks
 
 
+# what a checksum member holds at most (40 hex digits, and some room)
+MAX_CHECKSUM = 128
+
+
+def _read_members(tar, where, disks, files, stats):
+    pending = None  # (vdi, index, data, offset) waiting for its checksum
+    # per VDI: (index of the last chunk, offset after its data)
+    last = {vdi: (-1, 0) for vdi in disks}
+    while (member := tar.next()) is not None:
+        if member.isdir():
+            continue
+        m = CHUNK_RE.match(member.name)
+        if not m or not member.isfile():
+            raise InputError(f"{where}: {member.name!r} is not part of an XVA")
+        vdi, index, kind = m.group(1), int(m.group(2)), m.group(3)
+        if vdi not in disks:
+            raise InputError(f"{where}: data for {vdi}, which ova.xml has no disk for")
+        if member.size > (CHUNK if kind is None else MAX_CHECKSUM):
+            raise InputError(f"{where}: {member.name} is {member.size} bytes, too large")
+        data = tar.read(member)
+        if kind is None:
+            if pending is not None:
+                raise InputError(f"{where}: {_name(pending)} has no checksum")
+            size = disks[vdi][1]
+            before, end = last[vdi]
+            if index <= before:
+                raise InputError(f"{where}: {member.name} comes after a later chunk")
+            offset = end + (index - before - 1) * CHUNK
+            if len(data) > CHUNK or offset + len(data) > size:
+                raise InputError(
+                    f"{where}: {member.name} lies past the end of its disk ({size} bytes)"
+                )
+            last[vdi] = (index, offset + len(data))
+            pending = (vdi, index, data, offset)
+            continue
+        if pending is None or pending[:2] != (vdi, index):
+            raise InputError(f"{where}: {member.name} checks a chunk that is not there")
+        expected = data.decode("ascii", "replace").strip().lower()
+        actual = DIGESTS[kind](pending[2])
+        if expected != actual:
+            raise InputError(
+                f"{where}: {_name(pending)} is corrupt (its {kind} is {expected[:16]}, "
+                f"the data's {actual[:16]})"
+            )
+        _write(files[vdi], pending, stats, disks[vdi][0])
+        stats.checksums[kind] = stats.checksums.get(kind, 0) + 1
+        pending = None
+    if pending is not None:
+        raise InputError(f"{where}: {_name(pending)} has no checksum")
+    # xapi writes every disk's chunk 0, zero or not: without it the
+    # export was cut (or damaged) before that disk
+    missing = [vdi for vdi, (index, _end) in last.items() if index < 0]
+    if missing:
+        raise InputError(f"{where}: no data for {', '.join(missing)} (the export is cut short)")
+
+
 def _name(pending):
     return f"{pending[0]}/{pending[1]:08d}"
 
 
-def _write(fd, pending, stats):
+def _write(fd, pending, stats, path):
     _vdi, _index, data, offset = pending
     stats.chunks += 1
     if data == ZERO_CHUNK[: len(data)]:
         stats.zero_chunks += 1
         return  # a hole
-    os.pwrite(fd, data, offset)
+    with destination_errors(path):
+        os.pwrite(fd, data, offset)

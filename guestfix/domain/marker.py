@@ -93,7 +93,10 @@ def describe(guest, input_mode, conn):
             "sha256": None,
             "sha1": None,
         }
-        if disk.remote is None:
+        if guest.incoming is not None:
+            # still inside the export (or on the pool): the export's time
+            entry["mtime"] = getattr(guest.incoming, "mtime", None)
+        elif disk.remote is None:
             try:
                 entry["mtime"] = round(os.stat(disk.path).st_mtime, 3)
             except OSError:

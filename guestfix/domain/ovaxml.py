@@ -28,6 +28,7 @@ NULL_REF = "OpaqueRef:NULL"
 MIB = 1024**2
 # a disk Xen can have: its VBD's device name (xvda ... , hda for emulated)
 DEVICE_PREFIXES = ("xvd", "hd", "sd")
+MAX_USERDEVICE = 26  # xvda ... xvdz: the names a slot without a device gets
 
 
 @dataclass
@@ -181,7 +182,9 @@ def guest_from_export(export, disk_path, where="ova.xml"):
     # what the guest's PV tools last reported (VM_guest_metrics' os_version)
     metrics = records.by_id.get(str(vm.get("guest_metrics", "")), ("", {}))
     os_version = metrics[1].get("os_version") if metrics[0] == "VM_guest_metrics" else {}
-    os_name = " ".join(str(v) for v in (os_version or {}).values())
+    if not isinstance(os_version, dict):
+        os_version = {}
+    os_name = " ".join(str(v) for v in os_version.values())
     platform = vm.get("platform") if isinstance(vm.get("platform"), dict) else {}
     if "windows" in os_name.lower() or str(platform.get("viridian", "")).lower() == "true":
         raise InputError(
@@ -225,6 +228,11 @@ def guest_from_export(export, disk_path, where="ova.xml"):
         disk = _disk(records, vbd_ref, vbd, guest, where)
         if disk is None:
             continue
+        for other in guest.disks:
+            if disk.target == other.target:
+                raise InputError(f"{where}: two disks are {disk.target}")
+            if disk.vdi == other.vdi:
+                raise InputError(f"{where}: VDI {disk.vdi} is attached twice")
         guest.disks.append(disk)
         el = sub(devices, "disk", {"type": "file", "device": "disk"})
         sub(el, "driver", {"name": "file", "type": "raw"})
@@ -249,6 +257,8 @@ def guest_from_export(export, disk_path, where="ova.xml"):
 def _disk(records, vbd_ref, vbd, guest, where):
     kind = str(vbd.get("type", "Disk"))
     userdevice = _int(vbd, "userdevice", f"{where}: VBD {vbd_ref}", 0)
+    if not 0 <= userdevice < MAX_USERDEVICE:
+        raise InputError(f"{where}: VBD {vbd_ref} userdevice {userdevice} is not a slot")
     vdi_ref = str(vbd.get("VDI", NULL_REF))
     if kind.lower() == "cd":
         guest.left_out.append(f"CD-ROM drive {userdevice} (its ISO stays on the Xen side)")

@@ -44,6 +44,9 @@ class Output:
         self.streamed_bytes = None
         self._received = {}  # Xen target -> what it was read from (receive_path)
         self._in_place = set()  # disks read straight into their final place
+        # of those, the ones made empty here to be read into (pool volumes);
+        # any other file to read into must not exist yet
+        self.premade = set()
 
     # -- naming ---------------------------------------------------------------
     def format_for(self, disk):

@@ -7,12 +7,16 @@ import shutil
 import xml.etree.ElementTree as ET
 
 from ..core import uefi as host_uefi
-from ..core.errors import GuestfixError, InputError, LibvirtError
+from ..core.errors import GuestfixError, InputError, LibvirtError, UsageError
 from ..core.runner import run
 from ..domain import firmware as uefi
 from ..domain.define import connect, define, libvirt_bindings
 from .base import Output
 from .earlystart import EarlyStartOutput, LiveCopy
+
+# pools whose volumes are files (a disk read out of a stream is written
+# sparse into its volume)
+FILE_POOLS = ("dir", "fs", "netfs")
 
 
 class LibvirtPool(Output, EarlyStartOutput):
@@ -59,6 +63,15 @@ class LibvirtPool(Output, EarlyStartOutput):
             self.pool.refresh(0)
         except libvirt.libvirtError:
             raise LibvirtError(f"no storage pool {pool_name} on {uri}") from None
+        kind = ET.fromstring(self.pool.XMLDesc(0)).get("type")
+        if self.streamed_bytes is not None and kind not in FILE_POOLS:
+            # read straight into a volume, its zeros left as holes: a block
+            # device's holes would show its old data
+            raise UsageError(
+                f"pool {pool_name} is a {kind} pool; -i {self.opts.input_mode} reads the "
+                f"disks into the files of a {'/'.join(FILE_POOLS)} pool",
+                hint="migrate into such a pool or a directory (-o local)",
+            )
         try:
             self.conn.lookupByName(name)
             raise LibvirtError(
@@ -140,7 +153,9 @@ class LibvirtPool(Output, EarlyStartOutput):
             return None
 
     def _final_place(self, disk):
-        return self._new_volume(disk)
+        path = self._new_volume(disk)
+        self.premade.add(path)
+        return path
 
     def copy_disk(self, overlay, disk, monitor):
         # a disk read straight into its volume is there already

@@ -64,7 +64,13 @@ class IncomingSource(Source):
         names = {t: f"{guest.name}-{t}.raw" for t in incoming.vdis}
         described = incoming.description(guest.name)
         dest = backup_mod.prepare_directory(
-            dest, [*names.values(), f"{guest.name}.xml", described[0]]
+            dest,
+            [
+                *names.values(),
+                *(f".{name}.partial" for name in names.values()),
+                f"{guest.name}.xml",
+                described[0],
+            ],
         )
         check_room(dest, incoming.size_bound or 0)
         partial = {t: os.path.join(dest, f".{name}.partial") for t, name in names.items()}

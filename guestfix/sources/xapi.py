@@ -24,11 +24,13 @@ import time
 import urllib.parse
 import xmlrpc.client
 from dataclasses import dataclass
+from xml.parsers.expat import ExpatError
 
 from ..core import values
 from ..core.errors import InputError, RemoteHostError, UsageError
 from ..disks import rawpull
 from ..disks.image import Disk
+from ..disks.xvastream import destination_errors, open_new_image
 from ..domain import ovaxml
 from .incoming import IncomingSource
 
@@ -73,7 +75,8 @@ class XapiUri:
 
     @property
     def url(self):
-        return f"https://{self.host}:{self.port}/"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        return f"https://{host}:{self.port}/"
 
     def __str__(self):
         return f"{self.user}@{self.host}" + (f":{self.port}" if self.port != 443 else "")
@@ -92,7 +95,11 @@ def read_password(password_file):
                 return f.readline().rstrip("\r\n")
         except OSError as e:
             raise InputError(f"-ip {password_file}: {e.strerror or e}") from None
-    return os.environ.get(PASSWORD_ENV)
+        except UnicodeDecodeError:
+            raise InputError(f"-ip {password_file}: its first line is not UTF-8 text") from None
+    # taken out of the environment: nothing this runs (qemu, libguestfs)
+    # inherits it
+    return os.environ.pop(PASSWORD_ENV, None)
 
 
 class XapiSession:
@@ -102,7 +109,7 @@ class XapiSession:
         import XenAPI
 
         self.uri = uri
-        self.session = XenAPI.Session(uri.url, ignore_ssl=not uri.verify)
+        self.session = XenAPI.Session(uri.url, transport=_Transport(context=uri.ssl_context()))
         with api_errors(uri, "login"):
             self.session.login_with_password(uri.user, password, "1.0", ORIGINATOR)
         self.api = self.session.xenapi
@@ -118,6 +125,16 @@ class XapiSession:
             except Exception:  # the session ends with its timeout anyway
                 pass
             self.session = None
+
+
+class _Transport(xmlrpc.client.SafeTransport):
+    """XML-RPC over TLS with a timeout: a stalled master is an error, not
+    a hang."""
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = rawpull.TIMEOUT
+        return conn
 
 
 @contextlib.contextmanager
@@ -142,6 +159,10 @@ def api_errors(uri, what):
         raise RemoteHostError(f"{where}: cannot connect ({e})") from None
     except (OSError, xmlrpc.client.Error) as e:
         raise RemoteHostError(f"{where}: {e}") from None
+    except ExpatError:
+        raise RemoteHostError(
+            f"{where}: the answer is not XML-RPC (is it a pool master?)"
+        ) from None
 
 
 def find_vm(api, arg, where):
@@ -222,12 +243,21 @@ class PoolDisks:
     def description(self, name):
         return f"{name}.xapi.json", self.records
 
-    def read_into(self, paths, monitor):
-        """Each VDI pulled once into paths[target]: (the Disks, PullStats)."""
-        stats, started = PullStats(), time.monotonic()
+    def read_into(self, paths, monitor, premade=()):
+        """Each VDI pulled once into paths[target], a new file or one of
+        `premade` (made empty for it): (the Disks, PullStats). The files
+        this made are removed again on error."""
+        stats, started, created = PullStats(), time.monotonic(), []
         try:
             for target, xdisk in self.vdis.items():
-                stats.bytes_read += self._pull(target, xdisk, paths[target], monitor)
+                stats.bytes_read += self._pull(
+                    target, xdisk, paths[target], monitor, premade, created
+                )
+        except BaseException:
+            for path in created:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            raise
         finally:
             self.close()
         stats.seconds = time.monotonic() - started
@@ -237,7 +267,7 @@ class PoolDisks:
         ]
         return disks, stats
 
-    def _pull(self, target, xdisk, path, monitor):
+    def _pull(self, target, xdisk, path, monitor, premade, created):
         uuid = self.uuids[xdisk.vdi]
         query = urllib.parse.urlencode(
             {"session_id": self.session.session_id, "vdi": uuid, "format": "raw"}
@@ -250,14 +280,20 @@ class PoolDisks:
                 done[0] = count
 
             # the URL carries the session: it is never shown
-            return rawpull.pull(
-                f"{self.session.uri.url}export_raw_vdi?{query}",
-                self.session.uri.ssl_context(),
-                path,
-                xdisk.virtual_size,
-                progress,
-                f"{self.session.uri}: VDI {uuid}",
-            )
+            fd = open_new_image(path, created, premade)
+            # what fails beyond the connection's errors is the destination's
+            try:
+                with destination_errors(path):
+                    return rawpull.pull(
+                        f"{self.session.uri.url}export_raw_vdi?{query}",
+                        self.session.uri.ssl_context(),
+                        fd,
+                        xdisk.virtual_size,
+                        progress,
+                        f"{self.session.uri}: VDI {uuid}",
+                    )
+            finally:
+                os.close(fd)
 
     def close(self):
         self.session.close()

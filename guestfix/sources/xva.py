@@ -24,6 +24,7 @@ from ..domain import ovaxml
 from .incoming import IncomingSource
 
 STDIN = "-"
+COMPRESSED_MAGICS = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd")
 
 
 def _open_export(path):
@@ -38,7 +39,12 @@ def _open_export(path):
     if stat.S_ISDIR(st.st_mode):
         f.close()
         raise InputError(f"{path} is a directory, not an XVA export")
-    return f, st.st_size if stat.S_ISREG(st.st_mode) else None
+    if not stat.S_ISREG(st.st_mode):
+        return f, None
+    compressed = any(f.read(6).startswith(m) for m in COMPRESSED_MAGICS)
+    f.seek(0)
+    # a compressed export's disks take more than its size: not known
+    return f, None if compressed else st.st_size
 
 
 def read_ova_xml(path):
@@ -71,7 +77,8 @@ class ExportDisks:
     stream: XvaStream
     file: object  # what the stream reads (closed once the disks are in)
     vdis: dict  # Xen target -> XvaDisk
-    size_bound: int = 0  # the export's size, when it is a file: the most they can take
+    size_bound: int = 0  # an uncompressed export file's size: the most they can take
+    mtime: float = None  # the export file's, for migrate's record (--skip-migrated)
 
     def origin_of(self, target):
         """Where a disk's data is in the export (FILE/Ref:N)."""
@@ -80,7 +87,7 @@ class ExportDisks:
     def description(self, name):
         return f"{name}.ova.xml", self.stream.ova_xml()
 
-    def read_into(self, paths, monitor):
+    def read_into(self, paths, monitor, premade=()):
         """Each disk written into paths[target] (raw, sparse), every chunk
         checked on the way: (the Disks now there, ReadStats)."""
         total = self.size_bound or sum(d.virtual_size for d in self.vdis.values())
@@ -94,7 +101,7 @@ class ExportDisks:
 
                 self.stream.progress = progress
                 stats = self.stream.read_disks(
-                    {d.vdi: (paths[t], d.virtual_size) for t, d in self.vdis.items()}
+                    {d.vdi: (paths[t], d.virtual_size) for t, d in self.vdis.items()}, premade
                 )
         finally:
             self.close()
@@ -131,6 +138,10 @@ class XvaExport(IncomingSource):
             f.close()
             raise
         incoming = ExportDisks(
-            stream=stream, file=f, vdis={d.target: d for d in xva.disks}, size_bound=size or 0
+            stream=stream,
+            file=f,
+            vdis={d.target: d for d in xva.disks},
+            size_bound=size or 0,
+            mtime=None if arg == STDIN else round(os.fstat(f.fileno()).st_mtime, 3),
         )
         return self.guest(arg, xva, incoming)
