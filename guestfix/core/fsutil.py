@@ -1,4 +1,5 @@
-"""Writing a file so that a crash leaves either the old or the new content."""
+"""Files: written so that a crash leaves either the old or the new content,
+and removed again after a failed step."""
 
 import os
 import secrets
@@ -34,3 +35,12 @@ def write_atomically(path, content):
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+def remove_files(paths):
+    """Remove what a failed step created; what is already gone is no error."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

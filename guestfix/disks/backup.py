@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import BackupMismatch, InputError
-from ..core.fsutil import write_atomically
+from ..core.fsutil import remove_files, write_atomically
 from ..domain.model import Domain
 from . import storage
 from .image import open_disk
@@ -141,7 +141,7 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
             )
         _finish(report, files, written, started, source_xml)
     except BaseException:
-        _remove(written)
+        remove_files(written)
         raise
     return report
 
@@ -185,7 +185,7 @@ def keep_received(received, dest, monitor, md5=False, files=(), domain=None):
             )
         _finish(report, files, written, started, None)
     except BaseException:
-        _remove(written)
+        remove_files(written)
         raise
     return report
 
@@ -219,14 +219,6 @@ def _finish(report, files, written, started, source_xml):
         report.as_dict(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), source_xml=source_xml
     )
     write_atomically(os.path.join(report.directory, MANIFEST), json.dumps(manifest, indent=1))
-
-
-def _remove(paths):
-    for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 def opened_copies(report):

@@ -26,6 +26,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
+from ..core.fsutil import remove_files
 from .tarstream import TarFormatError, TarStream
 
 CHUNK = 1024**2
@@ -142,7 +143,7 @@ class XvaStream:
                 with destination_errors(path):
                     os.truncate(path, size)
         except BaseException:
-            _remove(created)
+            remove_files(created)
             raise
         finally:
             self.close()
@@ -178,14 +179,6 @@ def read_xva(stream, where, on_ova_xml, progress=None):
         xva.close()
         raise
     return xva.read_disks(disks)
-
-
-def _remove(paths):
-    for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 class DestinationError(InputError):

@@ -128,20 +128,6 @@ class Output:
             if prealloc:
                 _fallocate(path, disk.virtual_size)
             return
-        if disk.target in self._received:
-            # a staging copy: converted into `path`, then not needed
-            qemuimg.convert(
-                overlay.path,
-                "qcow2",
-                path,
-                fmt,
-                monitor,
-                disk.virtual_size,
-                preallocate=prealloc,
-                create=create,
-            )
-            os.unlink(disk.path)
-            return
         if not from_host:
             qemuimg.convert(
                 overlay.path,
@@ -153,6 +139,8 @@ class Output:
                 preallocate=prealloc,
                 create=create,
             )
+            if disk.target in self._received:
+                os.unlink(disk.path)  # a staging copy of a stream's disk, converted
             return
         # On the Xen host: its one full read lands in the new disk (each
         # partition image at its offset, after the table), and the fix's
