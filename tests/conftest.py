@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import subprocess
@@ -96,20 +97,23 @@ def build_sample(layout):
     return sample_guest(layout)
 
 
-def guestfix(*args, env=None, timeout=1800, input=None):
+def guestfix(*args, env=None, timeout=1800, input=None, stdin=None):
     """Run the real command line; returns the CompletedProcess. A fatal
     signal (an abort from a corrupted heap, say) prints the Python stack of
-    every thread to the captured stderr."""
+    every thread to the captured stderr. `stdin`: a file whose bytes are
+    the standard input (an export read from a pipe)."""
     full_env = dict(os.environ, PYTHONFAULTHANDLER="1", **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "guestfix.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        input=input,
-        cwd=REPO,
-    )
+    with open(stdin, "rb") if stdin else contextlib.nullcontext() as stdin_file:
+        return subprocess.run(
+            [sys.executable, "-m", "guestfix.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            input=input,
+            stdin=stdin_file,
+            cwd=REPO,
+        )
 
 
 def boot_checked(xml_path, console_log=None):

@@ -48,6 +48,15 @@ def trusted(pool):
     return {"SSL_CERT_FILE": pool.cert}
 
 
+def from_pool(pool, command, vm, *rest, env=None):
+    """guestfix COMMAND -i xapi -ic POOL -ip PASSWORD-FILE VM REST..., the
+    stand-in's certificate trusted unless `env` says otherwise."""
+    return guestfix(
+        command, "-i", "xapi", "-ic", pool.uri, "-ip", pool.password_file, vm, *rest,
+        env=trusted(pool) if env is None else env,
+    )  # fmt: skip
+
+
 def one_line_error(r):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.startswith("guestfix: error")]
@@ -58,11 +67,7 @@ def one_line_error(r):
 def test_backup_pulls_each_disk_once_byte_for_byte(pool, tmp_path):
     before = dict(pool.served)
     dest = tmp_path / "b"
-    r = guestfix(
-        "backup", "-i", "xapi", "-ic", pool.uri, "-ip", pool.password_file, "web",
-        "--to", dest, "--json",
-        env=trusted(pool),
-    )  # fmt: skip
+    r = from_pool(pool, "backup", "web", "--to", dest, "--json")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert sorted(os.listdir(dest)) == [
@@ -98,61 +103,20 @@ def test_the_domain_is_the_one_an_export_gives(pool):
 
 def test_a_running_vm_is_refused(pool, tmp_path):
     line = one_line_error(
-        guestfix(
-            "migrate",
-            "-i",
-            "xapi",
-            "-ic",
-            pool.uri,
-            "-ip",
-            pool.password_file,
-            "busy",
-            "-o",
-            "local",
-            "-os",
-            tmp_path,
-            "--yes",
-            env=trusted(pool),
-        )  # fmt: skip
+        from_pool(pool, "migrate", "busy", "-o", "local", "-os", tmp_path, "--yes")
     )
     assert "busy is running" in line and "stopped guests" in line
     assert os.listdir(tmp_path) == []
 
 
 def test_an_ambiguous_name_is_refused_with_the_uuids(pool, tmp_path):
-    line = one_line_error(
-        guestfix(
-            "backup",
-            "-i",
-            "xapi",
-            "-ic",
-            pool.uri,
-            "-ip",
-            pool.password_file,
-            "twin",
-            "--to",
-            tmp_path / "b",
-            env=trusted(pool),
-        )  # fmt: skip
-    )
+    line = one_line_error(from_pool(pool, "backup", "twin", "--to", tmp_path / "b"))
     assert "2 VMs are named 'twin'" in line and "by UUID" in line
 
 
 def test_an_unknown_vm_is_refused_by_name_or_uuid(pool):
     for arg in ("nosuch", "0b5f1d7e-5a5a-4f4f-8e8e-123456789abc"):
-        line = one_line_error(
-            guestfix(
-                "xml",
-                "-i",
-                "xapi",
-                "-ic",
-                pool.uri,
-                "-ip",
-                pool.password_file,
-                arg,
-                env=trusted(pool),
-            )  # fmt: skip
-        )
+        line = one_line_error(from_pool(pool, "xml", arg))
         assert f"no VM '{arg}'" in line
 
 
@@ -186,17 +150,7 @@ def test_a_missing_password_is_refused_naming_both_ways(pool):
 
 def test_an_untrusted_certificate_is_refused_unless_told(pool):
     line = one_line_error(
-        guestfix(
-            "xml",
-            "-i",
-            "xapi",
-            "-ic",
-            pool.uri,
-            "-ip",
-            pool.password_file,
-            "web",
-            env={"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"},
-        )  # fmt: skip
+        from_pool(pool, "xml", "web", env={"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"})
     )
     assert "TLS certificate is not trusted" in line
     r = guestfix(

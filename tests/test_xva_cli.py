@@ -7,11 +7,9 @@ tests/xva_writer.py, a stand-in for xapi's `xe vm-export`."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO, guestfix
+from conftest import guestfix
 from test_xva import MIB, make_image
 from xva_writer import pv_vm, write_xva
 
@@ -28,19 +26,6 @@ def images(tmp_path):
     return disks, nics
 
 
-def run_with_stdin(path, *args):
-    with open(path, "rb") as stdin:
-        return subprocess.run(
-            [sys.executable, "-m", "guestfix.cli", *map(str, args)],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
-            env=dict(os.environ, PYTHONFAULTHANDLER="1"),
-        )
-
-
 def one_line_error(r):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
@@ -54,7 +39,7 @@ def test_a_corrupt_chunk_on_stdin_stops_migrate_with_nothing_written(tmp_path, i
     xva = write_xva(str(tmp_path / "bad.xva"), pv_vm(), disks, nics, corrupt=(1, 1))
     out = tmp_path / "out"
     out.mkdir()
-    r = run_with_stdin(xva, "migrate", "-i", "xva", "-", "-o", "local", "-os", out, "--yes")
+    r = guestfix("migrate", "-i", "xva", "-", "-o", "local", "-os", out, "--yes", stdin=xva)
     line = one_line_error(r)
     assert "stage `read`" in line and "Ref:" in line and "is corrupt" in line
     assert os.listdir(out) == []
@@ -90,7 +75,7 @@ def test_what_a_single_read_cannot_do_is_refused_first(tmp_path, images, option)
         args[7] = "default"
     if option[0] == "--skip-migrated":  # refused for an export on standard input
         args[3] = "-"
-        line = one_line_error(run_with_stdin(xva, *args))
+        line = one_line_error(guestfix(*args, stdin=xva))
     else:
         line = one_line_error(guestfix(*args))
     assert option[0] in line or "does not apply" in line

@@ -35,6 +35,11 @@ class DiskLockedError(InputError):
     another guestfix run."""
 
 
+class DestinationError(InputError):
+    """Writing a disk out failed (no room, no permission): the source is
+    not to blame."""
+
+
 class UnsupportedGuestError(GuestfixError):
     """The disks hold no operating system guestfix can handle."""
 

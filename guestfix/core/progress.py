@@ -29,6 +29,19 @@ class Monitor:
         yield lambda n: None
 
 
+def by_total(advance):
+    """A transfer's advance(nbytes) for a reader that reports the bytes
+    done so far."""
+    done = 0
+
+    def progress(total):
+        nonlocal done
+        advance(total - done)
+        done = total
+
+    return progress
+
+
 class PlainMonitor(Monitor):
     """One line per event on stderr, for logs and non-interactive runs."""
 

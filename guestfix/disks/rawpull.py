@@ -67,7 +67,7 @@ def _received(read, arg, where):
 def _write_sparse(fd, block, offset):
     """`block` at `offset`, its all-zero SPARSE pieces left as holes (the
     image is new: a hole reads as zeros). A failed write is the
-    destination's (xvastream.destination_errors)."""
+    destination's (storage.destination_errors)."""
     start = None  # where the run of pieces with data began
     for at in range(0, len(block), SPARSE):
         piece = block[at : at + SPARSE]

@@ -5,13 +5,19 @@ reads. Here the source is read once (only its data extents: holes are found
 with SEEK_DATA/SEEK_HOLE and never read), hashed while it is written, and
 the copy is verified by reading back only its data extents; holes are
 hashed as zeros without any I/O.
+
+A disk read out of a stream (an export, a pool's VDI) is written into a
+new image only (`open_new_image`), since its zeros are left as holes; a
+failed write there is the destination's (`destination_errors`).
 """
 
+import contextlib
 import errno
 import hashlib
 import os
+import stat
 
-from ..core.errors import GuestfixError, InputError
+from ..core.errors import DestinationError, GuestfixError, InputError
 
 CHUNK = 4 * 1024 * 1024
 _ZEROS = bytes(CHUNK)
@@ -113,3 +119,27 @@ def check_room(directory, needed):
             f"{needed // (1 << 20)} MiB",
             hint="choose another destination",
         )
+
+
+# -- new images written by a reader (an export's stream, a pool's VDI) --------
+@contextlib.contextmanager
+def destination_errors(path):
+    try:
+        yield
+    except OSError as e:
+        raise DestinationError(f"{path}: cannot write the disk ({e.strerror or e})") from None
+
+
+def open_new_image(path, created, premade=()):
+    """A write descriptor on a new image (never one that was there: its
+    old data would show through the holes), or on one of `premade`."""
+    with destination_errors(path):
+        if path in premade:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)  # a block device's holes would not read as zeros
+                raise DestinationError(f"{path} is not a file")
+            return fd
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        created.append(path)
+        return fd

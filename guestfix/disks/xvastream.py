@@ -22,11 +22,11 @@ import contextlib
 import hashlib
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import InputError
 from ..core.fsutil import remove_files
+from .storage import destination_errors, open_new_image
 from .tarstream import TarFormatError, TarStream
 
 CHUNK = 1024**2
@@ -179,34 +179,6 @@ def read_xva(stream, where, on_ova_xml, progress=None):
         xva.close()
         raise
     return xva.read_disks(disks)
-
-
-class DestinationError(InputError):
-    """Writing a disk out failed (no room, no permission): the export is
-    not to blame."""
-
-
-@contextlib.contextmanager
-def destination_errors(path):
-    try:
-        yield
-    except OSError as e:
-        raise DestinationError(f"{path}: cannot write the disk ({e.strerror or e})") from None
-
-
-def open_new_image(path, created, premade=()):
-    """A write descriptor on a new image (never one that was there: its
-    old data would show through the holes), or on one of `premade`."""
-    with destination_errors(path):
-        if path in premade:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)  # a block device's holes would not read as zeros
-                raise DestinationError(f"{path} is not a file")
-            return fd
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        created.append(path)
-        return fd
 
 
 def _read_chunks(tar, where, disks, created, stats, premade):

@@ -28,9 +28,10 @@ from xml.parsers.expat import ExpatError
 
 from ..core import values
 from ..core.errors import InputError, RemoteHostError, UsageError
+from ..core.progress import by_total
 from ..disks import rawpull
 from ..disks.image import Disk
-from ..disks.xvastream import destination_errors, open_new_image
+from ..disks.storage import destination_errors, open_new_image
 from ..domain import ovaxml
 from .incoming import IncomingSource
 
@@ -273,12 +274,7 @@ class PoolDisks:
             {"session_id": self.session.session_id, "vdi": uuid, "format": "raw"}
         )
         with monitor.transfer(f"pulling {target}", xdisk.virtual_size) as advance:
-            done = [0]
-
-            def progress(count):
-                advance(count - done[0])
-                done[0] = count
-
+            progress = by_total(advance)
             # the URL carries the session: it is never shown
             fd = open_new_image(path, created, premade)
             # what fails beyond the connection's errors is the destination's

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 
 from ..core.errors import InputError
+from ..core.progress import by_total
 from ..disks.image import Disk
 from ..disks.xvastream import XvaStream
 from ..domain import ovaxml
@@ -93,13 +94,7 @@ class ExportDisks:
         total = self.size_bound or sum(d.virtual_size for d in self.vdis.values())
         try:
             with monitor.transfer("reading the export", total) as advance:
-                done = [0]
-
-                def progress(count):
-                    advance(count - done[0])
-                    done[0] = count
-
-                self.stream.progress = progress
+                self.stream.progress = by_total(advance)
                 stats = self.stream.read_disks(
                     {d.vdi: (paths[t], d.virtual_size) for t, d in self.vdis.items()}, premade
                 )

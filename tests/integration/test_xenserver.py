@@ -17,11 +17,10 @@ zero chunk for the first, XCP-ng 8.3's xxhash and none for the second."""
 import json
 import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import POOL_DIR, REPO, guestfix, pool_volumes
+from conftest import POOL_DIR, guestfix, pool_volumes
 from xva_writer import pv_vm, write_xva
 
 from guestfix.domain import marker
@@ -54,17 +53,11 @@ def from_stdin(sample_d, tmp_path_factory):
     xva = export_of_d(sample_d, work / "web.xva", "xcp-web")
     out = work / "out"
     out.mkdir()
-    with open(xva, "rb") as stdin:
-        r = subprocess.run(
-            [sys.executable, "-m", "guestfix.cli", "migrate", "-i", "xva", "-"]
-            + ["-o", "local", "-os", str(out), "--yes", "--json"]
-            + ["--boot-check", "--boot-timeout", "400"],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=1800,
-        )
+    r = guestfix(
+        "migrate", "-i", "xva", "-", "-o", "local", "-os", out, "--yes", "--json",
+        "--boot-check", "--boot-timeout", "400",
+        stdin=xva,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout), out, xva
 
