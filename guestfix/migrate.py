@@ -294,6 +294,8 @@ class Migration:
                 nics=interface.mapped(guest.domain, opts.network_map),
                 firmware=fw,
             )
+            for note in self.output.notes:
+                self.monitor.note(note)
         with self.stage(report, WAITING_STAGE, "taking one of this host's migration slots"):
             slot = self.exit_stack.enter_context(
                 slots.held(opts.max_parallel, f"migrate {report.name}", self.monitor)

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -293,6 +294,35 @@ def test_no_room_at_the_destination_is_refused_before_reading(host, tmp_path):
         assert os.listdir(tiny) in ([], ["b"]) and not os.listdir(tiny / "b")
     finally:
         subprocess.run(["umount", tiny], check=True)
+
+
+def test_block_devices_count_by_their_data_not_their_size(host, tmp_path):
+    """A block device on the host says nothing of its data: its 256 MiB
+    do not have to fit, only what is written (zero blocks stay holes). A
+    destination with room for the data gets the copy and a note; one
+    without gets a one-line error from the destination and nothing left."""
+    roomy, tight = tmp_path / "roomy", tmp_path / "tight"
+    for where, size in ((roomy, "12m"), (tight, "4m")):
+        where.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "t", where], check=True)
+    try:
+        r = host.guestfix(
+            "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg", "--to", roomy / "b"
+        )
+        assert r.returncode == 0, r.stderr
+        note = " ".join(r.stderr.split())
+        assert re.search(r"12 MiB free and the copy may take up to 2[56]\d MiB", note), note
+        r = host.guestfix("backup", "--verify", roomy / "b")
+        assert r.returncode == 0, r.stderr
+        r = host.guestfix(
+            "backup", "-i", "xl", "-ic", host.uri, "/srv/xen/small.cfg", "--to", tight / "b"
+        )
+        line = _one_line_error(r, 3)
+        assert "cannot write the disk (No space left on device)" in line, line
+        assert os.listdir(tight / "b") == []
+    finally:
+        for where in (roomy, tight):
+            subprocess.run(["umount", where], check=True)
 
 
 def _migrate_with_backup_paused(h, tmp_path):

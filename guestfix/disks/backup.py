@@ -100,7 +100,10 @@ def backup_disks(disks, dest, monitor, md5=False, files=(), domain=None, source_
     if domain is not None:
         files.insert(0, (f"{domain.name}.xml", _domain_naming_copies(domain, disks, names)))
     dest = prepare_directory(dest, names + [n for n, _text in files])
-    storage.check_room(dest, sum(_allocated(d) for d in disks))
+    rooms = [storage.room_of(d) for d in disks]
+    note = storage.check_room(dest, sum(r[0] for r in rooms), sum(r[1] for r in rooms))
+    if note:
+        monitor.note(note)
     algorithms = ("sha256", "md5") if md5 else ("sha256",)
     report = BackupReport(directory=dest)
     written = []

@@ -110,15 +110,38 @@ def allocated(path):
     return os.stat(path).st_blocks * 512
 
 
-def check_room(directory, needed):
+def check_room(directory, needed, up_to=0):
     st = os.statvfs(directory)
-    free = st.f_bavail * st.f_frsize
+    return room_for(st.f_bavail * st.f_frsize, directory, needed, up_to)
+
+
+def room_for(free, where, needed, up_to=0):
+    """Refuse a copy whose `needed` bytes do not fit in `free`. `up_to` is
+    the most it may take where that is not known ahead (a Xen host's block
+    devices: only their data is written, zero blocks stay holes); when
+    that may not fit, the note to show is returned."""
     if free < needed:
         raise InputError(
-            f"{directory} has {free // (1 << 20)} MiB free but the copy needs "
-            f"{needed // (1 << 20)} MiB",
+            f"{where} has {free >> 20} MiB free but the copy needs {needed >> 20} MiB",
             hint="choose another destination",
         )
+    if free < up_to:
+        return (
+            f"{where} has {free >> 20} MiB free and the copy may take up to {up_to >> 20} MiB "
+            "(block devices on the Xen host, whose zero blocks stay holes); should it "
+            "not fit, the copy stops and what it wrote is removed"
+        )
+    return None
+
+
+def room_of(disk, copies=1):
+    """(bytes a copy of `disk` takes for sure, the most it may take)."""
+    remote = disk.remote
+    if remote is None:
+        size = allocated(disk.path) * copies
+        return size, size
+    size = remote.allocated * copies
+    return (0 if remote.kind == "block" else size), size
 
 
 # -- new images written by a reader (an export's stream, a pool's VDI) --------

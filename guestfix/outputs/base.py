@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..core.errors import InputError
-from ..disks import qemuimg
+from ..disks import qemuimg, storage
 from ..domain import marker
 
 
@@ -47,6 +47,7 @@ class Output:
         # of those, the ones made empty here to be read into (pool volumes);
         # any other file to read into must not exist yet
         self.premade = set()
+        self.notes = []  # for the user, once prepare() has looked
 
     # -- naming ---------------------------------------------------------------
     def format_for(self, disk):
@@ -63,20 +64,29 @@ class Output:
             f"{'qcow2' if fmt == 'qcow2' else 'img'}"
         )
 
-    def needed_bytes(self):
+    def room_needed(self):
+        """(bytes the copy needs for sure, the most it may take)."""
         if self.opts.allocation == "preallocated":
-            return sum(d.virtual_size for d in self.disks)
+            total = sum(d.virtual_size for d in self.disks)
+            return total, total
         if self.streamed_bytes is not None:
             # read raw: converted to another format from a staging copy
             staged = any(self.format_for(d) != "raw" for d in self.disks)
-            return self.streamed_bytes * (2 if staged else 1)
+            total = self.streamed_bytes * (2 if staged else 1)
+            return total, total
         # an assembled disk (partition images) takes what its images hold;
         # a remote disk in another format passes through a staging copy
-        return sum(
-            _allocated(p) * (2 if p.remote and self.format_for(d) != p.format else 1)
+        rooms = [
+            storage.room_of(p, copies=2 if p.remote and self.format_for(d) != p.format else 1)
             for d in self.disks
             for p in d.parts or [d]
-        )
+        ]
+        return sum(r[0] for r in rooms), sum(r[1] for r in rooms)
+
+    def check_room(self, free, where):
+        note = storage.room_for(free, where, *self.room_needed())
+        if note:
+            self.notes.append(note)
 
     def _entry(self, disk, path):
         source = (
@@ -229,7 +239,3 @@ def _assemble_from_host(table, dest, monitor):
         os.close(fd)
     for slot in table.filled():
         slot.source.remote.stream_to(dest, monitor, algorithms=(), offset=slot.offset)
-
-
-def _allocated(disk):
-    return disk.remote.allocated if disk.remote else os.stat(disk.path).st_blocks * 512

@@ -4,7 +4,6 @@ import os
 
 from ..core import uefi as host_uefi
 from ..core.errors import InputError, ToolError
-from ..disks.storage import check_room
 from ..domain import convert
 from ..domain.model import read_text_file
 from .base import Output
@@ -39,7 +38,8 @@ class LocalDirectory(Output):
         ]:
             if os.path.lexists(path):
                 raise InputError(f"{path} already exists")
-        check_room(d, self.needed_bytes())
+        st = os.statvfs(d)
+        self.check_room(st.f_bavail * st.f_frsize, d)
 
     def existing_domain(self, name):
         path = os.path.join(self.directory, f"{name}.xml")

@@ -7,7 +7,7 @@ import shutil
 import xml.etree.ElementTree as ET
 
 from ..core import uefi as host_uefi
-from ..core.errors import GuestfixError, InputError, LibvirtError, UsageError
+from ..core.errors import GuestfixError, LibvirtError, UsageError
 from ..core.runner import run
 from ..domain import firmware as uefi
 from ..domain.define import connect, define, libvirt_bindings
@@ -88,12 +88,7 @@ class LibvirtPool(Output, EarlyStartOutput):
                 raise LibvirtError(f"pool {pool_name} already has a volume {vol_name}")
             except libvirt.libvirtError:
                 pass
-        free = self.pool.info()[3]
-        if free < self.needed_bytes():
-            raise InputError(
-                f"pool {pool_name} has {free >> 20} MiB free but "
-                f"the guest needs {self.needed_bytes() >> 20} MiB"
-            )
+        self.check_room(self.pool.info()[3], f"pool {pool_name}")
         for mac, kind, net in nics:
             self._check_connection(mac, kind, net)
         if firmware is not None and firmware.efi:

@@ -15,7 +15,7 @@ import time
 from ...core import faults
 from ...core.errors import RemoteHostError
 from ...core.faults import fault_point
-from ...disks.storage import new_hashers
+from ...disks.storage import destination_errors, new_hashers
 
 CHUNK = 1 << 20
 
@@ -70,19 +70,21 @@ def stream_image(image, dest, monitor, algorithms=("sha256",), how=None, offset=
     flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_CREAT | os.O_TRUNC if offset is None else 0)
     fd = os.open(dest, flags, 0o600)
     try:
-        with monitor.transfer(
-            f"reading {os.path.basename(image.path)} from {image.host}", image.size
-        ) as advance:
-            sink = _SparseSink(fd, hashers, advance, base=offset or 0)
-            fault_point(faults.STREAMING)
-            if how == "tar":
-                _untar_sparse(wire, sink, image.size)
-            else:
-                sink.data(wire, 0, image.size)
-            wire.drain()  # tar's end-of-archive blocks
-        if offset is None:
-            os.ftruncate(fd, image.size)
-        os.fsync(fd)
+        # a write that fails (no room left) is the destination's fault
+        with destination_errors(dest):
+            with monitor.transfer(
+                f"reading {os.path.basename(image.path)} from {image.host}", image.size
+            ) as advance:
+                sink = _SparseSink(fd, hashers, advance, base=offset or 0)
+                fault_point(faults.STREAMING)
+                if how == "tar":
+                    _untar_sparse(wire, sink, image.size)
+                else:
+                    sink.data(wire, 0, image.size)
+                wire.drain()  # tar's end-of-archive blocks
+            if offset is None:
+                os.ftruncate(fd, image.size)
+            os.fsync(fd)
         if proc.wait() != 0:
             raise _ShortStream()
     except BaseException as e:
