@@ -141,17 +141,41 @@ def test_default_is_what_the_host_carries(monkeypatch):
     assert slots.default_max_parallel() == 16
 
 
-def test_tcg_appliances_share_the_cores_among_the_slots(monkeypatch):
-    """Under TCG each run's appliance gets the cores shared out among the
-    runs the host allows at once; with KVM, the cores up to 8."""
+def test_tcg_appliances_share_the_cores_among_the_active_runs(tmp_path, monkeypatch):
+    """Under TCG a run's appliance gets the cores shared out among the runs
+    holding a slot when it launches (a lone run gets them all, a dead
+    holder does not count); with KVM, the cores up to 8; GUESTFIX_VCPUS
+    says how many outright."""
+    import subprocess
+
+    import pytest
+
+    from guestfix.core.errors import GuestfixError
+    from guestfix.core.progress import Monitor
     from guestfix.fix.session import vcpus
 
+    monkeypatch.delenv("GUESTFIX_VCPUS", raising=False)
+    monkeypatch.setattr(slots, "SLOT_DIR", str(tmp_path / "slots"))
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    monkeypatch.setattr(slots, "_available_memory", lambda: 9 << 30)  # 4 slots
-    assert (vcpus(tcg=True), vcpus(tcg=False)) == (4, 8)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(slots, "_available_memory", lambda: 20 << 30)  # 2 slots
-    assert (vcpus(tcg=True), vcpus(tcg=False)) == (1, 2)
+    assert (vcpus(tcg=True), vcpus(tcg=False)) == (16, 8)
+    with slots.held(4, "this run", Monitor()):
+        assert vcpus(tcg=True) == 16
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        (tmp_path / "slots" / "slot-3").write_text(f"{dead.pid} a run that died\n")
+        assert vcpus(tcg=True) == 16
+        other = subprocess.Popen(["sleep", "60"])
+        try:
+            (tmp_path / "slots" / "slot-4").write_text(f"{other.pid} another run\n")
+            assert (vcpus(tcg=True), vcpus(tcg=False)) == (8, 8)
+        finally:
+            other.kill()
+            other.wait()
+    monkeypatch.setenv("GUESTFIX_VCPUS", "3")
+    assert vcpus(tcg=True) == vcpus(tcg=False) == 3
+    monkeypatch.setenv("GUESTFIX_VCPUS", "lots")
+    with pytest.raises(GuestfixError, match="not a vCPU count"):
+        vcpus(tcg=True)
 
 
 def test_slot_files_are_private_and_never_followed(tmp_path, monkeypatch):

@@ -11,6 +11,9 @@ directory do not count against these (the test suite's parallel workers
 each keep their own, so that one worker's limit tests see only their own
 runs).
 
+Under TCG the cores are shared out among the runs that hold a slot now
+(active_runs), so a lone run gets the whole machine.
+
 The default N is what the host can carry: one run per core, and no more
 than one per 2 GiB of available memory (a libguestfs appliance, and for
 --boot-check a QEMU guest, each take about 1 GiB, with the host's own page
@@ -85,6 +88,37 @@ def held(max_parallel, label, monitor, poll=1.0):
             )
             told = True
         time.sleep(poll)
+
+
+def active_runs():
+    """How many runs work now: the slots whose holder is alive, this run
+    counted whether it holds one yet or not. Read from what the holders
+    wrote, not by locking: a lock taken to look would turn away a run
+    trying that slot at the same moment."""
+    try:
+        names = [n for n in os.listdir(SLOT_DIR) if n.startswith("slot-")]
+    except OSError:
+        names = []
+    others = 0
+    for name in names:
+        try:
+            with open(os.path.join(SLOT_DIR, name)) as f:
+                pid = int(f.read().split(maxsplit=1)[0])
+        except (OSError, ValueError, IndexError):
+            continue  # free (emptied on release), or not a slot file
+        if pid != os.getpid() and _alive(pid):
+            others += 1
+    return others + 1
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # died holding it (the kernel freed its lock)
+    except PermissionError:
+        pass
+    return True
 
 
 def _try_lock(path):

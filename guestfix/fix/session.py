@@ -44,16 +44,22 @@ def tcg_requested(flag=False):
 def vcpus(tcg):
     """vCPUs for a libguestfs appliance or a boot check's QEMU.
 
-    With KVM, the host's cores up to 8: regenerating an initrd is the
-    slowest thing done in the appliance. Under TCG every vCPU is a host
-    thread emulating the guest flat out, so runs side by side oversubscribe
-    the host: on 2 cores, two appliances of 2 vCPUs each took 31 s to
-    launch and inspect, of 1 vCPU each 24 s (alone: 22 s and 24 s). A TCG
-    appliance gets the cores shared out among the runs this host lets
-    work at once (the default of --max-parallel)."""
+    GUESTFIX_VCPUS, when set, says how many. With KVM, the host's cores up
+    to 8: regenerating an initrd is the slowest thing done in the
+    appliance. Under TCG every vCPU is a host thread emulating the guest
+    flat out, so runs side by side oversubscribe the host: on 2 cores, two
+    appliances of 2 vCPUs each took 31 s to launch and inspect, of 1 vCPU
+    each 24 s (alone: 22 s and 24 s). A TCG appliance gets the cores shared
+    out among the runs working at its launch (the slots' holders): a lone
+    run gets them all, and its initrd rebuild and boot loader work overlap."""
     cores = os.cpu_count() or 1
+    asked = os.environ.get("GUESTFIX_VCPUS")
+    if asked is not None:
+        if not (asked.isdigit() and 0 < int(asked) <= 64):
+            raise GuestfixError(f"GUESTFIX_VCPUS={asked!r} is not a vCPU count (1 to 64)")
+        return int(asked)
     if tcg:
-        return max(1, cores // slots.default_max_parallel())
+        return max(1, cores // slots.active_runs())
     return max(1, min(cores, 8))
 
 
