@@ -14,6 +14,7 @@ remote shell: a path taken from the guest's configuration reaches the
 host only as an argument, never as code.
 """
 
+import functools
 import shlex
 import subprocess
 import urllib.parse
@@ -72,6 +73,16 @@ xl domid "$1" >/dev/null 2>&1 || exit 1
 """
 
 HAS_GNU_TAR = r"""tar --version 2>/dev/null | head -n 1"""
+
+# OpenSSH's default cipher list starts with chacha20-poly1305, which runs in
+# software; AES-GCM runs on the CPU's AES instructions, where it has them.
+# On 2 cores over loopback, `ssh cat` of a 2 GiB block device took 9.7 s
+# with the default and 5.5 s with aes128-gcm. Asked for first only where
+# this CPU has AES-NI and the user's configuration leaves the ciphers at
+# the default (a list of their own is theirs to keep); the host still
+# agrees on the one both sides have.
+AES_GCM_FIRST = "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+DEFAULT_CIPHERS_START = "chacha20-poly1305@openssh.com,"
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,8 @@ class SshHost:
             argv += ["-l", self.user]
         if self.keyfile:
             argv += ["-i", self.keyfile]
+        if _prefer_aes_gcm(tuple(argv), self.host):
+            argv += ["-o", AES_GCM_FIRST]
         return argv + ["--", self.host]
 
     def command(self, script, *args):
@@ -233,3 +246,38 @@ class SshHost:
 
     def has_gnu_tar(self):
         return "GNU tar" in self.run(HAS_GNU_TAR, what="looking for tar")
+
+
+@functools.cache
+def _prefer_aes_gcm(argv, host):
+    """Whether to ask for AES-GCM first (see AES_GCM_FIRST): `ssh -G`
+    prints the configuration ssh would use for the host, without
+    connecting; an ssh that cannot is left as it is."""
+    if not _cpu_has_aes():
+        return False
+    try:
+        proc = subprocess.run(
+            [*argv, "-G", "--", host],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "ciphers":
+            return proc.returncode == 0 and value.startswith(DEFAULT_CIPHERS_START)
+    return False
+
+
+@functools.cache
+def _cpu_has_aes():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "aes" in line.split()
+    except OSError:
+        pass
+    return False

@@ -6,6 +6,7 @@ blocks are not written, so the copy is sparse; the checksums asked for are
 computed on the way, and what arrived must hash as what the host sent.
 """
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -18,6 +19,7 @@ from ...core.faults import fault_point
 from ...disks.storage import destination_errors, new_hashers
 
 CHUNK = 1 << 20
+ZEROS = bytes(CHUNK)
 
 # The whole disk, once: a sparse file as a pax archive whose sparse map
 # leaves the holes out (when the host has GNU tar), anything else as is.
@@ -63,7 +65,9 @@ def stream_image(image, dest, monitor, algorithms=("sha256",), how=None, offset=
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        bufsize=0,  # read straight from the pipe: no copy through a buffer
     )
+    _widen_pipe(proc.stdout)
     stderr = _Background(proc.stderr.read)
     hashers = new_hashers(algorithms)
     wire = _CountingReader(proc.stdout, hashlib.sha1())
@@ -162,24 +166,36 @@ class _Background:
         return self._value
 
 
+def _widen_pipe(f):
+    """ssh's pipe to us made as large as the kernel allows a user (1 MiB by
+    default) from its 64 KiB: a 1 MiB read is then one system call and one
+    wake-up instead of sixteen."""
+    try:
+        fcntl.fcntl(f.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
+    except OSError:
+        pass  # a smaller pipe is only slower
+
+
 class _CountingReader:
-    """Reads exactly what is asked of a stream, counting (and, given a
-    hasher, hashing) every byte."""
+    """Reads exactly what is asked of a stream (an unbuffered pipe),
+    counting (and, given a hasher, hashing) every byte."""
 
     def __init__(self, f, hasher=None):
         self.f, self.count, self.hasher = f, 0, hasher
 
     def read(self, n):
         """Exactly n bytes, or _ShortStream."""
-        parts, left = [], n
-        while left:
-            chunk = self.f.read(min(left, CHUNK))
-            if not chunk:
-                raise _ShortStream()
-            parts.append(chunk)
-            left -= len(chunk)
+        data = self.f.read(n)
+        if len(data) < n:  # a pipe gives what it holds; the rest follows
+            parts, left = [data], n - len(data)
+            while left:
+                chunk = self.f.read(left)
+                if not chunk:
+                    raise _ShortStream()
+                parts.append(chunk)
+                left -= len(chunk)
+            data = b"".join(parts)
         self.count += n
-        data = b"".join(parts)
         if self.hasher:
             self.hasher.update(data)
         return data
@@ -207,7 +223,9 @@ class _SparseSink:
             block = reader.read(min(length, CHUNK))
             for h in self.hashers:
                 h.update(block)
-            if block.count(0) != len(block):
+            # compared with zeros (memcmp, stops at the first data byte),
+            # not counted: count(0) ran at 1 GB/s, slower than the wire
+            if block != (ZEROS if len(block) == CHUNK else bytes(len(block))):
                 os.pwrite(self.fd, block, self.base + offset)
             offset += len(block)
             length -= len(block)
