@@ -7,7 +7,7 @@ import statistics
 
 TARGETS = {
     "fix_vs_v2v": 0.5,  # fix takes at most half of virt-v2v's time on (a)
-    "fix_vs_floor": 1.15,  # fix within 15% of launch + the guest's own regeneration
+    "fix_vs_floor": 1.05,  # fix within 5% of launch + the guest's own regeneration
     "backup_speedup": 1.5,  # backup at least 1.5x faster than cp + md5sum
 }
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -202,14 +202,14 @@ def markdown(data):
             "",
         ]
     prof = data.get("profile")
-    if prof and fix:
-        layouts = [layout for layout in prof if layout in fix]
-        per = {layout: stage_medians(fix[layout]["fix_reports"]) for layout in layouts}
+    if prof:
+        layouts = list(prof)
+        per = {layout: stage_medians(prof[layout]["fix_reports"]) for layout in layouts}
         titles = list(dict.fromkeys(t for layout in layouts for t in per[layout]))
         lines += [
-            "**4. Where `fix` spends its time** (median seconds per stage; the initrd "
-            "rebuild runs in the background from its step on, so its row shows only "
-            "the wait after the boot loader steps)",
+            "**4. Where `fix` spends its time** (median seconds per stage of the fix "
+            "runs below; the initrd rebuild runs in the background from its step on, so "
+            "its row shows only the wait after the boot loader steps)",
             "",
             "| stage | " + " | ".join(f"({layout})" for layout in layouts) + " |",
             "|---|" + "---|" * len(layouts),
@@ -227,33 +227,32 @@ def markdown(data):
             "",
             "The floor: a bare `guestfish --ro -a IMAGE run`, and the guest's own "
             "initrd rebuild and `update-grub` run alone in an appliance set up as "
-            "guestfix's (same CPUs and memory).",
+            "guestfix's (same CPUs and memory). Each run measured the floor and then "
+            "`guestfix fix` on a fresh copy, back to back.",
             "",
             "| | " + " | ".join(f"({layout})" for layout in layouts) + " |",
             "|---|" + "---|" * len(layouts),
         ]
         rows = [
-            ("runs", lambda p, f: f"{p['runs_count']} (fix: {f['runs_count']})"),
-            ("bare launch", lambda p, f: _s(statistics.median(p["bare_launch_s"]))),
-            ("lone initrd rebuild", lambda p, f: _s(statistics.median(p["initrd_s"]))),
-            ("lone grub.cfg regeneration", lambda p, f: _s(statistics.median(p["grub_cfg_s"]))),
-            ("floor (sum)", lambda p, f: _s(p["floor"])),
-            ("guestfix fix", lambda p, f: _s(f["guestfix_median"])),
-            ("fix / floor", lambda p, f: f"{f['guestfix_median'] / p['floor']:.2f}"),
+            ("runs", lambda p: str(p["runs_count"])),
+            ("bare launch", lambda p: _s(statistics.median(p["bare_launch_s"]))),
+            ("lone initrd rebuild", lambda p: _s(statistics.median(p["initrd_s"]))),
+            ("lone grub.cfg regeneration", lambda p: _s(statistics.median(p["grub_cfg_s"]))),
+            ("floor (sum)", lambda p: _s(p["floor"])),
+            ("guestfix fix", lambda p: _s(p["fix_median"])),
+            ("fix / floor", lambda p: f"{p['fix_median'] / p['floor']:.2f}"),
             (
                 f"target ≤ {TARGETS['fix_vs_floor']}",
-                lambda p, f: _met(
-                    f["guestfix_median"] / p["floor"] <= TARGETS["fix_vs_floor"],
-                    f["guestfix_median"] / p["floor"],
+                lambda p: _met(
+                    p["fix_median"] / p["floor"] <= TARGETS["fix_vs_floor"],
+                    p["fix_median"] / p["floor"],
                     TARGETS["fix_vs_floor"],
                 ),
             ),
         ]
         for label, cell in rows:
             lines.append(
-                f"| {label} | "
-                + " | ".join(cell(prof[layout], fix[layout]) for layout in layouts)
-                + " |"
+                f"| {label} | " + " | ".join(cell(prof[layout]) for layout in layouts) + " |"
             )
         lines.append("")
     return "\n".join(lines)

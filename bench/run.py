@@ -62,7 +62,7 @@ def main():
         "xva": lambda: xva_read.run(args.workdir, args.runs),
         "migrate": lambda: migrate_vs_manual.run(args.workdir, args.runs),
         "downtime": lambda: downtime.run(args.workdir, args.runs),
-        "profile": lambda: profile_fix.run(args.runs, layouts),
+        "profile": lambda: profile_fix.run(args.workdir, args.runs, layouts),
         "fix": lambda: fix_vs_v2v.run(args.workdir, args.runs, layouts),
     }
     keys = {

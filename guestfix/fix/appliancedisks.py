@@ -9,7 +9,11 @@ disks out of order, as it can with several CPUs: the API's /dev/sda
 fails with "embedding is not possible ... cross-disk install".
 """
 
+import os
 import re
+
+BY_PATH = "/dev/disk/by-path"
+SCSI_TARGET = re.compile(r"-scsi-\d+:\d+:(\d+):0$")
 
 
 class ApplianceDisks:
@@ -30,22 +34,40 @@ class ApplianceDisks:
         if self._kernel_names is None:
             api_names = self.api_names()
             self._kernel_names = api_names
-            listing = self.session.run(["ls", "-1", "/dev/disk/by-path"])
+            links = self.session.appliance_links(BY_PATH)
+            if links is not None:
+                self._kernel_names = self._from_links(api_names, links)
+                return self._kernel_names
+            listing = self.session.run(["ls", "-1", BY_PATH])
             targets = {}
             for link in listing.stdout.split():
-                m = re.search(r"-scsi-\d+:\d+:(\d+):0$", link)
+                m = SCSI_TARGET.search(link)
                 if m:
                     targets[int(m.group(1))] = link
             names = []
             for api_name in api_names:
                 link = targets.get(self.session.device_index(api_name))
                 resolved = (
-                    self.session.run(["readlink", "-f", f"/dev/disk/by-path/{link}"])
-                    if link
-                    else None
+                    self.session.run(["readlink", "-f", f"{BY_PATH}/{link}"]) if link else None
                 )
                 if not (resolved and resolved.ok and resolved.stdout.startswith("/dev/")):
                     return self._kernel_names
                 names.append(resolved.stdout.strip())
             self._kernel_names = names
         return self._kernel_names
+
+    def _from_links(self, api_names, links):
+        """Kernel names from the by-path links (NAME -> ../../sdX); the
+        API's names where a drive has no link."""
+        by_target = {}
+        for link, target in links.items():
+            m = SCSI_TARGET.search(link)
+            if m:
+                by_target[int(m.group(1))] = target
+        names = []
+        for api_name in api_names:
+            target = by_target.get(self.session.device_index(api_name))
+            if not target:
+                return api_names
+            names.append(os.path.normpath(os.path.join(BY_PATH, target)))
+        return names

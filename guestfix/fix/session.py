@@ -29,6 +29,9 @@ from . import launchwatch, qemuprobe
 from .appliancedisks import ApplianceDisks
 from .jobs import BackgroundJobs
 
+# what one pread asks for: under the daemon's message limit (4 MB)
+READ_PIECE = 1 << 20
+
 
 def tcg_requested(flag=False):
     """TCG (software emulation) instead of KVM: asked for by --tcg, by
@@ -270,6 +273,23 @@ class GuestSession:
     def list_devices(self):
         return self._g.list_devices()
 
+    def appliance_links(self, directory):
+        """{name: target} of the symlinks in a directory of the appliance
+        itself (not the guest), through the daemon's `debug ll`: one call
+        of some 70 ms under TCG where running the guest's `ls` and
+        `readlink` took 0.9 s each. None where the daemon has no such
+        command (debug is not a stable API)."""
+        try:
+            listing = self._g.debug("ll", [directory])
+        except RuntimeError:
+            return None
+        links = {}
+        for line in listing.splitlines():
+            name, arrow, target = line.partition(" -> ")
+            if arrow:
+                links[name.rsplit(" ", 1)[-1]] = target.strip()
+        return links
+
     def device_index(self, device):
         """The drive number (order added) of an API device name."""
         return self._g.device_index(device)
@@ -300,10 +320,20 @@ class GuestSession:
         return self._g.readlink(path)
 
     def read(self, path):
-        """Bytes of a regular file, or None when it does not exist."""
+        """Bytes of a regular file, or None when it does not exist.
+
+        Read with pread, each piece in one message: read_file goes through
+        libguestfs' download protocol, which under TCG took 0.15-0.2 s for
+        any file against 1-3 ms (a fix reads some fifty)."""
         if not self._g.is_file(path, followsymlinks=True):
             return None
-        return self._g.read_file(path)
+        pieces, offset = [], 0
+        while True:
+            piece = self._g.pread(path, READ_PIECE, offset)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
+            offset += len(piece)
 
     def read_text(self, path):
         """Text of a file; undecodable bytes survive a round trip."""
