@@ -58,6 +58,15 @@ def markdown(data):
         f"{m['cores']} cores of {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}, "
         f"guests under {m['accel']}; guestfix {m['guestfix']}, virt-v2v {m['virt-v2v']}, "
         f"libguestfs {m['libguestfs']}, QEMU {m['qemu']}.",
+    ]
+    if data.get("measured"):
+        lines += [
+            "",
+            "Each part as last measured (a partial `make bench` run keeps the others): "
+            + "; ".join(f"{part} {when}" for part, when in sorted(data["measured"].items()))
+            + ".",
+        ]
+    lines += [
         "",
     ]
     fix = data.get("fix_vs_v2v")

@@ -85,6 +85,13 @@ def main():
             data.setdefault(keys[part], {}).update(result)
         else:
             data[keys[part]] = result
+        # a partial run keeps the other parts' numbers: each says when
+        when = f"{data['machine']['date']} at {data['machine']['guestfix']}"
+        stamps = data.setdefault("measured", {})
+        if part in ("fix", "profile"):
+            stamps.update({f"{keys[part]} ({layout})": when for layout in result})
+        else:
+            stamps[keys[part]] = when
         with open(raw, "w") as f:
             json.dump(data, f, indent=1)
         text = report.write(data, os.path.join(args.out, "RESULTS.md"), args.readme)
