@@ -9,7 +9,7 @@ import pytest
 from conftest import guestfix
 
 from guestfix.core.errors import DiskLockedError, PendingTransactionError
-from guestfix.disks.image import open_disk
+from guestfix.disks.image import create_overlay, open_disk
 from guestfix.fix.transaction import ThrowawayOverlays, Transaction, check_pending, journal_dir_for
 
 
@@ -146,6 +146,41 @@ def test_half_written_commit_undone_exactly(disk):
     assert os.path.exists(os.path.join(jdir, "undo.qcow2"))
     r = guestfix("recover", "--undo", disk.path)
     assert r.returncode == 0, r.stderr
+    assert guest_view(disk) == before
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_undo_holds_the_disk_where_the_overlay_changed_it(tmp_path, fmt):
+    """The undo image copies only the overlay's own ranges (near ones
+    joined, far ones apart, zeroed ones too) and puts the disk back
+    exactly; a comma in the disk's path is the options' escape's business."""
+    from guestfix.fix.transaction import UNDO_JOIN_GAP, changed_ranges, make_undo
+
+    where = tmp_path / "dir,with,commas"
+    where.mkdir()
+    raw = make_raw(where / "disk.raw", size=64 << 20)
+    if fmt == "qcow2":
+        q = str(where / "disk.qcow2")
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, q], check=True)
+        raw = q
+    disk = open_disk(raw, writable=True)
+    before = guest_view(disk)
+    overlay = create_overlay(disk, str(tmp_path / "overlay.qcow2")).path
+    write_overlay(overlay, "0x11", "1M", "64k")
+    write_overlay(overlay, "0x22", "3M", "4k")  # near: joined with the first
+    write_overlay(overlay, "0x33", "40M", "1M")  # far: a range of its own
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", "write -z 60M 128k", overlay],
+        check=True,
+        capture_output=True,
+    )
+    ranges = changed_ranges(overlay)
+    assert len(ranges) == 3 and ranges[0][0] == 1 << 20 and ranges[0][1] < UNDO_JOIN_GAP
+    undo = str(tmp_path / "undo.qcow2")
+    make_undo(disk, overlay, undo)
+    subprocess.run(["qemu-img", "commit", "-q", "-f", "qcow2", overlay], check=True)
+    assert guest_view(disk) != before
+    subprocess.run(["qemu-img", "commit", "-q", "-f", "qcow2", undo], check=True)
     assert guest_view(disk) == before
 
 

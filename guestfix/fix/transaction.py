@@ -164,50 +164,7 @@ class Transaction:
     def commit(self, on_disk=None):
         """Write every overlay into its disk (see the module docstring)."""
         for disk, overlay, d in zip(self.disks, self.overlays, self._dirs):
-            undo = os.path.join(d, "undo.qcow2")
-            run(
-                [
-                    "qemu-img",
-                    "create",
-                    "-q",
-                    "-f",
-                    "qcow2",
-                    "-F",
-                    disk.format,
-                    "-b",
-                    disk.path,
-                    undo,
-                ]
-            )
-            run(
-                [
-                    "qemu-img",
-                    "rebase",
-                    "-q",
-                    "-f",
-                    "qcow2",
-                    "-F",
-                    "qcow2",
-                    "-b",
-                    overlay.path,
-                    undo,
-                ]
-            )
-            run(
-                [
-                    "qemu-img",
-                    "rebase",
-                    "-q",
-                    "-u",
-                    "-f",
-                    "qcow2",
-                    "-F",
-                    disk.format,
-                    "-b",
-                    disk.path,
-                    undo,
-                ]
-            )
+            make_undo(disk, overlay.path, os.path.join(d, "undo.qcow2"))
         for disk, d in zip(self.disks, self._dirs):
             _write_json(
                 os.path.join(d, "journal.json"),
@@ -235,6 +192,63 @@ class Transaction:
                 hint=f"run `guestfix recover --finish {paths}` or "
                 f"`guestfix recover --undo {paths}`",
             ) from None
+
+
+# Ranges the overlay changed that lie closer than this are copied as one:
+# a few more of the disk's own bytes in the undo image, fewer processes.
+UNDO_JOIN_GAP = 4 << 20
+
+
+def make_undo(disk, overlay, undo):
+    """An undo image for `overlay`: a qcow2 over the disk that holds the
+    disk's current data wherever the overlay changes it, so that
+    committing it puts the disk back.
+
+    Only the overlay's own ranges (`qemu-img map`, depth 0) are copied, each
+    with one `qemu-img convert` through raw offset views. `qemu-img rebase`
+    did the same by comparing the whole disk with the overlay: 2.4 s of a
+    3 GiB guest's 4.4 s commit, for 60 MiB of changes."""
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", disk.format, "-b", disk.path, undo])
+    for offset, length in changed_ranges(overlay):
+        run(
+            [
+                "qemu-img",
+                "convert",
+                "-n",
+                "--image-opts",
+                _range_view(disk.format, disk.path, offset, length),
+                "--target-image-opts",
+                _range_view("qcow2", undo, offset, length),
+            ]
+        )
+
+
+def changed_ranges(overlay):
+    """(offset, length) of what the overlay itself holds, nearby ranges joined."""
+    extents = json.loads(
+        run(["qemu-img", "map", "--output=json", "-f", "qcow2", overlay]).stdout or "[]"
+    )
+    ranges = []
+    for e in extents:
+        if e.get("depth") != 0:
+            continue
+        start, end = int(e["start"]), int(e["start"]) + int(e["length"])
+        if ranges and start - ranges[-1][1] <= UNDO_JOIN_GAP:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
+    return [(start, end - start) for start, end in ranges]
+
+
+def _range_view(fmt, path, offset, length):
+    """--image-opts for `length` bytes of an image from `offset` on."""
+    path = path.replace(",", ",,")  # the options' own escape
+    inner = (
+        f"file.driver=file,file.filename={path}"
+        if fmt == "raw"
+        else f"file.driver={fmt},file.file.driver=file,file.file.filename={path}"
+    )
+    return f"driver=raw,offset={offset},size={length},{inner}"
 
 
 def recover(disk_paths, action):

@@ -4,7 +4,7 @@ Only the user's own `ssh` client runs here, so their keys, agent,
 ~/.ssh/config and known_hosts apply as for any ssh command; BatchMode
 makes it fail rather than ask (no password ever goes on a command line).
 On the host, nothing is installed or written: the commands are POSIX sh
-and coreutils (cat, dd, head, od, stat, sha256sum), with util-linux's
+and coreutils (cat, dd, head, od, stat, sha1sum, tee), with util-linux's
 blockdev (or /sys) for the size of a block device and GNU tar, where the
 host has it, to send a sparse file without its holes.
 
