@@ -211,8 +211,8 @@ def markdown(data):
             "",
         ]
     prof = data.get("profile")
-    if prof:
-        layouts = list(prof)
+    if prof and any("fix_reports" in p for p in prof.values()):
+        layouts = [layout for layout in prof if "fix_reports" in prof[layout]]
         per = {layout: stage_medians(prof[layout]["fix_reports"]) for layout in layouts}
         titles = list(dict.fromkeys(t for layout in layouts for t in per[layout]))
         lines += [

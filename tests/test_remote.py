@@ -178,18 +178,19 @@ def test_ssh_uris(uri, expected):
 
 
 def test_aes_gcm_is_asked_for_first_unless_the_user_chose_ciphers(tmp_path):
-    """This CPU has AES-NI: with OpenSSH's default ciphers, AES-GCM is put
-    first (chacha20 runs in software); a Ciphers line of the user's own
-    is left alone. `ssh -G` reads the configuration without connecting."""
+    """On a CPU with AES-NI (this project's machines have it) and OpenSSH's
+    default ciphers, AES-GCM is put first (chacha20 runs in software); a
+    Ciphers line of the user's own is left alone; without AES-NI nothing
+    changes. `ssh -G` reads the configuration without connecting."""
     from guestfix.sources.ssh import host as ssh_host
 
-    assert ssh_host._cpu_has_aes()
+    aes = ssh_host._cpu_has_aes()
     default, own = tmp_path / "default", tmp_path / "own"
     default.write_text("")
     own.write_text("Host xen1\n  Ciphers aes256-ctr\n")
-    assert ssh_host._prefer_aes_gcm(("ssh", "-F", str(default)), "xen1")
+    assert ssh_host._prefer_aes_gcm(("ssh", "-F", str(default)), "xen1") == aes
     assert not ssh_host._prefer_aes_gcm(("ssh", "-F", str(own)), "xen1")
-    assert ssh_host._prefer_aes_gcm(("ssh", "-F", str(own)), "xen2")
+    assert ssh_host._prefer_aes_gcm(("ssh", "-F", str(own)), "xen2") == aes
 
 
 def test_uris_that_do_not_fit_the_mode_are_refused():
