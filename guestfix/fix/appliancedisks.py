@@ -33,41 +33,31 @@ class ApplianceDisks:
         Without such links, the API's names."""
         if self._kernel_names is None:
             api_names = self.api_names()
-            self._kernel_names = api_names
             links = self.session.appliance_links(BY_PATH)
-            if links is not None:
-                self._kernel_names = self._from_links(api_names, links)
-                return self._kernel_names
-            listing = self.session.run(["ls", "-1", BY_PATH])
-            targets = {}
-            for link in listing.stdout.split():
+            if links is None:  # no `debug ll`: the guest's ls, then readlink
+                listing = self.session.run(["ls", "-1", BY_PATH])
+                links = dict.fromkeys(listing.stdout.split())
+            by_target = {}
+            for link in links:
                 m = SCSI_TARGET.search(link)
                 if m:
-                    targets[int(m.group(1))] = link
+                    by_target[int(m.group(1))] = link
             names = []
             for api_name in api_names:
-                link = targets.get(self.session.device_index(api_name))
-                resolved = (
-                    self.session.run(["readlink", "-f", f"{BY_PATH}/{link}"]) if link else None
-                )
-                if not (resolved and resolved.ok and resolved.stdout.startswith("/dev/")):
-                    return self._kernel_names
-                names.append(resolved.stdout.strip())
+                link = by_target.get(self.session.device_index(api_name))
+                name = self._resolve(link, links[link]) if link else None
+                if not name:
+                    names = api_names
+                    break
+                names.append(name)
             self._kernel_names = names
         return self._kernel_names
 
-    def _from_links(self, api_names, links):
-        """Kernel names from the by-path links (NAME -> ../../sdX); the
-        API's names where a drive has no link."""
-        by_target = {}
-        for link, target in links.items():
-            m = SCSI_TARGET.search(link)
-            if m:
-                by_target[int(m.group(1))] = target
-        names = []
-        for api_name in api_names:
-            target = by_target.get(self.session.device_index(api_name))
-            if not target:
-                return api_names
-            names.append(os.path.normpath(os.path.join(BY_PATH, target)))
-        return names
+    def _resolve(self, link, target):
+        """The device a by-path link points to: from its target when known
+        (../../sdX), else by the guest's readlink; None when neither says."""
+        if target is not None:
+            return os.path.normpath(os.path.join(BY_PATH, target))
+        resolved = self.session.run(["readlink", "-f", f"{BY_PATH}/{link}"])
+        name = resolved.stdout.strip()
+        return name if resolved.ok and name.startswith("/dev/") else None
