@@ -23,12 +23,6 @@ os.environ.setdefault("GUESTFIX_TCG", "1")
 # libvirt storage pool (each worker creates and removes its own).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ["GUESTFIX_SLOT_DIR"] = f"/run/guestfix/test-slots-{WORKER}"
-# With slots of their own, the workers' runs do not see each other as
-# active: each appliance and boot check gets the cores shared out among
-# the workers instead (two 2-vCPU TCG appliances side by side on 2 cores
-# are slower than two of 1 vCPU).
-WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("GUESTFIX_VCPUS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
 
 # How the workers share the work (make test: -n 2 --dist loadscope, with
 # the scheduler below): a module's tests stay together, since they share its
@@ -61,6 +55,23 @@ LONGEST_FIRST = [
     "tests/corpus/test_corpus.py",  # 3
     "tests/integration/test_sample_d.py",  # 3
 ]
+
+
+def pytest_configure(config):
+    # With slots of their own, the workers' runs do not see each other as
+    # active: each appliance and boot check gets the cores shared out among
+    # the workers instead (two 2-vCPU TCG appliances side by side on 2 cores
+    # are slower than two of 1 vCPU). The worker count is known here, from
+    # xdist's workerinput (in the main process, from -n: the workers inherit
+    # its environment), and not yet in the environment when this file is
+    # imported.
+    if hasattr(config, "workerinput"):
+        workers = config.workerinput["workercount"]
+    else:
+        workers = getattr(config.option, "numprocesses", None) or 1
+    os.environ.setdefault(
+        "GUESTFIX_VCPUS", str(max(1, (os.cpu_count() or 1) // max(1, int(workers))))
+    )
 
 
 def work_group(nodeid):
