@@ -1,14 +1,21 @@
-"""XenServer/XCP-ng: sample (d), a PV Debian guest booted by pygrub with two
-disks (/boot and root on xvda; swap and an LVM /srv on xvdb), exported as
-`xe vm-export` writes it and migrated with one `migrate -i xva` each:
+"""XenServer/XCP-ng, each VM exported as `xe vm-export` writes it and
+migrated with one `migrate -i xva`.
 
-- from standard input into a directory, raw: the disks are read once, into
-  their final files, and the fix is committed into them; booted to login
-  with root, /boot, /srv and swap in place and its NIC up; the same
-  export inspected (read into /var/tmp and removed);
-- from the file into a libvirt pool as qcow2 (read into a staging file in
-  the pool, converted, the staging file gone), defined with the VM's name,
-  memory, vCPUs and MAC.
+Sample (d), a PV Debian guest booted by pygrub with two disks (/boot and
+root on xvda; swap and an LVM /srv on xvdb), from standard input into a
+directory, raw: the disks are read once, into their final files, and the
+fix is committed into them; booted to login with root, /boot, /srv and
+swap in place and its NIC up. The same export is inspected (read into
+/var/tmp and removed), and the migrated disks are then served by a
+stand-in pool master for `-i xapi`.
+
+Most Linux VMs on XCP-ng 8 are HVM guests with PV drivers, and new ones
+boot through UEFI: the UEFI sample (hu) (GPT, an ESP with Debian's shim and
+GRUB, enX0 from xen-netfront) is exported as such a VM and migrated from
+the file into a libvirt pool as qcow2 (read into a staging file in the
+pool, converted, the staging file gone), defined with the VM's name,
+memory, vCPUs, MAC and UEFI firmware, and booted through OVMF with an
+empty variable store.
 
 The exports are written by tests/xva_writer.py, a stand-in for xapi (none
 runs here) following its published format: SHA-1 checksums and a last
@@ -20,7 +27,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import POOL_DIR, guestfix, pool_volumes
+from conftest import POOL_DIR, build_sample, guestfix, pool_volumes
 from xva_writer import pv_vm, write_xva
 
 from guestfix.domain import marker
@@ -29,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 GIB = 1024**3
 MAC = "00:16:3e:5a:11:30"
+HVM_MAC = "00:16:3e:5a:11:e1"  # (hu)'s on Xen
 
 
 def export_of_d(sample_d, path, name, **kw):
@@ -127,43 +135,66 @@ def test_inspect_reads_the_export_aside(from_stdin):
     assert read_aside() == before
 
 
-def test_into_a_pool_as_qcow2_from_an_xxhash_export(sample_d, pool, libvirtd, tmp_path):
-    xva = export_of_d(
-        sample_d, tmp_path / "db.xva", "xcp-db", checksum="xxhash", last_zero_chunk=False
-    )
+def export_of_hu(path, name, **kw):
+    """(hu)'s disk as an XVA of a UEFI HVM VM called `name` (1 GiB, 1 vCPU)."""
+    here = os.path.dirname(build_sample("hu"))
+    disks = [
+        {"path": f"{here}/xenhvm-hu-disk.img", "size": 3 * GIB, "device": "xvda", "userdevice": 0}
+    ]
+    nics = [{"mac": HVM_MAC, "device": 0, "bridge": "xenbr0", "network": "Pool-wide network"}]
+    vm = pv_vm(name=name, memory_mib=1024, vcpus=1, hvm=True, firmware="uefi")
+    return write_xva(str(path), vm, disks, nics, **kw)
+
+
+def test_a_uefi_hvm_vm_into_a_pool_as_qcow2_from_an_xxhash_export(pool, libvirtd, tmp_path):
+    xva = export_of_hu(tmp_path / "db.xva", "xcp-db", checksum="xxhash", last_zero_chunk=False)
     name = "xcp-db"
     try:
         r = guestfix(
             "migrate", "-i", "xva", xva, "-o", "libvirt", "-os", pool, "-of", "qcow2",
             "--bridge", "xenbr0:br0", "--yes", "--json", "--virt-type", "qemu",
+            "--boot-check", "--boot-timeout", "400",
         )  # fmt: skip
         assert r.returncode == 0, r.stderr[-3000:]
         report = json.loads(r.stdout)
         read = report["read_from_export"]
         assert read["checksums"] == {"xxhash": read["chunks"]}
-        # the staging copies were converted and removed
-        mine = [f"{name}-vda.qcow2", f"{name}-vdb.qcow2"]
+        # the staging copy was converted and removed
+        mine = [f"{name}-vda.qcow2"]
         assert [v for v in pool_volumes(libvirtd) if v.startswith(name)] == mine
         assert sorted(f for f in os.listdir(POOL_DIR) if f.startswith(name)) == mine
-        for vol in mine:
-            info = json.loads(
-                subprocess.run(
-                    ["qemu-img", "info", "--output=json", f"{POOL_DIR}/{vol}"],
-                    capture_output=True, text=True, check=True,
-                ).stdout
-            )  # fmt: skip
-            assert info["format"] == "qcow2" and "backing-filename" not in info
+        info = json.loads(
+            subprocess.run(
+                ["qemu-img", "info", "--output=json", f"{POOL_DIR}/{mine[0]}"],
+                capture_output=True, text=True, check=True,
+            ).stdout
+        )  # fmt: skip
+        assert info["format"] == "qcow2" and "backing-filename" not in info
         dumped = subprocess.run(
-            ["virsh", "-c", libvirtd, "dumpxml", name], capture_output=True, text=True, check=True
-        ).stdout
+            ["virsh", "-c", libvirtd, "dumpxml", "--inactive", name],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
         root = ET.fromstring(dumped)
-        assert root.findtext("memory") == str(768 * 1024)  # libvirt says KiB
-        assert root.findtext("vcpu") == "2"
-        assert [m.get("address") for m in root.iter("mac")] == [MAC]
+        assert root.find("os").get("firmware") == "efi"
+        assert root.findtext("memory") == str(1024 * 1024)  # libvirt says KiB
+        assert root.findtext("vcpu") == "1"
+        assert [m.get("address") for m in root.iter("mac")] == [HVM_MAC]
         # the XenServer network's bridge, mapped by -b as on the other routes
         assert [s.get("bridge") for s in root.findall("devices/interface/source")] == ["br0"]
-        assert [c["target"] for c in report["changes"] if "fstab" in c["target"]]
+        # the shim where a firmware with an empty NVRAM looks
+        assert "uefi-boot" in {c["step"] for c in report["changes"]}
+        boot = report["boot_check"]
+        assert boot["passed"] and boot["firmware_kind"] == "efi", boot
+        probe = boot["probe"]
+        mounts = {m["target"]: (m["source"], m["fstype"]) for m in probe["mounts"]}
+        assert mounts["/"] == ("/dev/vda2", "ext4")
+        assert mounts["/boot/efi"] == ("/dev/vda1", "vfat")
+        assert probe["swap"] == ["/dev/vda3"]
+        assert probe["failed"] == []
+        nics = [(n["name"], n["mac"], n["state"]) for n in probe["nics"]]
+        assert nics == [("enX0", HVM_MAC, "up")]
     finally:
+        subprocess.run(["virsh", "-c", libvirtd, "undefine", "--nvram", name], capture_output=True)
         subprocess.run(["virsh", "-c", libvirtd, "undefine", name], capture_output=True)
         for vol in [v for v in pool_volumes(libvirtd) if v.startswith(name)]:
             subprocess.run(
