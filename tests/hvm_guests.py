@@ -50,3 +50,20 @@ def mounted_partition(image, number):
             yield mnt
         finally:
             subprocess.run(["umount", mnt], check=True)
+
+
+def check_hu_booted(boot, mac):
+    """(hu) came up through OVMF: root, the ESP and swap in place on the
+    virtio disk, no failed unit, enX0 (with `mac`) up with an address."""
+    assert boot["passed"] and boot["stage"] == "login", boot
+    assert boot["firmware_kind"] == "efi"
+    probe = boot["probe"]
+    mounts = {m["target"]: (m["source"], m["fstype"]) for m in probe["mounts"]}
+    assert mounts["/"] == ("/dev/vda2", "ext4")
+    assert mounts["/boot/efi"] == ("/dev/vda1", "vfat")
+    assert probe["swap"] == ["/dev/vda3"]
+    assert probe["failed"] == []
+    nics = [(n["name"], n["mac"], n["state"]) for n in probe["nics"]]
+    assert nics == [("enX0", mac, "up")]
+    (address,) = probe["addresses"]
+    assert address["nic"] == "enX0" and address["address"].startswith("10.0.2.")
