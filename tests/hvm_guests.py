@@ -7,6 +7,8 @@ import json
 import subprocess
 import tempfile
 
+HU_MAC = "00:16:3e:5a:11:e1"  # (hu)'s NIC, as test-images/hvm.py gives it on Xen
+
 
 def partitions(image):
     """{number: (offset, size)} in bytes, as sfdisk reads the table."""

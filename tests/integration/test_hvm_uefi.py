@@ -12,7 +12,7 @@ import os
 
 import pytest
 from conftest import checksums
-from hvm_guests import check_hu_booted, esp_files, mounted_partition
+from hvm_guests import HU_MAC, check_hu_booted, esp_files, mounted_partition
 from xentools_guests import local_copy, migrate_local
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_the_esp_has_the_removable_path_and_keeps_it(uefi_guest):
 
 
 def test_it_boots_through_ovmf_with_an_empty_nvram(uefi_guest):
-    check_hu_booted(uefi_guest["report"]["boot_check"], "00:16:3e:5a:11:e1")
+    check_hu_booted(uefi_guest["report"]["boot_check"], HU_MAC)
 
 
 def test_the_xen_side_is_unchanged(uefi_guest):

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import POOL_DIR, build_sample, guestfix, pool_volumes
-from hvm_guests import check_hu_booted
+from hvm_guests import HU_MAC, check_hu_booted
 from xva_writer import pv_vm, write_xva
 
 from guestfix.domain import marker
@@ -37,7 +37,6 @@ pytestmark = pytest.mark.slow
 
 GIB = 1024**3
 MAC = "00:16:3e:5a:11:30"
-HVM_MAC = "00:16:3e:5a:11:e1"  # (hu)'s on Xen
 
 
 def export_of_d(sample_d, path, name, **kw):
@@ -142,7 +141,7 @@ def export_of_hu(path, name, **kw):
     disks = [
         {"path": f"{here}/xenhvm-hu-disk.img", "size": 3 * GIB, "device": "xvda", "userdevice": 0}
     ]
-    nics = [{"mac": HVM_MAC, "device": 0, "bridge": "xenbr0", "network": "Pool-wide network"}]
+    nics = [{"mac": HU_MAC, "device": 0, "bridge": "xenbr0", "network": "Pool-wide network"}]
     vm = pv_vm(name=name, memory_mib=1024, vcpus=1, hvm=True, firmware="uefi")
     return write_xva(str(path), vm, disks, nics, **kw)
 
@@ -179,15 +178,14 @@ def test_a_uefi_hvm_vm_into_a_pool_as_qcow2_from_an_xxhash_export(pool, libvirtd
         assert root.find("os").get("firmware") == "efi"
         assert root.findtext("memory") == str(1024 * 1024)  # libvirt says KiB
         assert root.findtext("vcpu") == "1"
-        assert [m.get("address") for m in root.iter("mac")] == [HVM_MAC]
+        assert [m.get("address") for m in root.iter("mac")] == [HU_MAC]
         # the XenServer network's bridge, mapped by -b as on the other routes
         assert [s.get("bridge") for s in root.findall("devices/interface/source")] == ["br0"]
         # the shim where a firmware with an empty NVRAM looks
         assert "uefi-boot" in {c["step"] for c in report["changes"]}
-        check_hu_booted(report["boot_check"], HVM_MAC)
+        check_hu_booted(report["boot_check"], HU_MAC)
     finally:
         subprocess.run(["virsh", "-c", libvirtd, "undefine", "--nvram", name], capture_output=True)
-        subprocess.run(["virsh", "-c", libvirtd, "undefine", name], capture_output=True)
         for vol in [v for v in pool_volumes(libvirtd) if v.startswith(name)]:
             subprocess.run(
                 ["virsh", "-c", libvirtd, "vol-delete", vol, "--pool", pool], capture_output=True
